@@ -1,0 +1,1 @@
+"""Billing models, one module per concern; import them all here so Django sees them."""

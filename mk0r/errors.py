@@ -1,0 +1,97 @@
+"""One error shape for the whole API: {"code": ..., "message": ..., "extra": {...}}.
+
+Services raise ServiceError (or a subclass); DRF's own exceptions (auth, parse,
+validation, throttling) are translated here so that a client only ever has to
+read `code`.
+"""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ServiceError(Exception):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "error"
+    message = "The request failed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.code = code or self.code
+        self.status_code = status_code or self.status_code
+        self.extra = extra or {}
+        super().__init__(self.message)
+
+
+def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "extra": extra or {}}
+
+
+def _validation_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        field, errors = next(iter(detail.items()))
+        first = errors[0] if isinstance(errors, list) and errors else errors
+        return f"{field}: {_validation_message(first)}" if field != "non_field_errors" else str(first)
+    if isinstance(detail, list) and detail:
+        return _validation_message(detail[0])
+    return str(detail)
+
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ParseError: "invalid_request",
+    exceptions.ValidationError: "invalid_request",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ServiceError):
+        return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("payload_too_large", "The request body is larger than the server accepts."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        message, extra = _validation_message(exc.detail), {"fields": exc.detail}
+    else:
+        message, extra = str(getattr(exc, "detail", exc)), {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        extra["retryAfterSeconds"] = int(exc.wait)
+    response.data = error_body(code, message, extra)
+    return response
+
+
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    """For plain Django views (404/500 handlers) outside DRF."""
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def handler404(request, exception=None):  # noqa: ARG001
+    return json_error(404, "not_found", "No such endpoint.")
+
+
+def handler500(request):  # noqa: ARG001
+    return json_error(500, "internal_error", "The server failed; the request was not applied.")

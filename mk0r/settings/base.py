@@ -1,0 +1,142 @@
+"""Settings for every environment.
+
+The embedded default (no environment at all) is a working product: SQLite,
+eager Celery, the local sandbox provider. Production sets DATABASE_URL,
+REDIS_URL and secrets; see production.py and .env.example.
+"""
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-never-used-in-production")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "simple_history",
+    "billing",
+    "sessions_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "mk0r.urls"
+WSGI_APPLICATION = "mk0r.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: Redis as broker when there is one, otherwise tasks run in-process.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Request bodies over 64 KiB are refused with 413 before any parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=64 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "mk0r.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Sandboxes and the in-VM bridge -----------------------------------------
+# local: the bridge runs as a subprocess on a free loopback port.
+# e2b: one E2B sandbox per session, built from docker/e2b/.
+# static: attach to one bridge that is already running (BRIDGE_STATIC_URL).
+SANDBOX_PROVIDER = env("SANDBOX_PROVIDER", default="local")
+BRIDGE_PORT = env.int("BRIDGE_PORT", default=3002)
+BRIDGE_CONNECT_TIMEOUT = env.float("BRIDGE_CONNECT_TIMEOUT", default=3.0)
+BRIDGE_READ_TIMEOUT = env.float("BRIDGE_READ_TIMEOUT", default=30.0)
+BRIDGE_PROMPT_TIMEOUT = env.float("BRIDGE_PROMPT_TIMEOUT", default=600.0)
+BRIDGE_RETRIES = env.int("BRIDGE_RETRIES", default=2)
+BRIDGE_STATIC_URL = env("BRIDGE_STATIC_URL", default="")
+BRIDGE_STATIC_TOKEN = env("BRIDGE_STATIC_TOKEN", default="")
+LOCAL_AGENT_CMD = env("LOCAL_AGENT_CMD", default="")
+LOCAL_SANDBOX_ROOT = Path(env("LOCAL_SANDBOX_ROOT", default=str(BASE_DIR / "var" / "sandboxes")))
+E2B_API_KEY = env("E2B_API_KEY", default="")
+E2B_DOMAIN = env("E2B_DOMAIN", default="")
+E2B_TEMPLATE = env("E2B_TEMPLATE", default="mk0r-session")
+E2B_SANDBOX_TIMEOUT = env.int("E2B_SANDBOX_TIMEOUT", default=3600)
+# Where the usage relay inside a sandbox posts to (the bridge's --usage-url).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+# --- Models and plans -------------------------------------------------------
+FREE_MODEL = env("FREE_MODEL", default="haiku")
+DEFAULT_MODEL = env("DEFAULT_MODEL", default=FREE_MODEL)
+QUOTE_TTL_SECONDS = env.int("QUOTE_TTL_SECONDS", default=120)
+DEFAULT_AUTO_CONFIRM_USD = Decimal(env("DEFAULT_AUTO_CONFIRM_USD", default="0"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
