@@ -1,0 +1,1 @@
+"""An Anthropic-compatible Messages API on loopback with real prompt-cache accounting."""
