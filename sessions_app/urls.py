@@ -1,3 +1,11 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("auth/token", views.AuthTokenView.as_view(), name="auth-token"),
+    path("chat/sessions", views.SessionListCreateView.as_view(), name="sessions"),
+    path("chat/sessions/<str:key>", views.SessionDetailView.as_view(), name="session-detail"),
+    path("chat/sessions/<str:key>/resume", views.SessionResumeView.as_view(), name="session-resume"),
+    path("chat/model", views.ModelSwitchView.as_view(), name="model-switch"),
+]

@@ -1,0 +1,53 @@
+"""Shared fixtures: users on each plan with API clients, and a loopback bridge."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.services import subscription_set
+from tests.bridge_double import BridgeDouble
+
+
+@pytest.fixture(scope="session")
+def bridge_double():
+    double = BridgeDouble().start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def bridge(bridge_double, settings, tmp_path):
+    """Every new session in the test attaches to the loopback bridge."""
+    bridge_double.reset()
+    settings.SANDBOX_PROVIDER = "static"
+    settings.BRIDGE_STATIC_URL = bridge_double.url
+    settings.BRIDGE_STATIC_TOKEN = bridge_double.token
+    settings.LOCAL_SANDBOX_ROOT = tmp_path
+    return bridge_double
+
+
+def client_for(username: str, plan: str, *, status: str = "active", billing: str = "metered") -> APIClient:
+    subscription, token = subscription_set(username=username, plan=plan, status=status, billing_mode=billing)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    client.user = subscription.user
+    return client
+
+
+@pytest.fixture
+def free_client(db):
+    return client_for("free-user", "free")
+
+
+@pytest.fixture
+def pro_client(db):
+    return client_for("pro-user", "pro")
+
+
+@pytest.fixture
+def max20_client(db):
+    return client_for("max20-user", "max20")
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()

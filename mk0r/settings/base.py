@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "mk0r.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -62,6 +63,8 @@ TEMPLATES = [
     },
 ]
 
+# The embedded default keeps its SQLite file (and local sandboxes) under var/.
+(BASE_DIR / "var").mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -124,6 +127,8 @@ E2B_API_KEY = env("E2B_API_KEY", default="")
 E2B_DOMAIN = env("E2B_DOMAIN", default="")
 E2B_TEMPLATE = env("E2B_TEMPLATE", default="mk0r-session")
 E2B_SANDBOX_TIMEOUT = env.int("E2B_SANDBOX_TIMEOUT", default=3600)
+# The start command inside the template (docker/e2b/start-bridge.sh, installed there).
+E2B_BRIDGE_COMMAND = env("E2B_BRIDGE_COMMAND", default="/opt/mk0r/start-bridge.sh")
 # Where the usage relay inside a sandbox posts to (the bridge's --usage-url).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 

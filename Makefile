@@ -1,0 +1,36 @@
+# The two commands a new user runs: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when a requirements file changed.
+$(VENV)/.base: $(BIN)/python requirements/base.txt requirements/vm_bridge.txt
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base requirements/dev.txt
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@
+
+run: $(VENV)/.base
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (SQLite, eager Celery, local sandboxes)"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.dev
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var node_modules .pytest_cache

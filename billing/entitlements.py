@@ -1,0 +1,73 @@
+"""Which picker models a user may switch to.
+
+The order of the checks is the order of the answers a user needs: an id nobody
+knows (400), a paid model without a paid plan in good standing (402), a model
+the plan does not include (403).
+"""
+
+from django.conf import settings
+
+from mk0r.errors import ServiceError
+
+from .models import Plan, Subscription
+
+# The picker's ids, as the agent understands them (DESIGN.md §4).
+PICKER_MODELS: tuple[str, ...] = ("haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "default")
+
+# 1M-context variants only on the plans that include them.
+PLAN_MODELS: dict[str, frozenset[str]] = {
+    Plan.FREE: frozenset({"haiku"}),
+    Plan.PRO: frozenset({"haiku", "sonnet", "opus", "default"}),
+    Plan.MAX5: frozenset({"haiku", "sonnet", "sonnet[1m]", "opus", "default"}),
+    Plan.MAX20: frozenset({"haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "default"}),
+}
+
+
+class UnknownModel(ServiceError):
+    status_code = 400
+    code = "unknown_model"
+
+
+class SubscriptionRequired(ServiceError):
+    status_code = 402
+    code = "subscription_required"
+
+
+class ModelNotInPlan(ServiceError):
+    status_code = 403
+    code = "model_not_in_plan"
+
+
+def subscription_for(*, user) -> Subscription:
+    """The user's subscription; users without one are on the free plan."""
+    try:
+        return user.subscription
+    except Subscription.DoesNotExist:
+        return Subscription(user=user, plan=Plan.FREE)
+
+
+def models_allowed(*, subscription: Subscription) -> frozenset[str]:
+    if not subscription.is_active:
+        return frozenset({settings.FREE_MODEL})
+    return PLAN_MODELS[subscription.plan] | {settings.FREE_MODEL}
+
+
+def model_access_check(*, user, model_id: str) -> None:
+    if model_id not in PICKER_MODELS:
+        raise UnknownModel(
+            f"Unknown model {model_id!r}.", extra={"modelId": model_id, "knownModels": list(PICKER_MODELS)}
+        )
+    if model_id == settings.FREE_MODEL:
+        return
+    subscription = subscription_for(user=user)
+    if not subscription.is_paid:
+        raise SubscriptionRequired(
+            f"The {model_id!r} model needs an active paid subscription.",
+            extra={"modelId": model_id, "plan": subscription.plan, "status": subscription.status},
+        )
+    allowed = models_allowed(subscription=subscription)
+    if model_id not in allowed:
+        raise ModelNotInPlan(
+            f"The {subscription.get_plan_display()} plan does not include {model_id!r}.",
+            extra={"modelId": model_id, "plan": subscription.plan, "allowedModels": sorted(allowed)},
+        )

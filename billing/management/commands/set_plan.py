@@ -1,0 +1,26 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from billing.models import BillingMode, Plan, SubscriptionStatus
+from billing.services import subscription_set
+
+
+class Command(BaseCommand):
+    help = "Create the user if missing, set their subscription, and print their API token."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("plan", choices=Plan.values)
+        parser.add_argument("--status", choices=SubscriptionStatus.values, default=SubscriptionStatus.ACTIVE)
+        parser.add_argument("--billing", choices=BillingMode.values, default=None,
+                            help="metered (API dollars) or oauth (flat-rate plan with a weekly cap)")
+
+    def handle(self, *args, username, plan, status, billing, **options):
+        try:
+            subscription, token = subscription_set(username=username, plan=plan, status=status, billing_mode=billing)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stderr.write(
+            f"{username}: plan={subscription.plan} status={subscription.status} billing={subscription.billing_mode}"
+        )
+        # The token alone on stdout, so scripts can capture it: TOKEN=$(manage.py set_plan ...)
+        self.stdout.write(token)

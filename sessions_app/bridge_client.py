@@ -1,0 +1,196 @@
+"""The one HTTP client for the bridge inside a session's sandbox (docs/bridge-contract.md).
+
+Explicit connect/read timeouts, no redirects, retries only for idempotent calls
+and only on transient failures, and one error type that says what went wrong
+and whether trying again can help.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class BridgeErrorKind(StrEnum):
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    SESSION_LOST = "session_lost"
+    MODEL_REJECTED = "model_rejected"
+    OTHER = "other"
+
+
+class BridgeError(Exception):
+    def __init__(
+        self,
+        kind: BridgeErrorKind,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.permanent = permanent
+        self.status = status
+        self.extra = extra or {}
+
+
+@dataclass(frozen=True)
+class NewSession:
+    session_id: str
+    model_id: str
+    available_models: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    event: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# One pooled client per process: keeps connections to bridges alive across requests.
+_http: httpx.Client | None = None
+
+
+def _shared_http() -> httpx.Client:
+    global _http
+    if _http is None:
+        _http = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=64))
+    return _http
+
+
+_BACKOFF_SECONDS = 0.1
+
+
+class BridgeClient:
+    def __init__(self, *, base_url: str, token: str, extra_headers: dict[str, str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}", **(extra_headers or {})}
+
+    def _timeout(self, read: float | None = None) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=settings.BRIDGE_CONNECT_TIMEOUT,
+            read=read or settings.BRIDGE_READ_TIMEOUT,
+            write=settings.BRIDGE_READ_TIMEOUT,
+            pool=settings.BRIDGE_CONNECT_TIMEOUT,
+        )
+
+    def _call(self, method: str, path: str, body: dict | None = None, *, idempotent: bool) -> dict[str, Any]:
+        attempts = 1 + (settings.BRIDGE_RETRIES if idempotent else 0)
+        for attempt in range(attempts):
+            try:
+                response = _shared_http().request(
+                    method, self.base_url + path, json=body, headers=self._headers, timeout=self._timeout()
+                )
+                if response.status_code >= 400:
+                    raise _error_from_response(response)
+                return response.json()
+            except (httpx.TransportError, BridgeError, ValueError) as exc:
+                error = exc if isinstance(exc, BridgeError) else _error_from_transport(exc)
+                if error.permanent or attempt + 1 == attempts:
+                    raise error from exc
+                logger.info("bridge %s %s failed (%s), retrying", method, path, error.kind)
+                time.sleep(_BACKOFF_SECONDS * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health", idempotent=True)
+
+    def new_session(self, *, cwd: str, model_id: str | None = None) -> NewSession:
+        # Not idempotent: a retry after a lost answer would leave an orphan ACP session.
+        body = {"cwd": cwd, **({"modelId": model_id} if model_id else {})}
+        data = self._call("POST", "/session/new", body, idempotent=False)
+        try:
+            return NewSession(data["sessionId"], data["modelId"], list(data.get("availableModels") or []))
+        except (KeyError, TypeError) as exc:
+            raise BridgeError(BridgeErrorKind.OTHER, "The bridge answered session/new without a session.",
+                              permanent=True) from exc
+
+    def set_model(self, *, session_id: str, model_id: str) -> dict[str, Any]:
+        # Setting a model is idempotent: a retried call lands in the same state.
+        return self._call("POST", "/session/set_model", {"sessionId": session_id, "modelId": model_id},
+                          idempotent=True)
+
+    def cancel(self, *, session_id: str) -> None:
+        self._call("POST", "/session/cancel", {"sessionId": session_id}, idempotent=True)
+
+    def prompt(self, *, session_id: str, prompt: str) -> Iterator[StreamEvent]:
+        """Yield the turn's server-sent events; errors before the stream starts raise BridgeError."""
+        try:
+            with _shared_http().stream(
+                "POST",
+                self.base_url + "/session/prompt",
+                json={"sessionId": session_id, "prompt": prompt},
+                headers=self._headers,
+                timeout=self._timeout(read=settings.BRIDGE_PROMPT_TIMEOUT),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from_response(response)
+                yield from _parse_sse(response.iter_lines())
+        except httpx.TransportError as exc:
+            raise _error_from_transport(exc) from exc
+
+
+def _parse_sse(lines: Iterator[str]) -> Iterator[StreamEvent]:
+    event, data_lines = "message", []
+    for line in lines:
+        if not line:
+            if data_lines:
+                yield StreamEvent(event, _json_or_text("\n".join(data_lines)))
+            event, data_lines = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data_lines.append(line[5:].lstrip())
+    if data_lines:
+        yield StreamEvent(event, _json_or_text("\n".join(data_lines)))
+
+
+def _json_or_text(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"text": raw}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _error_from_transport(exc: Exception) -> BridgeError:
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return BridgeError(BridgeErrorKind.TIMEOUT, "The agent bridge did not answer in time.", permanent=True)
+    if isinstance(exc, ValueError):
+        return BridgeError(BridgeErrorKind.OTHER, "The agent bridge sent an unreadable answer.", permanent=True)
+    # Connect failures and dropped connections: the VM may be waking up; worth one more try.
+    return BridgeError(BridgeErrorKind.UNREACHABLE, "The agent bridge could not be reached.", permanent=False)
+
+
+def _error_from_response(response: httpx.Response) -> BridgeError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    code = body.get("code") if isinstance(body, dict) else None
+    message = (body.get("message") if isinstance(body, dict) else None) or f"Bridge answered {response.status_code}."
+    extra = body.get("extra") if isinstance(body, dict) and isinstance(body.get("extra"), dict) else {}
+    status = response.status_code
+    if code == "agent_session_lost" or status == 409:
+        return BridgeError(BridgeErrorKind.SESSION_LOST, message, permanent=True, status=status, extra=extra)
+    if code == "model_rejected":
+        return BridgeError(BridgeErrorKind.MODEL_REJECTED, message, permanent=True, status=status, extra=extra)
+    if code == "agent_timeout" or status == 504:
+        return BridgeError(BridgeErrorKind.TIMEOUT, message, permanent=True, status=status, extra=extra)
+    # 503: the agent is restarting; 502 without the bridge's own code: the VM's proxy could not
+    # reach the bridge yet. Both pass; anything else will fail the same way again.
+    if status == 503 or (status == 502 and code != "agent_error"):
+        return BridgeError(BridgeErrorKind.UNREACHABLE, message, permanent=False, status=status, extra=extra)
+    return BridgeError(BridgeErrorKind.OTHER, message, permanent=True, status=status, extra=extra)

@@ -1,0 +1,22 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from billing.models import BillingMode, Plan
+from billing.services import subscription_set
+
+DEMO_USERS = [
+    ("demo-free", Plan.FREE, BillingMode.METERED),
+    ("demo-pro", Plan.PRO, BillingMode.METERED),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users (password 'demo') and print their API tokens."
+
+    def handle(self, *args, **options):
+        for username, plan, mode in DEMO_USERS:
+            _, token = subscription_set(username=username, plan=plan, billing_mode=mode)
+            user = get_user_model().objects.get(username=username)
+            user.set_password("demo")
+            user.save(update_fields=["password"])
+            self.stdout.write(f"{username:10} plan={plan:5} password=demo token={token}")

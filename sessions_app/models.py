@@ -1,0 +1,54 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class SessionStatus(models.TextChoices):
+    STARTING = "starting", "Starting"
+    READY = "ready", "Ready"
+    CLOSED = "closed", "Closed"
+    FAILED = "failed", "Failed"
+
+
+class CacheTtl(models.TextChoices):
+    # Claude Code on an API key writes 5-minute cache entries; on a subscription, 1-hour ones.
+    FIVE_MINUTES = "5m", "5 minutes"
+    ONE_HOUR = "1h", "1 hour"
+
+
+class AgentSession(models.Model):
+    """One app's agent session: a sandbox VM, the bridge in it, and one ACP session."""
+
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_sessions")
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.STARTING)
+    provider = models.CharField(max_length=16)
+    sandbox_id = models.CharField(max_length=128, blank=True, db_index=True)
+    bridge_url = models.URLField(max_length=512, blank=True)
+    # A secret: authenticates us to the bridge and signs its usage relay. Never serialized or logged.
+    bridge_token = models.CharField(max_length=128, blank=True)
+    # E2B's traffic access token for the sandbox's public host; a secret like the bridge token.
+    sandbox_access_token = models.CharField(max_length=256, blank=True)
+    acp_session_id = models.CharField(max_length=128, blank=True)
+    model_id = models.CharField(max_length=32)
+    cwd = models.CharField(max_length=512, blank=True)
+    cache_ttl = models.CharField(max_length=2, choices=CacheTtl.choices, default=CacheTtl.FIVE_MINUTES)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.user}, {self.model_id}, {self.status})"
+
+    def __repr__(self) -> str:
+        # Keep the bridge token out of tracebacks and debug output.
+        return f"<AgentSession {self.key} user={self.user_id} model={self.model_id} status={self.status}>"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == SessionStatus.READY

@@ -1,0 +1,150 @@
+"""Writes for agent sessions: start, close, resume, and the model switch."""
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.entitlements import model_access_check, subscription_for
+from billing.models import BillingMode
+
+from .bridge_client import BridgeClient, BridgeError
+from .errors import SessionClosed, api_error_from_bridge, api_error_from_sandbox
+from .models import AgentSession, CacheTtl, SessionStatus
+from .sandboxes import SandboxError, provider_for
+from .selectors import session_get
+
+logger = logging.getLogger(__name__)
+
+
+def bridge_for(session: AgentSession) -> BridgeClient:
+    headers = provider_for(session.provider).bridge_headers(access_token=session.sandbox_access_token)
+    return BridgeClient(base_url=session.bridge_url, token=session.bridge_token, extra_headers=headers)
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    session: AgentSession
+    available_models: list[dict[str, Any]]
+
+
+def session_create(*, user) -> StartedSession:
+    """Start a sandbox, open an ACP session in it and apply the default model."""
+    subscription = subscription_for(user=user)
+    session = AgentSession.objects.create(
+        user=user,
+        provider=settings.SANDBOX_PROVIDER,
+        model_id=settings.DEFAULT_MODEL,
+        # Claude Code writes 1-hour cache entries on a subscription, 5-minute ones on an API key.
+        cache_ttl=CacheTtl.ONE_HOUR if subscription.billing_mode == BillingMode.OAUTH else CacheTtl.FIVE_MINUTES,
+    )
+    provider = provider_for(session.provider)
+    try:
+        sandbox = provider.start(session_key=str(session.key), user_id=user.pk)
+    except SandboxError as exc:
+        _mark_failed(session, exc.message)
+        raise api_error_from_sandbox(exc) from exc
+    session.sandbox_id = sandbox.sandbox_id
+    session.bridge_url = sandbox.bridge_url
+    session.bridge_token = sandbox.bridge_token
+    session.sandbox_access_token = sandbox.access_token
+    session.cwd = sandbox.cwd
+    try:
+        available = _open_agent_session(session)
+    except BridgeError as exc:
+        _mark_failed(session, exc.message)
+        _stop_sandbox(session)
+        raise api_error_from_bridge(exc) from exc
+    session.status = SessionStatus.READY
+    session.save()
+    return StartedSession(session, available)
+
+
+def _open_agent_session(session: AgentSession) -> list[dict[str, Any]]:
+    """A new ACP session in the sandbox, carrying the session's stored model."""
+    bridge = bridge_for(session)
+    opened = bridge.new_session(cwd=session.cwd, model_id=session.model_id)
+    if opened.model_id != session.model_id:
+        # The agent may ignore the requested model on session/new; apply it explicitly.
+        bridge.set_model(session_id=opened.session_id, model_id=session.model_id)
+    session.acp_session_id = opened.session_id
+    return opened.available_models
+
+
+def session_resume(*, user, key) -> StartedSession:
+    """Re-create the ACP session after the agent lost it, with the stored model applied again."""
+    with transaction.atomic():
+        session = session_get(user=user, key=key, for_update=True)
+        _require_open(session)
+        try:
+            available = _open_agent_session(session)
+        except BridgeError as exc:
+            raise api_error_from_bridge(exc) from exc
+        session.save(update_fields=["acp_session_id", "updated_at"])
+    return StartedSession(session, available)
+
+
+def session_close(*, user, key) -> AgentSession:
+    session = session_get(user=user, key=key)
+    if session.status == SessionStatus.CLOSED:
+        return session
+    _stop_sandbox(session)
+    session.status = SessionStatus.CLOSED
+    session.closed_at = timezone.now()
+    session.save(update_fields=["status", "closed_at", "updated_at"])
+    return session
+
+
+@dataclass(frozen=True)
+class SwitchOutcome:
+    session: AgentSession
+    previous_model_id: str
+    changed: bool
+
+
+def session_model_switch(*, user, key, model_id: str) -> SwitchOutcome:
+    """Forward a model switch to the agent; the stored model changes only once the agent confirms."""
+    model_access_check(user=user, model_id=model_id)
+    with transaction.atomic():
+        # The row lock serialises switches of one session across web replicas.
+        session = session_get(user=user, key=key, for_update=True)
+        _require_open(session)
+        previous = session.model_id
+        if model_id == previous:
+            return SwitchOutcome(session, previous, changed=False)
+        started = time.monotonic()
+        try:
+            bridge_for(session).set_model(session_id=session.acp_session_id, model_id=model_id)
+        except BridgeError as exc:
+            logger.info("switch %s -> %s failed for session %s: %s", previous, model_id, session.key, exc.kind)
+            raise api_error_from_bridge(exc) from exc
+        logger.info("switched session %s %s -> %s in %.0f ms", session.key, previous, model_id,
+                    (time.monotonic() - started) * 1000)
+        session.model_id = model_id
+        session.save(update_fields=["model_id", "updated_at"])
+    return SwitchOutcome(session, previous, changed=True)
+
+
+def _require_open(session: AgentSession) -> None:
+    if session.status != SessionStatus.READY:
+        raise SessionClosed(extra={"status": session.status})
+
+
+def _mark_failed(session: AgentSession, reason: str) -> None:
+    session.status = SessionStatus.FAILED
+    session.last_error = reason[:500]
+    session.save()
+
+
+def _stop_sandbox(session: AgentSession) -> None:
+    if not session.sandbox_id:
+        return
+    try:
+        provider_for(session.provider).stop(sandbox_id=session.sandbox_id)
+    except SandboxError as exc:
+        # The session is closed for the user either way; the sandbox times out on its own.
+        logger.warning("could not stop sandbox %s: %s", session.sandbox_id, exc.message)

@@ -1,0 +1,95 @@
+"""The chat and model-switch API. Each view validates, calls one service, serializes."""
+
+from django.contrib.auth import authenticate
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mk0r.errors import ServiceError
+from mk0r.fields import StrictCharField, StrictUUIDField
+
+from . import selectors, services
+from .models import AgentSession
+
+
+class SessionOutput(serializers.ModelSerializer):
+    sessionKey = serializers.UUIDField(source="key")
+    sessionId = serializers.CharField(source="acp_session_id")
+    modelId = serializers.CharField(source="model_id")
+    cacheTtl = serializers.CharField(source="cache_ttl")
+    createdAt = serializers.DateTimeField(source="created_at")
+    closedAt = serializers.DateTimeField(source="closed_at")
+
+    class Meta:
+        model = AgentSession
+        # Only what the client needs: never the bridge URL or either token.
+        fields = ["sessionKey", "sessionId", "modelId", "status", "cacheTtl", "createdAt", "closedAt"]
+
+
+def _started_body(started: services.StartedSession) -> dict:
+    return {**SessionOutput(started.session).data, "availableModels": started.available_models}
+
+
+class AuthTokenView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class Input(serializers.Serializer):
+        username = StrictCharField(max_length=150)
+        password = StrictCharField(max_length=256, trim_whitespace=False)
+
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, **data.validated_data)
+        if user is None:
+            raise ServiceError("Wrong username or password.", code="invalid_credentials", status_code=400)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key, "username": user.get_username()})
+
+
+class SessionListCreateView(APIView):
+    def get(self, request):
+        sessions = selectors.session_list(user=request.user)[:100]
+        return Response({"sessions": SessionOutput(sessions, many=True).data})
+
+    def post(self, request):
+        started = services.session_create(user=request.user)
+        return Response(_started_body(started), status=status.HTTP_201_CREATED)
+
+
+class SessionDetailView(APIView):
+    def get(self, request, key):
+        return Response(SessionOutput(selectors.session_get(user=request.user, key=key)).data)
+
+    def delete(self, request, key):
+        return Response(SessionOutput(services.session_close(user=request.user, key=key)).data)
+
+
+class SessionResumeView(APIView):
+    def post(self, request, key):
+        return Response(_started_body(services.session_resume(user=request.user, key=key)))
+
+
+class ModelSwitchView(APIView):
+    class Input(serializers.Serializer):
+        sessionKey = StrictUUIDField()
+        modelId = StrictCharField(max_length=64)
+
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.session_model_switch(
+            user=request.user, key=data.validated_data["sessionKey"], model_id=data.validated_data["modelId"]
+        )
+        return Response(
+            {
+                "ok": True,
+                "sessionKey": str(outcome.session.key),
+                "sessionId": outcome.session.acp_session_id,
+                "modelId": outcome.session.model_id,
+                "previousModelId": outcome.previous_model_id,
+            }
+        )
