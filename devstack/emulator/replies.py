@@ -33,8 +33,10 @@ def _last_user_text(messages: list) -> str:
         if isinstance(content, str):
             return content
         texts = [b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"]
-        if texts:
-            return " ".join(texts)
+        # Claude Code puts <system-reminder> blocks before the user's own words.
+        own = [t for t in texts if not t.lstrip().startswith("<system-reminder>")]
+        if own or texts:
+            return (own or texts)[-1]
         if any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content or []):
             return "the tool result"
     return ""
