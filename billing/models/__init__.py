@@ -1,5 +1,19 @@
 """Billing models, one module per concern; import them all here so Django sees them."""
 
+from .cache_state import CacheEntry, SessionCacheState
+from .catalog import ApiModel, ModelAlias, ModelFamily, PriceVersion
 from .subscriptions import ACTIVE_STATUSES, BillingMode, Plan, Subscription, SubscriptionStatus
 
-__all__ = ["ACTIVE_STATUSES", "BillingMode", "Plan", "Subscription", "SubscriptionStatus"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "ApiModel",
+    "BillingMode",
+    "CacheEntry",
+    "ModelAlias",
+    "ModelFamily",
+    "Plan",
+    "PriceVersion",
+    "SessionCacheState",
+    "Subscription",
+    "SubscriptionStatus",
+]

@@ -1,0 +1,180 @@
+"""Prompt-cache state of one session, per model, as pure logic.
+
+Anthropic's cache is keyed on (model, exact prefix). After each request the model's
+cache holds entries ending at the request's breakpoints: the prefix it read (refreshed)
+and the prefix it wrote (read + written tokens). An entry lives for its TTL (5 minutes
+or 1 hour) counted from the start of the last request that read or wrote it.
+
+`CacheTracker` replays requests in memory (log import, simulations, the `quote`
+command); `CacheSnapshot` is its immutable view that the quote consumes. The ORM side
+(`billing.services.cache_state_record_request`) persists the same state through this
+class so that both paths agree.
+
+Token counts are in each model's own tokens; pass canonical API model ids
+(`model_resolve` gives them) so a dated and an undated id share one cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .costs import Usage
+
+TTL_SECONDS = {"5m": 300, "1h": 3600}
+TTL_DELTAS = {name: timedelta(seconds=seconds) for name, seconds in TTL_SECONDS.items()}
+# Anthropic looks back a bounded number of blocks; older, shorter entries of a model
+# are never read once longer ones exist, so a few per model are enough.
+MAX_ENTRIES_PER_MODEL = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntryState:
+    model: str
+    prefix_tokens: int
+    ttl: str
+    expires_at: datetime
+
+    def is_warm(self, at: datetime) -> bool:
+        # Warm strictly before expiry: a request starting at the expiry instant misses.
+        return at < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSnapshot:
+    """What the quote needs to know about one session's cache at a moment."""
+
+    ttl_policy: str = "5m"
+    current_model: str | None = None
+    # Size of the conversation the next turn will send before its new message:
+    # input + cache read + cache write + output of the last request, in current_model's tokens.
+    context_tokens: int = 0
+    last_request_at: datetime | None = None
+    entries: tuple[CacheEntryState, ...] = ()
+    seen_models: frozenset[str] = field(default_factory=frozenset)
+
+    def warm_prefix(self, *, model: str, prefix_tokens: int, at: datetime) -> int:
+        """Longest warm cached prefix of `model` that a prompt of `prefix_tokens` can read."""
+        best = 0
+        for entry in self.entries:
+            if entry.model == model and best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
+                best = entry.prefix_tokens
+        return best
+
+    def warm_entry(self, *, model: str, at: datetime) -> CacheEntryState | None:
+        """The longest warm entry of `model`, whatever the prompt."""
+        best = None
+        for entry in self.entries:
+            if (
+                entry.model == model
+                and at < entry.expires_at
+                and (best is None or entry.prefix_tokens > best.prefix_tokens)
+            ):
+                best = entry
+        return best
+
+    def has_cached(self, model: str) -> bool:
+        """Whether `model` ever held a cache entry in this session (warm or expired)."""
+        return model in self.seen_models
+
+
+class CacheTracker:
+    """Mutable, in-memory cache state of one session; feed it every request in order."""
+
+    def __init__(self, *, ttl_policy: str = "5m") -> None:
+        if ttl_policy not in TTL_SECONDS:
+            raise ValueError(f"ttl_policy must be one of {tuple(TTL_SECONDS)}")
+        self.ttl_policy = ttl_policy
+        self.current_model: str | None = None
+        self.context_tokens = 0
+        self.last_request_at: datetime | None = None
+        self.entries: dict[str, list[CacheEntryState]] = {}
+        self.seen_models: set[str] = set()
+
+    @classmethod
+    def from_snapshot(cls, snapshot: CacheSnapshot) -> CacheTracker:
+        tracker = cls(ttl_policy=snapshot.ttl_policy)
+        tracker.current_model = snapshot.current_model
+        tracker.context_tokens = snapshot.context_tokens
+        tracker.last_request_at = snapshot.last_request_at
+        for entry in snapshot.entries:
+            tracker.entries.setdefault(entry.model, []).append(entry)
+        tracker.seen_models = set(snapshot.seen_models)
+        return tracker
+
+    def predict(self, *, model: str, prefix_tokens: int, at: datetime) -> int:
+        """Expected `cache_read_input_tokens` of a request to `model` whose cacheable
+        prompt prefix is `prefix_tokens` long, starting at `at`."""
+        best = 0
+        for entry in self.entries.get(model, ()):
+            if best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
+                best = entry.prefix_tokens
+        return best
+
+    def record(self, *, model: str, usage: Usage, at: datetime) -> None:
+        """Apply one request (started at `at`) to the state."""
+        kept = [e for e in self.entries.get(model, ()) if e.is_warm(at)]
+        read = usage.cache_read_tokens
+        if read:
+            # The entry that was read gets a new lifetime from this request's start.
+            for i, entry in enumerate(kept):
+                if entry.prefix_tokens == read:
+                    kept[i] = CacheEntryState(model, read, entry.ttl, at + TTL_DELTAS[entry.ttl])
+                    break
+            else:  # read an entry we did not see being written (state started mid-session)
+                kept.append(CacheEntryState(model, read, self.ttl_policy, at + TTL_DELTAS[self.ttl_policy]))
+        # 1h breakpoints must precede 5m ones in a prompt, so the 1h part is the shorter prefix.
+        end = read
+        if usage.cache_write_1h_tokens:
+            end += usage.cache_write_1h_tokens
+            kept.append(CacheEntryState(model, end, "1h", at + TTL_DELTAS["1h"]))
+        if usage.cache_write_5m_tokens:
+            end += usage.cache_write_5m_tokens
+            kept.append(CacheEntryState(model, end, "5m", at + TTL_DELTAS["5m"]))
+        if usage.cache_write_5m_tokens or usage.cache_write_1h_tokens:
+            # How the session writes its tail is its TTL policy (subscription: 1h; API key: 5m).
+            self.ttl_policy = "5m" if usage.cache_write_5m_tokens else "1h"
+        if kept:
+            by_length: dict[int, CacheEntryState] = {}
+            for entry in kept:  # same prefix twice: the later write/refresh wins
+                previous = by_length.get(entry.prefix_tokens)
+                if previous is None or entry.expires_at >= previous.expires_at:
+                    by_length[entry.prefix_tokens] = entry
+            kept = sorted(by_length.values(), key=lambda e: e.prefix_tokens)[-MAX_ENTRIES_PER_MODEL:]
+            self.seen_models.add(model)
+        self.entries[model] = kept
+        self.current_model = model
+        self.context_tokens = usage.context_tokens
+        self.last_request_at = at
+
+    def record_many(self, requests: Iterable[tuple[str, Usage, datetime]]) -> None:
+        for model, usage, at in requests:
+            self.record(model=model, usage=usage, at=at)
+
+    def snapshot(self) -> CacheSnapshot:
+        return CacheSnapshot(
+            ttl_policy=self.ttl_policy,
+            current_model=self.current_model,
+            context_tokens=self.context_tokens,
+            last_request_at=self.last_request_at,
+            entries=tuple(e for entries in self.entries.values() for e in entries),
+            seen_models=frozenset(self.seen_models),
+        )
+
+
+def cache_snapshot_warm(
+    *, model: str, prefix_tokens: int, idle_seconds: float, now: datetime, ttl: str = "5m"
+) -> CacheSnapshot:
+    """A session that has been on `model` with `prefix_tokens` of conversation, all of it
+    cached by its last request, idle for `idle_seconds` before `now`.
+
+    Built by replaying one request through the tracker, so it means exactly what a
+    recorded session would: the last request read nothing and wrote the whole prefix
+    (`prefix_tokens` is then also the next turn's context size).
+    """
+    tracker = CacheTracker(ttl_policy=ttl)
+    if prefix_tokens > 0:
+        written = {"cache_write_1h_tokens" if ttl == "1h" else "cache_write_5m_tokens": prefix_tokens}
+        tracker.record(model=model, usage=Usage(**written), at=now - timedelta(seconds=idle_seconds))
+    return tracker.snapshot()

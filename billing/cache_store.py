@@ -1,0 +1,84 @@
+"""Persisting the per-session cache state.
+
+Writes (`cache_state_record_request`, `cache_state_set_ttl_policy`) are services,
+`cache_state_snapshot` is the selector the quote path uses. Both go through
+`billing.cache_state.CacheTracker`, so the database and the in-memory replay agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+
+from .cache_state import TTL_SECONDS, CacheEntryState, CacheSnapshot, CacheTracker
+from .costs import Usage
+from .models import CacheEntry, SessionCacheState
+
+
+def _snapshot_of(state: SessionCacheState) -> CacheSnapshot:
+    return CacheSnapshot(
+        ttl_policy=state.ttl_policy,
+        current_model=state.current_model or None,
+        context_tokens=state.context_tokens,
+        last_request_at=state.last_request_at,
+        entries=tuple(
+            CacheEntryState(e.model, e.prefix_tokens, e.ttl, e.expires_at)
+            for e in state.entries.order_by("model", "prefix_tokens")
+        ),
+        seen_models=frozenset(state.seen_models or ()),
+    )
+
+
+def cache_state_snapshot(*, session_key: str) -> CacheSnapshot:
+    """The session's cache as the quote sees it; an empty snapshot for an unknown session."""
+    state = SessionCacheState.objects.filter(session_key=session_key).first()
+    return _snapshot_of(state) if state is not None else CacheSnapshot()
+
+
+@transaction.atomic
+def cache_state_record_request(
+    *, session_key: str, model: str, usage: Usage, at: datetime, ttl_policy: str | None = None
+) -> CacheSnapshot:
+    """Apply one request of the session (started at `at`, on canonical API id `model`).
+
+    Rows are locked so that concurrent usage reports of one session apply in turn.
+    Requests must be recorded in order; a request older than the last one recorded is
+    ignored for the cache state (a late duplicate or a retry), and the state is returned.
+    """
+    state, _ = SessionCacheState.objects.select_for_update().get_or_create(
+        session_key=session_key, defaults={"ttl_policy": ttl_policy or "5m"}
+    )
+    snapshot = _snapshot_of(state)
+    if state.last_request_at is not None and at < state.last_request_at:
+        return snapshot
+    tracker = CacheTracker.from_snapshot(snapshot)
+    tracker.record(model=model, usage=usage, at=at)
+    after = tracker.snapshot()
+    state.ttl_policy = after.ttl_policy
+    state.current_model = after.current_model or ""
+    state.context_tokens = after.context_tokens
+    state.last_request_at = after.last_request_at
+    state.seen_models = sorted(after.seen_models)
+    state.save()
+    # A handful of rows per model: replacing them is simpler than diffing.
+    state.entries.all().delete()
+    CacheEntry.objects.bulk_create(
+        CacheEntry(
+            state=state, model=e.model, prefix_tokens=e.prefix_tokens, ttl=e.ttl, expires_at=e.expires_at
+        )
+        for e in after.entries
+    )
+    return after
+
+
+def cache_state_set_ttl_policy(*, session_key: str, ttl_policy: str) -> None:
+    """Declare how the session writes its cache (subscription: 1h, API key: 5m)."""
+    if ttl_policy not in TTL_SECONDS:
+        raise ValueError(f"ttl_policy must be one of {tuple(TTL_SECONDS)}")
+    state, created = SessionCacheState.objects.get_or_create(
+        session_key=session_key, defaults={"ttl_policy": ttl_policy}
+    )
+    if not created and state.ttl_policy != ttl_policy:
+        state.ttl_policy = ttl_policy
+        state.save(update_fields=["ttl_policy", "updated_at"])

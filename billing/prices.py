@@ -1,0 +1,149 @@
+"""In-memory price snapshots: what the cost engine and the quote need, without the ORM.
+
+A `Prices` is built once from a `PriceVersion` row (or by hand in tests and the
+benchmark) and is immutable, so it can be cached per process and shared freely.
+Rates are kept per token, already divided by a million, so the hot path is one
+multiplication per token class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .money import PER_MTOK
+
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per token for each billed class (per-MTok price / 1,000,000)."""
+
+    input: Decimal
+    write_5m: Decimal
+    write_1h: Decimal
+    read: Decimal
+    output: Decimal
+
+    @classmethod
+    def per_mtok(cls, *, input, write_5m, write_1h, read, output) -> Rates:  # noqa: A002
+        return cls(
+            input=Decimal(input) / PER_MTOK,
+            write_5m=Decimal(write_5m) / PER_MTOK,
+            write_1h=Decimal(write_1h) / PER_MTOK,
+            read=Decimal(read) / PER_MTOK,
+            output=Decimal(output) / PER_MTOK,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """One price version of one API model, plus the model facts a quote needs."""
+
+    api_model: str
+    label: str
+    family: str
+    base: Rates
+    min_cacheable_tokens: int | None = None
+    # A request whose total input exceeds the threshold is billed entirely at `long_context`.
+    long_context_threshold: int | None = None
+    long_context: Rates | None = None
+    batch_multiplier: Decimal = Decimal("0.5")
+    geo_multiplier: Decimal = ONE
+    tokenizer_family: str = "legacy"
+    tokenizer_ratio_low: Decimal = ONE
+    tokenizer_ratio_high: Decimal = ONE
+    # The ratios in thousandths, so token estimates are integer arithmetic (derived).
+    tokenizer_low_k: int = 0
+    tokenizer_high_k: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tokenizer_low_k", int(self.tokenizer_ratio_low * 1000))
+        object.__setattr__(self, "tokenizer_high_k", int(self.tokenizer_ratio_high * 1000))
+        if not 0 < self.tokenizer_low_k <= self.tokenizer_high_k:
+            raise ValueError("tokenizer ratios must satisfy 0 < low <= high")
+
+    def rates_for(self, total_input_tokens: int) -> Rates:
+        threshold = self.long_context_threshold
+        if threshold is not None and total_input_tokens > threshold and self.long_context is not None:
+            return self.long_context
+        return self.base
+
+    def is_cacheable(self, prompt_tokens: int) -> bool:
+        # An unpublished minimum is treated as "no minimum": the request is still billed
+        # by its real usage later; the quote just cannot warn about it.
+        minimum = self.min_cacheable_tokens
+        return prompt_tokens > 0 and (minimum is None or prompt_tokens >= minimum)
+
+
+# The name used in the design notes for the same thing.
+PriceSnapshot = Prices
+
+
+def prices_make(
+    *,
+    api_model: str,
+    input,  # noqa: A002
+    write_5m,
+    write_1h,
+    read,
+    output,
+    label: str = "",
+    family: str = "",
+    min_cacheable_tokens: int | None = None,
+    long_context_threshold: int | None = None,
+    long_context: dict | None = None,
+    batch_multiplier="0.5",
+    geo_multiplier="1",
+    tokenizer_family: str = "legacy",
+    tokenizer_ratio_low="1",
+    tokenizer_ratio_high="1",
+) -> Prices:
+    """Build a `Prices` from per-MTok figures (strings or Decimals, never floats)."""
+    return Prices(
+        api_model=api_model,
+        label=label or api_model,
+        family=family,
+        base=Rates.per_mtok(input=input, write_5m=write_5m, write_1h=write_1h, read=read, output=output),
+        min_cacheable_tokens=min_cacheable_tokens,
+        long_context_threshold=long_context_threshold,
+        long_context=Rates.per_mtok(**long_context) if long_context else None,
+        batch_multiplier=Decimal(batch_multiplier),
+        geo_multiplier=Decimal(geo_multiplier),
+        tokenizer_family=tokenizer_family,
+        tokenizer_ratio_low=Decimal(tokenizer_ratio_low),
+        tokenizer_ratio_high=Decimal(tokenizer_ratio_high),
+    )
+
+
+def prices_from_version(version) -> Prices:
+    """Snapshot a `PriceVersion` row (with its `api_model`) into an immutable `Prices`."""
+    api_model = version.api_model
+    long_context = None
+    if version.long_context_threshold is not None and version.long_context_input is not None:
+        long_context = {
+            "input": version.long_context_input,
+            "write_5m": version.long_context_cache_write_5m,
+            "write_1h": version.long_context_cache_write_1h,
+            "read": version.long_context_cache_read,
+            "output": version.long_context_output,
+        }
+    return prices_make(
+        api_model=api_model.api_id,
+        label=version.label,
+        family=api_model.family,
+        input=version.input,
+        write_5m=version.cache_write_5m,
+        write_1h=version.cache_write_1h,
+        read=version.cache_read,
+        output=version.output,
+        min_cacheable_tokens=version.min_cacheable_tokens,
+        long_context_threshold=version.long_context_threshold if long_context else None,
+        long_context=long_context,
+        batch_multiplier=version.batch_multiplier,
+        geo_multiplier=version.geo_multiplier,
+        tokenizer_family=api_model.tokenizer_family,
+        tokenizer_ratio_low=api_model.tokenizer_ratio_low,
+        tokenizer_ratio_high=api_model.tokenizer_ratio_high,
+    )

@@ -1,0 +1,90 @@
+"""Selectors over the price catalog: which API model a picker id means, and its prices at a time."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from .models import ApiModel, ModelAlias, PriceVersion
+from .prices import Prices, prices_from_version
+
+_DATED_SUFFIX = re.compile(r"^(?P<base>.+)-(?P<date>20\d{6})$")
+
+
+class UnknownModel(LookupError):
+    """The id is neither a picker id nor an API model in the catalog."""
+
+
+class NoPriceVersion(LookupError):
+    """The model has no price version at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    model_id: str  # what the caller asked for
+    alias: str | None  # the picker id, when one was used
+    api_model: ApiModel  # the API id as written (possibly dated)
+    priced_model: ApiModel  # the undated model whose prices and cache apply
+    long_context: bool
+
+    @property
+    def api_id(self) -> str:
+        """Canonical API id: the key for prices and for the cache tracker."""
+        return self.priced_model.api_id
+
+
+def model_resolve(*, model_id: str, at: datetime) -> ResolvedModel:
+    """Resolve a picker id (`haiku`, `opus[1m]`, ...) or an API id, dated or not."""
+    alias = (
+        ModelAlias.objects.select_related("api_model__canonical")
+        .filter(alias=model_id, effective_from__lte=at)
+        .order_by("-effective_from")
+        .first()
+    )
+    if alias is None:  # before the first mapping: the first mapping is the best we know
+        alias = (
+            ModelAlias.objects.select_related("api_model__canonical")
+            .filter(alias=model_id)
+            .order_by("effective_from")
+            .first()
+        )
+    if alias is not None:
+        api_model = alias.api_model
+        return ResolvedModel(model_id, model_id, api_model, api_model.priced_model, alias.long_context)
+    api_model = ApiModel.objects.select_related("canonical").filter(api_id=model_id).first()
+    if api_model is None:
+        # A dated snapshot we have not listed yet bills as its undated model.
+        match = _DATED_SUFFIX.match(model_id)
+        if match:
+            api_model = ApiModel.objects.select_related("canonical").filter(api_id=match["base"]).first()
+    if api_model is None:
+        raise UnknownModel(f"unknown model {model_id!r}")
+    return ResolvedModel(model_id, None, api_model, api_model.priced_model, False)
+
+
+def price_version_for(*, api_model: ApiModel | str, at: datetime) -> PriceVersion:
+    """The price version in force at `at` (latest `effective_from <= at`).
+
+    A request dated before a model's first version is billed at that first version: the
+    catalog's first date is the earliest we can vouch for, not a time with no prices.
+    """
+    if isinstance(api_model, str):
+        found = ApiModel.objects.select_related("canonical").filter(api_id=api_model).first()
+        if found is None:
+            raise UnknownModel(f"unknown model {api_model!r}")
+        api_model = found
+    priced = api_model.priced_model
+    versions = PriceVersion.objects.select_related("api_model").filter(api_model=priced)
+    version = versions.filter(effective_from__lte=at).order_by("-effective_from").first()
+    if version is None:
+        version = versions.order_by("effective_from").first()
+    if version is None:
+        raise NoPriceVersion(f"no prices for {priced.api_id}")
+    return version
+
+
+def prices_for(*, model_id: str, at: datetime) -> Prices:
+    """Immutable prices of whatever `model_id` means at `at` (for the cost engine and quotes)."""
+    resolved = model_resolve(model_id=model_id, at=at)
+    return prices_from_version(price_version_for(api_model=resolved.priced_model, at=at))

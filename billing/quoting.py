@@ -1,0 +1,323 @@
+"""The switch quote: what the next turn costs if the session switches model, versus staying.
+
+Pure and ORM-free: the caller passes the session's `CacheSnapshot` and both models'
+`Prices`. Definitions (DESIGN.md §6):
+
+- stay   = input-side cost of the next turn on the current model, with its real cache:
+           read what is still warm, write the rest of the prompt (the prompt's tail,
+           from the last warm breakpoint to the new message, becomes the next entry).
+- switch = the same next turn on the new model with *its* real cache: usually nothing
+           warm, so the whole prompt is written; after A->B->A within the TTL, the earlier
+           prefix is read back.
+- tax    = switch - stay, split into
+    rateDelta     = the turn on the new model *if its cache were in the same state as the
+                    current one* minus stay (price and tokenizer differences only), and
+    cacheRebuild  = switch minus that same-state turn (what the cold cache adds).
+  When the current model's cache already expired, both are cold and rebuild is zero.
+- A prompt below a model's minimum cacheable length is plain input, nothing is written.
+
+Token counts are in each model's own tokens. Without an exact count of the prefix for
+the new model, it is estimated from both tokenizers' ranges against the legacy tokenizer:
+point = P * mid(to) / mid(from), range [P * low(to) / high(from), P * high(to) / low(from)].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from .cache_state import TTL_DELTAS, CacheSnapshot
+from .cap_model import CapModel, cap_percent, cap_pick, cap_units
+from .money import ZERO, usd_quantize
+from .prices import Prices
+
+# Steady state ("typical turn" once both caches are warm): the turn reads the whole
+# current prefix, writes a tail of the new message plus the previous reply, and answers.
+# When the quote gets no new-message size it assumes STEADY_NEW_TOKENS. The sample
+# transcripts (data/claude-code-logs) write a median of ~800 tokens per request.
+STEADY_NEW_TOKENS = 500
+STEADY_OUTPUT_TOKENS = 500
+
+# First-token latency: uncached prompt tokens are prefilled at roughly these rates
+# (tokens/s, estimates per family; reads are treated as free). Unknown family: DEFAULT.
+PREFILL_TOKENS_PER_SECOND = {"haiku": 20_000, "sonnet": 10_000, "opus": 5_000}
+DEFAULT_PREFILL_TOKENS_PER_SECOND = 5_000
+
+WARM, PARTIAL, COLD, BELOW_MINIMUM, NONE = "warm", "partial", "cold", "below_minimum", "none"
+
+W_ALREADY_COLD = "already_cold"
+W_BELOW_MINIMUM = "below_minimum"
+W_FLAPPING = "flapping"
+W_SWITCH_BACK_WARM = "switch_back_warm"
+W_FIRST_TURN_FREE = "first_turn_free"
+W_TOKENIZER_ESTIMATE = "tokenizer_estimate"
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchEvent:
+    """A past switch of the session (canonical API ids), for flapping detection."""
+
+    at: datetime
+    from_model: str
+    to_model: str
+
+
+@dataclass(slots=True)
+class QuoteFigures:
+    """The quote's figures; money fields are already rounded to the micro-dollar."""
+
+    prefix_from: int
+    prefix_to: int
+    prefix_to_low: int
+    prefix_to_high: int
+    cache_state_from: str
+    cache_state_to: str
+    stay_usd: Decimal
+    switch_usd: Decimal
+    tax_usd: Decimal
+    cache_rebuild_usd: Decimal
+    rate_delta_usd: Decimal
+    steady_state_delta_usd: Decimal
+    break_even_turns: int | None
+    ttft_penalty_ms: int
+    cap_percent: Decimal | None
+    warnings: list[str]
+    price_version_from: str
+    price_version_to: str
+
+    def to_json(self) -> dict:
+        return {
+            "prefixTokens": {
+                "from": self.prefix_from,
+                "to": self.prefix_to,
+                "toLow": self.prefix_to_low,
+                "toHigh": self.prefix_to_high,
+            },
+            "cacheState": {"from": self.cache_state_from, "to": self.cache_state_to},
+            "nextTurn": {"stayUsd": str(self.stay_usd), "switchUsd": str(self.switch_usd)},
+            "taxUsd": str(self.tax_usd),
+            "breakdown": {
+                "cacheRebuildUsd": str(self.cache_rebuild_usd),
+                "rateDeltaUsd": str(self.rate_delta_usd),
+            },
+            "steadyStateDeltaUsdPerTurn": str(self.steady_state_delta_usd),
+            "breakEvenTurns": self.break_even_turns,
+            "ttftPenaltyMs": self.ttft_penalty_ms,
+            "capPercent": None if self.cap_percent is None else str(self.cap_percent),
+            "warnings": list(self.warnings),
+            "priceVersion": {"from": self.price_version_from, "to": self.price_version_to},
+            "currency": "USD",
+        }
+
+
+def _prompt_cost(prices: Prices, plain: int, write: int, ttl: str, read: int, output: int = 0) -> Decimal:
+    """Exact cost of a prompt split into plain input / cache write / cache read (+ output)."""
+    rates = prices.rates_for(plain + write + read)
+    cost = write * (rates.write_1h if ttl == "1h" else rates.write_5m) + read * rates.read
+    if plain:
+        cost += plain * rates.input
+    if output:
+        cost += output * rates.output
+    return cost
+
+
+def _split(prices: Prices, prompt: int, read: int) -> tuple[int, int, int]:
+    """(plain, write, read) of a prompt whose breakpoint is at its end."""
+    if not prices.is_cacheable(prompt):
+        return prompt, 0, 0
+    return 0, prompt - read, read
+
+
+def _state(snapshot: CacheSnapshot, model: str, conversation: int, cacheable: bool, read: int) -> str:
+    if conversation == 0:
+        return NONE
+    if not cacheable:
+        return BELOW_MINIMUM
+    if read == 0:
+        return COLD if model in snapshot.seen_models else NONE
+    # Warm = nothing this model had cached has expired and it is the model in use;
+    # a warm entry of another model covers only the conversation up to the switch away.
+    if model == snapshot.current_model:
+        for entry in snapshot.entries:
+            if entry.model == model and entry.prefix_tokens > read:
+                return PARTIAL
+        return WARM
+    return PARTIAL
+
+
+def _switches(recent_switches: Iterable) -> Iterable[SwitchEvent]:
+    for event in recent_switches:
+        if isinstance(event, SwitchEvent):
+            yield event
+        elif isinstance(event, Mapping):
+            yield SwitchEvent(event["at"], event["from_model"], event["to_model"])
+        else:
+            yield SwitchEvent(*event)
+
+
+def _ttft_ms(prices: Prices, uncached_tokens: int) -> int:
+    rate = PREFILL_TOKENS_PER_SECOND.get(prices.family, DEFAULT_PREFILL_TOKENS_PER_SECOND)
+    return uncached_tokens * 1000 // rate
+
+
+def quote_compute(
+    *,
+    from_model: str,
+    to_model: str,
+    snapshot: CacheSnapshot,
+    prices_from: Prices,
+    prices_to: Prices,
+    new_tokens: int = 0,
+    now: datetime,
+    plan: str | None = None,
+    cap: CapModel | Mapping[str, CapModel] | None = None,
+    recent_switches: Iterable = (),
+    to_prefix_tokens: int | None = None,
+) -> QuoteFigures:
+    """Quote switching the session from `from_model` to `to_model` (canonical API ids) at `now`.
+
+    `new_tokens`: size of the next user message in `from_model`'s tokens.
+    `to_prefix_tokens`: the conversation counted with the new model (`messages.count_tokens`),
+    when known; otherwise it is estimated. `cap` (one `CapModel`, or one per `plan`) turns on
+    `capPercent`: the tax's share of the weekly cap. `recent_switches`: the session's recent
+    `SwitchEvent`s (or (at, from, to) tuples), for the flapping warning.
+    """
+    if new_tokens < 0 or (to_prefix_tokens is not None and to_prefix_tokens < 0):
+        raise ValueError("token counts must not be negative")
+    warnings: list[str] = []
+    ttl = snapshot.ttl_policy
+    p_from = snapshot.context_tokens
+
+    # --- the conversation in the new model's tokens ---
+    if to_prefix_tokens is not None:
+        p_to = low = high = to_prefix_tokens
+        n_to = _scale_point(new_tokens, prices_from, prices_to) if p_from else new_tokens
+    elif prices_from.tokenizer_family == prices_to.tokenizer_family:
+        p_to = low = high = p_from
+        n_to = new_tokens
+    else:
+        f_lo, f_hi, t_lo, t_hi = (
+            prices_from.tokenizer_low_k,
+            prices_from.tokenizer_high_k,
+            prices_to.tokenizer_low_k,
+            prices_to.tokenizer_high_k,
+        )
+        p_to = _scale_point(p_from, prices_from, prices_to)
+        n_to = _scale_point(new_tokens, prices_from, prices_to)
+        low = p_from * t_lo // f_hi
+        high = -(-p_from * t_hi // f_lo)
+        if p_from:
+            warnings.append(W_TOKENIZER_ESTIMATE)
+
+    # --- staying ---
+    prompt_from = p_from + new_tokens
+    stay_read = snapshot.warm_prefix(model=from_model, prefix_tokens=p_from, at=now) if p_from else 0
+    s_plain, s_write, s_read = _split(prices_from, prompt_from, stay_read)
+    stay = _prompt_cost(prices_from, s_plain, s_write, ttl, s_read)
+    state_from = _state(snapshot, from_model, p_from, s_plain == 0, s_read)
+
+    # --- switching ---
+    prompt_to = p_to + n_to
+    to_read = 0
+    if p_to:
+        # An estimated prefix may undershoot an entry that truly fits: allow up to the range's top.
+        to_read = min(snapshot.warm_prefix(model=to_model, prefix_tokens=high, at=now), p_to)
+    w_plain, w_write, w_read = _split(prices_to, prompt_to, to_read)
+    switch = _prompt_cost(prices_to, w_plain, w_write, ttl, w_read)
+    state_to = _state(snapshot, to_model, p_to, w_plain == 0, w_read)
+
+    # --- the same turn on the new model with the current model's cache state ---
+    mapped_read = s_read if p_to == p_from else (s_read * p_to // p_from if p_from else 0)
+    m_plain, m_write, m_read = _split(prices_to, prompt_to, mapped_read)
+    same_state = _prompt_cost(prices_to, m_plain, m_write, ttl, m_read)
+
+    tax = usd_quantize(switch - stay)
+    rate_delta = usd_quantize(same_state - stay)
+    # Rebuild is the remainder so that the two parts add up to the rounded tax exactly.
+    rebuild = tax - rate_delta
+
+    # --- steady state: both warm, a typical turn ---
+    steady_new = new_tokens or STEADY_NEW_TOKENS
+    steady_new_to = n_to or _scale_point(STEADY_NEW_TOKENS, prices_from, prices_to)
+    steady = usd_quantize(
+        _prompt_cost(prices_to, 0, steady_new_to + STEADY_OUTPUT_TOKENS, ttl, p_to, STEADY_OUTPUT_TOKENS)
+        - _prompt_cost(prices_from, 0, steady_new + STEADY_OUTPUT_TOKENS, ttl, p_from, STEADY_OUTPUT_TOKENS)
+    )
+    if tax <= ZERO:
+        break_even = 0
+    elif steady < ZERO:
+        break_even = -(-tax // -steady)  # ceil: the first turn by which the savings cover the tax
+        break_even = int(break_even)
+    else:
+        break_even = None
+
+    ttft = _ttft_ms(prices_to, w_plain + w_write) - _ttft_ms(prices_from, s_plain + s_write)
+
+    # --- weekly cap (plan users) ---
+    chosen_cap = cap_pick(cap=cap, plan=plan)
+    percent = None
+    if chosen_cap is not None:
+        units = cap_units(
+            cap=chosen_cap,
+            api_model=to_model,
+            family=prices_to.family,
+            input_tokens=w_plain,
+            write_tokens=w_write,
+            read_tokens=w_read,
+        ) - cap_units(
+            cap=chosen_cap,
+            api_model=from_model,
+            family=prices_from.family,
+            input_tokens=s_plain,
+            write_tokens=s_write,
+            read_tokens=s_read,
+        )
+        percent = cap_percent(units=units, cap=chosen_cap)
+
+    # --- warnings ---
+    if p_from == 0:
+        warnings.append(W_FIRST_TURN_FREE)
+    elif state_from in (COLD, NONE):
+        warnings.append(W_ALREADY_COLD)
+    if state_from == BELOW_MINIMUM or state_to == BELOW_MINIMUM:
+        warnings.append(W_BELOW_MINIMUM)
+    if w_read:
+        warnings.append(W_SWITCH_BACK_WARM)
+    if recent_switches:
+        window = TTL_DELTAS[ttl]
+        for event in _switches(recent_switches):
+            if event.from_model == to_model and event.to_model == from_model and now - event.at < window:
+                warnings.append(W_FLAPPING)
+                break
+
+    return QuoteFigures(
+        prefix_from=p_from,
+        prefix_to=p_to,
+        prefix_to_low=low,
+        prefix_to_high=high,
+        cache_state_from=state_from,
+        cache_state_to=state_to,
+        stay_usd=usd_quantize(stay),
+        switch_usd=usd_quantize(switch),
+        tax_usd=tax,
+        cache_rebuild_usd=rebuild,
+        rate_delta_usd=rate_delta,
+        steady_state_delta_usd=steady,
+        break_even_turns=break_even,
+        ttft_penalty_ms=max(ttft, 0),
+        cap_percent=percent,
+        warnings=warnings,
+        price_version_from=prices_from.label,
+        price_version_to=prices_to.label,
+    )
+
+
+def _scale_point(tokens: int, prices_from: Prices, prices_to: Prices) -> int:
+    """Point estimate of `tokens` (from-model tokens) in the to-model's tokens, rounded half up."""
+    if not tokens or prices_from.tokenizer_family == prices_to.tokenizer_family:
+        return tokens
+    mid_from = prices_from.tokenizer_low_k + prices_from.tokenizer_high_k
+    mid_to = prices_to.tokenizer_low_k + prices_to.tokenizer_high_k
+    return (tokens * mid_to * 2 + mid_from) // (mid_from * 2)
