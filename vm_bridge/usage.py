@@ -1,0 +1,143 @@
+"""Usage records for the backend, built after each turn (docs/bridge-contract.md, usage relay).
+
+Per-request records come from Claude Code's transcript when it has one for the session;
+otherwise the turn's ACP `PromptResponse.usage` becomes one `acp_turn` record. Rate-limit
+events the agent surfaced during the turn ride along.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .transcript import TranscriptReader, transcript_record
+
+logger = logging.getLogger("vm_bridge.usage")
+
+_POLL = 0.1
+# The transcript is complete once it stopped growing for this long.
+_SETTLE = 0.25
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def acp_turn_record(
+    session_id: str, turn_no: int, model_id: str | None, usage: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": f"{session_id}:turn:{turn_no}",
+        "kind": "request",
+        "source": "acp_turn",
+        "sessionId": session_id,
+        "model": None,
+        "modelId": model_id,
+        "timestamp": now_iso(),
+        "usage": {
+            "input_tokens": usage.get("inputTokens", 0),
+            "cache_creation_input_tokens": usage.get("cachedWriteTokens", 0),
+            "cache_read_input_tokens": usage.get("cachedReadTokens", 0),
+            "output_tokens": usage.get("outputTokens", 0),
+        },
+    }
+
+
+def _find_rate_limit_infos(obj: Any, depth: int = 0) -> list[dict[str, Any]]:
+    # Agents put rate-limit info in different places (claude-agent-acp: a usage_update's
+    # `_meta["_claude/rateLimit"]`), so look everywhere, not too deep.
+    if depth > 6:
+        return []
+    if isinstance(obj, dict):
+        keys = set(obj)
+        if "rateLimitType" in keys or "rate_limit_type" in keys or {"resetsAt", "utilization"} <= keys:
+            return [obj]
+        return [found for value in obj.values() for found in _find_rate_limit_infos(value, depth + 1)]
+    if isinstance(obj, list):
+        return [found for value in obj for found in _find_rate_limit_infos(value, depth + 1)]
+    return []
+
+
+def rate_limit_records(session_id: str, payload: Any) -> list[dict[str, Any]]:
+    records = []
+    for info in _find_rate_limit_infos(payload):
+        kind = info.get("rateLimitType") or info.get("rate_limit_type") or "unknown"
+        resets_at = info.get("resetsAt", info.get("resets_at"))
+        record = {
+            "id": f"{session_id}:rl:{resets_at}:{kind}",
+            "kind": "rate_limit",
+            "sessionId": session_id,
+            "timestamp": now_iso(),
+            "rateLimitType": kind,
+            "resetsAt": resets_at,  # seconds or milliseconds, as the agent gave it
+            "utilization": info.get("utilization"),
+        }
+        if "status" in info:
+            record["status"] = info["status"]
+        records.append(record)
+    return records
+
+
+class UsageCollector:
+    def __init__(
+        self,
+        *,
+        relay: Any,
+        transcripts: TranscriptReader,
+        transcript_wait: float,
+        expect_transcripts: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.relay = relay
+        self.transcripts = transcripts
+        self.transcript_wait = transcript_wait
+        # Claude Code agents write transcripts; wait for a first one instead of falling back.
+        self.expect_transcripts = expect_transcripts
+        self._models: dict[str, str | None] = {}
+
+    async def turn_finished(
+        self,
+        *,
+        session_id: str,
+        turn_no: int,
+        model_id: str | None,
+        usage: dict[str, Any] | None,
+        rate_limits: list[dict[str, Any]],
+    ) -> None:
+        try:
+            records = await self._turn_records(session_id, turn_no, model_id, usage)
+            self.relay.enqueue(records + rate_limits)
+        except Exception:
+            logger.exception("could not build the usage records of a turn")
+
+    async def _turn_records(
+        self, session_id: str, turn_no: int, model_id: str | None, usage: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        self._models[session_id] = model_id
+        if self.transcripts.exists(session_id) or self.expect_transcripts():
+            lines = await self._wait_for_transcript(session_id)
+            if lines or self.transcripts.exists(session_id):
+                return [transcript_record(session_id, model_id, line) for line in lines]
+        if usage is None:
+            return []
+        return [acp_turn_record(session_id, turn_no, model_id, usage)]
+
+    async def _wait_for_transcript(self, session_id: str) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.transcript_wait
+        size, quiet_since = -1, loop.time()
+        while loop.time() < deadline:
+            current = self.transcripts.size(session_id)
+            if current != size:
+                size, quiet_since = current, loop.time()
+            elif size > 0 and loop.time() - quiet_since >= _SETTLE:
+                break
+            await asyncio.sleep(_POLL)
+        return self.transcripts.read_new(session_id)
+
+    def sweep(self) -> None:
+        """Send transcript lines written after their turn's records went out (e.g. at shutdown)."""
+        for session_id, model_id in self._models.items():
+            lines = self.transcripts.read_new(session_id)
+            if lines:
+                self.relay.enqueue([transcript_record(session_id, model_id, line) for line in lines])
