@@ -41,9 +41,10 @@ STEADY_NEW_TOKENS = 500
 STEADY_OUTPUT_TOKENS = 500
 
 # First-token latency: uncached prompt tokens are prefilled at roughly these rates
-# (tokens/s, estimates per family; reads are treated as free). Unknown family: DEFAULT.
-PREFILL_TOKENS_PER_SECOND = {"haiku": 20_000, "sonnet": 10_000, "opus": 5_000}
-DEFAULT_PREFILL_TOKENS_PER_SECOND = 5_000
+# (tokens/s per family; rough public TTFT observations, to be calibrated against the
+# measured first-token times of real turns). Cache reads are treated as free.
+PREFILL_TOKENS_PER_SECOND = {"haiku": 40_000, "sonnet": 20_000, "opus": 12_000}
+DEFAULT_PREFILL_TOKENS_PER_SECOND = 12_000
 
 WARM, PARTIAL, COLD, BELOW_MINIMUM, NONE = "warm", "partial", "cold", "below_minimum", "none"
 

@@ -1,0 +1,98 @@
+"""Print the switch quote for a session in a given state.
+
+    manage.py quote --from haiku --to opus --prefix-tokens 100000 [--new-tokens N]
+                    [--idle SECONDS] [--ttl 5m|1h] [--plan PLAN] [--at ISO] [--json]
+
+The session is "on --from with --prefix-tokens of conversation, all of it cached, idle
+for --idle seconds": the snapshot is built by replaying that request through the same
+cache tracker the service uses, and the quote is the same `quote_compute` the API calls.
+"""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from billing.cache_state import TTL_SECONDS, cache_snapshot_warm
+from billing.prices import prices_from_version
+from billing.pricing import NoPriceVersion, UnknownModel, model_resolve, price_version_for
+from billing.quoting import quote_compute
+
+
+class Command(BaseCommand):
+    help = "Quote a model switch for a session with a given prefix, idle time and TTL."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--from", dest="from_model", required=True, help="picker id or API id")
+        parser.add_argument("--to", dest="to_model", required=True, help="picker id or API id")
+        parser.add_argument(
+            "--prefix-tokens", type=int, required=True, help="conversation size (from-model tokens)"
+        )
+        parser.add_argument("--new-tokens", type=int, default=0, help="size of the next user message")
+        parser.add_argument(
+            "--to-prefix-tokens", type=int, default=None, help="exact count with the new model"
+        )
+        parser.add_argument("--idle", type=float, default=0, help="seconds since the last request")
+        parser.add_argument("--ttl", choices=sorted(TTL_SECONDS), default="5m")
+        parser.add_argument("--plan", default=None)
+        parser.add_argument("--at", default=None, help="ISO time to price at (default: now)")
+        parser.add_argument("--json", action="store_true", help="the API's JSON keys")
+
+    def handle(self, *args, **o):
+        if o["prefix_tokens"] < 0 or o["new_tokens"] < 0 or o["idle"] < 0:
+            raise CommandError("token counts and --idle must not be negative")
+        now = parse_datetime(o["at"]) if o["at"] else timezone.now()
+        if now is None:
+            raise CommandError(f"--at: not an ISO date-time: {o['at']!r}")
+        try:
+            src = model_resolve(model_id=o["from_model"], at=now)
+            dst = model_resolve(model_id=o["to_model"], at=now)
+            prices_from = prices_from_version(price_version_for(api_model=src.priced_model, at=now))
+            prices_to = prices_from_version(price_version_for(api_model=dst.priced_model, at=now))
+        except (UnknownModel, NoPriceVersion) as exc:
+            raise CommandError(str(exc)) from exc
+        snapshot = cache_snapshot_warm(
+            model=src.api_id, prefix_tokens=o["prefix_tokens"], idle_seconds=o["idle"], now=now, ttl=o["ttl"]
+        )
+        figures = quote_compute(
+            from_model=src.api_id,
+            to_model=dst.api_id,
+            snapshot=snapshot,
+            prices_from=prices_from,
+            prices_to=prices_to,
+            new_tokens=o["new_tokens"],
+            now=now,
+            plan=o["plan"],
+            to_prefix_tokens=o["to_prefix_tokens"],
+        )
+        data = figures.to_json()
+        if o["json"]:
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        rows = [
+            ("switch", f"{o['from_model']} ({src.api_id}) -> {o['to_model']} ({dst.api_id})"),
+            ("session", f"{o['prefix_tokens']} tokens, idle {o['idle']:g}s, TTL {o['ttl']}"),
+            ("prefix tokens", _prefix(data["prefixTokens"])),
+            ("cache state", f"from {data['cacheState']['from']}, to {data['cacheState']['to']}"),
+            ("next turn, stay", f"${data['nextTurn']['stayUsd']}"),
+            ("next turn, switch", f"${data['nextTurn']['switchUsd']}"),
+            ("switch tax", f"${data['taxUsd']}"),
+            ("  cache rebuild", f"${data['breakdown']['cacheRebuildUsd']}"),
+            ("  rate difference", f"${data['breakdown']['rateDeltaUsd']}"),
+            ("per turn once warm", f"${data['steadyStateDeltaUsdPerTurn']}"),
+            ("break-even turns", "never" if data["breakEvenTurns"] is None else str(data["breakEvenTurns"])),
+            ("first-token delay", f"+{data['ttftPenaltyMs']} ms (estimate)"),
+            ("weekly cap", "n/a" if data["capPercent"] is None else f"{data['capPercent']}% (estimate)"),
+            ("warnings", ", ".join(data["warnings"]) or "none"),
+            ("prices", f"{data['priceVersion']['from']} / {data['priceVersion']['to']}"),
+        ]
+        width = max(len(label) for label, _ in rows)
+        for label, value in rows:
+            self.stdout.write(f"{label.ljust(width)}  {value}")
+
+
+def _prefix(p: dict) -> str:
+    if p["toLow"] == p["toHigh"]:
+        return f"{p['from']} -> {p['to']}"
+    return f"{p['from']} -> {p['to']} (range {p['toLow']}..{p['toHigh']}, estimate)"
