@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 from billing.entitlements import model_access_check, subscription_for
 from billing.models import BillingMode
 
-from .bridge_client import BridgeClient, BridgeError
+from .bridge_client import BridgeClient, BridgeError, StreamEvent
 from .errors import SessionClosed, api_error_from_bridge, api_error_from_sandbox
 from .models import AgentSession, CacheTtl, SessionStatus
 from .sandboxes import SandboxError, provider_for
@@ -127,6 +128,39 @@ def session_model_switch(*, user, key, model_id: str) -> SwitchOutcome:
         session.model_id = model_id
         session.save(update_fields=["model_id", "updated_at"])
     return SwitchOutcome(session, previous, changed=True)
+
+
+def session_prompt(*, user, key, prompt: str) -> Iterator[StreamEvent]:
+    """One chat turn, streamed. Failures before the turn starts raise; later ones end the stream
+    with an `error` event, so a client always learns how its turn ended."""
+    session = session_get(user=user, key=key)
+    _require_open(session)
+    events = bridge_for(session).prompt(session_id=session.acp_session_id, prompt=prompt)
+    try:
+        first = next(events)
+    except StopIteration:
+        first = None
+    except BridgeError as exc:
+        raise api_error_from_bridge(exc) from exc
+    return _relay_turn(first, events)
+
+
+def _relay_turn(first: StreamEvent | None, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+    if first is None:
+        yield StreamEvent("error", {"code": "agent_error", "message": "The agent ended the turn without an answer."})
+        return
+    yield first
+    ended = first.event in ("done", "error")
+    try:
+        for event in events:
+            yield event
+            ended = event.event in ("done", "error")
+    except BridgeError as exc:
+        error = api_error_from_bridge(exc)
+        yield StreamEvent("error", {"code": error.code, "message": error.message})
+        return
+    if not ended:
+        yield StreamEvent("error", {"code": "agent_error", "message": "The turn's stream broke off."})
 
 
 def _require_open(session: AgentSession) -> None:

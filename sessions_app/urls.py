@@ -7,5 +7,6 @@ urlpatterns = [
     path("chat/sessions", views.SessionListCreateView.as_view(), name="sessions"),
     path("chat/sessions/<str:key>", views.SessionDetailView.as_view(), name="session-detail"),
     path("chat/sessions/<str:key>/resume", views.SessionResumeView.as_view(), name="session-resume"),
+    path("chat", views.ChatView.as_view(), name="chat"),
     path("chat/model", views.ModelSwitchView.as_view(), name="model-switch"),
 ]

@@ -1,6 +1,9 @@
 """The chat and model-switch API. Each view validates, calls one service, serializes."""
 
+import json
+
 from django.contrib.auth import authenticate
+from django.http import StreamingHttpResponse
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
@@ -93,3 +96,23 @@ class ModelSwitchView(APIView):
                 "previousModelId": outcome.previous_model_id,
             }
         )
+
+
+class ChatView(APIView):
+    """One chat turn, relayed from the agent as server-sent events (update*, then done or error)."""
+
+    class Input(serializers.Serializer):
+        sessionKey = StrictUUIDField()
+        prompt = StrictCharField(max_length=32 * 1024, trim_whitespace=False)
+
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        events = services.session_prompt(
+            user=request.user, key=data.validated_data["sessionKey"], prompt=data.validated_data["prompt"]
+        )
+        frames = (f"event: {e.event}\ndata: {json.dumps(e.data, separators=(',', ':'))}\n\n" for e in events)
+        response = StreamingHttpResponse(frames, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # let proxies pass each event on at once
+        return response

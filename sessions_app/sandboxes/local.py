@@ -99,15 +99,23 @@ def emulator_url() -> str:
                 return url
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        _spawn([sys.executable, "-m", "devstack.emulator", "--host", "127.0.0.1", "--port", str(port)],
-               env=_base_env(), log_path=_root() / "emulator.log")
+        process = _spawn([sys.executable, "-m", "devstack.emulator", "--host", "127.0.0.1", "--port", str(port)],
+                         env=_base_env(), log_path=_root() / "emulator.log")
         deadline = time.monotonic() + EMULATOR_START_TIMEOUT
         while not _emulator_alive(url):
             if time.monotonic() > deadline:
                 raise SandboxError("The devstack emulator did not start.", permanent=False)
             time.sleep(0.1)
-        state_path.write_text(json.dumps({"url": url}))
+        state_path.write_text(json.dumps({"url": url, "pid": process.pid}))
         return url
+
+
+def emulator_stop() -> None:
+    """Stop the machine's shared emulator, if this root started one."""
+    state_path = _root() / "emulator.json"
+    if state_path.exists():
+        _stop_group(json.loads(state_path.read_text())["pid"])
+        state_path.unlink()
 
 
 def _base_env() -> dict[str, str]:
