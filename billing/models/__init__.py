@@ -3,6 +3,7 @@
 from .cache_state import CacheEntry, SessionCacheState
 from .catalog import ApiModel, ModelAlias, ModelFamily, PriceVersion
 from .subscriptions import ACTIVE_STATUSES, BillingMode, Plan, Subscription, SubscriptionStatus
+from .switches import Quote, SwitchOutcome, SwitchRecord
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -13,7 +14,10 @@ __all__ = [
     "ModelFamily",
     "Plan",
     "PriceVersion",
+    "Quote",
     "SessionCacheState",
     "Subscription",
     "SubscriptionStatus",
+    "SwitchOutcome",
+    "SwitchRecord",
 ]

@@ -1,0 +1,74 @@
+"""Quotes and the switch ledger.
+
+A quote is what the user was shown before confirming a switch; the ledger is
+append-only and copies the quote and price versions each switch was made under,
+so every figure stays traceable after prices change.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Quote(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switch_quotes")
+    session = models.ForeignKey("sessions_app.AgentSession", on_delete=models.CASCADE, related_name="quotes")
+    from_model_id = models.CharField(max_length=32)
+    to_model_id = models.CharField(max_length=32)
+    price_version_from = models.ForeignKey("billing.PriceVersion", on_delete=models.PROTECT, related_name="+")
+    price_version_to = models.ForeignKey("billing.PriceVersion", on_delete=models.PROTECT, related_name="+")
+    tax_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    # The quote exactly as the API returned it.
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    # Set once, by the one confirm that wins.
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["session", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"quote {self.id} {self.from_model_id}->{self.to_model_id} ${self.tax_usd}"
+
+
+class SwitchOutcome(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    FAILED = "failed", "Failed"
+
+
+class SwitchRecord(models.Model):
+    """One attempted model switch. Rows are written once and never changed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switch_records")
+    session = models.ForeignKey("sessions_app.AgentSession", on_delete=models.CASCADE, related_name="switches")
+    quote = models.ForeignKey(Quote, null=True, blank=True, on_delete=models.SET_NULL, related_name="switches")
+    from_model_id = models.CharField(max_length=32)
+    to_model_id = models.CharField(max_length=32)
+    price_version_from = models.ForeignKey("billing.PriceVersion", on_delete=models.PROTECT, related_name="+")
+    price_version_to = models.ForeignKey("billing.PriceVersion", on_delete=models.PROTECT, related_name="+")
+    quoted_tax_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    quote_payload = models.JSONField()
+    # How the switch was allowed: a confirmed quote, or under the user's auto-confirm threshold.
+    confirmed = models.BooleanField()
+    outcome = models.CharField(max_length=16, choices=SwitchOutcome.choices)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    bridge_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session", "-created_at"]),
+            models.Index(fields=["user", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_model_id}->{self.to_model_id} {self.outcome} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("The switch ledger is append-only.")
+        super().save(*args, **kwargs)
