@@ -136,6 +136,7 @@ async def messages(request: Request) -> Response:
     state.requests.append({
         "requestId": request_id, "messageId": message_id, "keyId": _key_id(key), "model": spec.id,
         "requestedModel": resolved.requested, "stream": bool(body.get("stream")), "at": started,
+        "betas": request.headers.get("anthropic-beta", ""), "longContext": resolved.long_context,
         "blocks": len(prompt.blocks), "breakpoints": [bp.index for bp in points],
         "readIndex": usage.read_index, "written": usage.written, "usage": api_usage,
     })
