@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from .cache_state import TTL_DELTAS, CacheSnapshot
 from .cap_model import CapModel, cap_percent, cap_pick, cap_units
@@ -249,8 +249,9 @@ def quote_compute(
     if tax <= ZERO:
         break_even = 0
     elif steady < ZERO:
-        break_even = -(-tax // -steady)  # ceil: the first turn by which the savings cover the tax
-        break_even = int(break_even)
+        # The first turn by which the per-turn saving has covered the tax (Decimal `//`
+        # truncates toward zero, so round up explicitly).
+        break_even = int((tax / -steady).to_integral_value(rounding=ROUND_CEILING))
     else:
         break_even = None
 

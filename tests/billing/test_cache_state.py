@@ -1,0 +1,98 @@
+"""Cache-state tracker: TTL edges, refresh on read, switch-back, and the persisted service."""
+
+from datetime import timedelta
+
+import pytest
+
+from billing.cache_state import CacheTracker, cache_snapshot_warm
+from billing.cache_store import cache_state_record_request, cache_state_set_ttl_policy, cache_state_snapshot
+from billing.costs import Usage
+
+from .conftest import NOW
+
+H, OPUS = "claude-haiku-4-5", "claude-opus-4-6"
+s = timedelta(seconds=1)
+
+
+def w5(n, read=0, out=0, inp=0):
+    return Usage(input_tokens=inp, cache_write_5m_tokens=n, cache_read_tokens=read, output_tokens=out)
+
+
+def w1(n, read=0, out=0):
+    return Usage(cache_write_1h_tokens=n, cache_read_tokens=read, output_tokens=out)
+
+
+@pytest.mark.parametrize(
+    ("ttl_usage", "lifetime"),
+    [(w5(10_000), 300), (w1(10_000), 3600)],
+)
+def test_ttl_edges(ttl_usage, lifetime):
+    t = CacheTracker()
+    t.record(model=H, usage=ttl_usage, at=NOW)
+    assert t.predict(model=H, prefix_tokens=12_000, at=NOW + (lifetime - 1) * s) == 10_000
+    assert t.predict(model=H, prefix_tokens=12_000, at=NOW + lifetime * s) == 0  # expiry instant misses
+    assert t.predict(model=H, prefix_tokens=9_999, at=NOW) == 0  # a shorter prompt cannot read it
+
+
+def test_reads_refresh_the_ttl_from_the_request_start():
+    t = CacheTracker()
+    t.record(model=H, usage=w5(10_000, out=200), at=NOW)
+    t.record(model=H, usage=w5(1_000, read=10_000, out=300), at=NOW + 299 * s)
+    # The 10k entry was read at +299s: alive until +599s; the new 11k entry too.
+    assert t.predict(model=H, prefix_tokens=11_000, at=NOW + 598 * s) == 11_000
+    assert t.predict(model=H, prefix_tokens=10_500, at=NOW + 598 * s) == 10_000
+    assert t.predict(model=H, prefix_tokens=11_000, at=NOW + 599 * s) == 0
+    snap = t.snapshot()
+    assert snap.context_tokens == 11_300 and snap.current_model == H
+
+
+def test_mixed_ttls_keep_the_1h_part_after_the_5m_tail_expires():
+    t = CacheTracker()
+    t.record(model=H, usage=Usage(cache_write_1h_tokens=8_000, cache_write_5m_tokens=2_000), at=NOW)
+    assert t.ttl_policy == "5m"
+    assert t.predict(model=H, prefix_tokens=10_000, at=NOW + 299 * s) == 10_000
+    assert t.predict(model=H, prefix_tokens=10_000, at=NOW + 301 * s) == 8_000
+    assert t.predict(model=H, prefix_tokens=10_000, at=NOW + 3600 * s) == 0
+
+
+def test_switch_back_reads_the_earlier_prefix_while_warm():
+    t = CacheTracker()
+    t.record(model=H, usage=w5(50_000, out=1_000), at=NOW)
+    t.record(model=OPUS, usage=w5(51_500), at=NOW + 60 * s)  # switched: Opus writes everything
+    # Back on Haiku 2 minutes later: reads the 50k it had, writes what was added since.
+    assert t.predict(model=H, prefix_tokens=53_000, at=NOW + 180 * s) == 50_000
+    # Too late: the Haiku entry expired at +300s.
+    assert t.predict(model=H, prefix_tokens=53_000, at=NOW + 300 * s) == 0
+    snap = t.snapshot()
+    assert snap.has_cached(H) and snap.has_cached(OPUS) and snap.current_model == OPUS
+
+
+def test_snapshot_round_trip_and_warm_builder():
+    snap = cache_snapshot_warm(model=H, prefix_tokens=100_000, idle_seconds=120, now=NOW, ttl="1h")
+    assert snap.warm_prefix(model=H, prefix_tokens=100_000, at=NOW) == 100_000
+    assert snap.warm_entry(model=H, at=NOW).expires_at == NOW - 120 * s + timedelta(hours=1)
+    assert CacheTracker.from_snapshot(snap).snapshot() == snap
+
+
+@pytest.mark.django_db
+def test_persisted_service_matches_the_tracker():
+    key = "5b0c7f0e-0000-4000-8000-000000000001"
+    cache_state_set_ttl_policy(session_key=key, ttl_policy="1h")
+    requests = [
+        (H, Usage(cache_write_1h_tokens=20_000, output_tokens=500), NOW),
+        (H, Usage(cache_write_1h_tokens=800, cache_read_tokens=20_000, output_tokens=300), NOW + 30 * s),
+        (OPUS, Usage(cache_write_1h_tokens=21_600, output_tokens=100), NOW + 90 * s),
+    ]
+    tracker = CacheTracker(ttl_policy="1h")
+    for model, usage, at in requests:
+        stored = cache_state_record_request(session_key=key, model=model, usage=usage, at=at)
+        tracker.record(model=model, usage=usage, at=at)
+    assert stored == tracker.snapshot()
+    snap = cache_state_snapshot(session_key=key)
+    assert snap == tracker.snapshot()
+    assert snap.ttl_policy == "1h" and snap.context_tokens == 21_700 and snap.current_model == OPUS
+    assert snap.warm_prefix(model=H, prefix_tokens=30_000, at=NOW + 30 * s + timedelta(minutes=59)) == 20_800
+    # An out-of-order (older) report does not move the state back.
+    cache_state_record_request(session_key=key, model=H, usage=w5(1), at=NOW)
+    assert cache_state_snapshot(session_key=key) == snap
+    assert cache_state_snapshot(session_key="unknown").context_tokens == 0
