@@ -19,8 +19,8 @@ def config_dir() -> Path:
     return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
 
 
-def transcript_path(cwd: str, session_id: str) -> Path:
-    return config_dir() / "projects" / re.sub(r"[^A-Za-z0-9]", "-", cwd) / f"{session_id}.jsonl"
+def transcript_path(cwd: str, session_id: str, config: Path | None = None) -> Path:
+    return (config or config_dir()) / "projects" / re.sub(r"[^A-Za-z0-9]", "-", cwd) / f"{session_id}.jsonl"
 
 
 def append_assistant(*, cwd: str, session_id: str, request_id: str | None, message: dict,

@@ -156,6 +156,7 @@ def test_forced_tool_choice_returns_tool_use(client):
     "claude-opus-5", "claude-opus-5-5", "claude-haiku-4-5-20251001", "claude-sonnet-4-6[1m]",
     "claude-opus-4-6-1m",
 ])
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_models_accepted(client, model):
     messages = [{"role": "user", "content": "x"}]
     usage = client.messages.create(model=model, max_tokens=20, messages=messages).usage
