@@ -26,11 +26,14 @@ class ServiceError(Exception):
         code: str | None = None,
         status_code: int | None = None,
         extra: dict[str, Any] | None = None,
+        top_level: dict[str, Any] | None = None,
     ) -> None:
         self.message = message or self.message
         self.code = code or self.code
         self.status_code = status_code or self.status_code
         self.extra = extra or {}
+        # Fields a client reads next to `code`, e.g. the quote to confirm with confirmation_required.
+        self.top_level = top_level or {}
         super().__init__(self.message)
 
 
@@ -64,7 +67,7 @@ _DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+        return Response({**error_body(exc.code, exc.message, exc.extra), **exc.top_level}, status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("payload_too_large", "The request body is larger than the server accepts."),

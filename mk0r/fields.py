@@ -1,6 +1,5 @@
 """Serializer fields that refuse what DRF would silently coerce (1 -> "1", an int -> a UUID)."""
 
-
 from rest_framework import serializers
 
 

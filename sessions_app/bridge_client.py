@@ -113,13 +113,13 @@ class BridgeClient:
         try:
             return NewSession(data["sessionId"], data["modelId"], list(data.get("availableModels") or []))
         except (KeyError, TypeError) as exc:
-            raise BridgeError(BridgeErrorKind.OTHER, "The bridge answered session/new without a session.",
-                              permanent=True) from exc
+            raise BridgeError(
+                BridgeErrorKind.OTHER, "The bridge answered session/new without a session.", permanent=True
+            ) from exc
 
     def set_model(self, *, session_id: str, model_id: str) -> dict[str, Any]:
         # Setting a model is idempotent: a retried call lands in the same state.
-        return self._call("POST", "/session/set_model", {"sessionId": session_id, "modelId": model_id},
-                          idempotent=True)
+        return self._call("POST", "/session/set_model", {"sessionId": session_id, "modelId": model_id}, idempotent=True)
 
     def cancel(self, *, session_id: str) -> None:
         self._call("POST", "/session/cancel", {"sessionId": session_id}, idempotent=True)

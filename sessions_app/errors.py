@@ -26,9 +26,17 @@ class SandboxUnavailable(ServiceError):
 
 
 _BRIDGE_ERRORS = {
-    BridgeErrorKind.UNREACHABLE: (502, "agent_unreachable", "The agent in the session's sandbox could not be reached."),
+    BridgeErrorKind.UNREACHABLE: (
+        502,
+        "agent_unreachable",
+        "The agent in the session's sandbox could not be reached.",
+    ),
     BridgeErrorKind.TIMEOUT: (504, "agent_timeout", "The agent did not answer in time."),
-    BridgeErrorKind.SESSION_LOST: (409, "agent_session_lost", "The agent lost this session; resume it to go on."),
+    BridgeErrorKind.SESSION_LOST: (
+        409,
+        "agent_session_lost",
+        "The agent lost this session; resume it to go on.",
+    ),
     BridgeErrorKind.MODEL_REJECTED: (400, "model_rejected", "The agent does not offer that model."),
     BridgeErrorKind.OTHER: (502, "agent_error", "The agent failed to carry out the request."),
 }

@@ -11,7 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.entitlements import model_access_check, subscription_for
-from billing.models import BillingMode
+from billing.models import BillingMode, Quote, SwitchOutcome
+from billing.quotes import quote_create, switch_confirmation, switch_record_append
+from mk0r.errors import ServiceError
 
 from .bridge_client import BridgeClient, BridgeError, StreamEvent
 from .errors import SessionClosed, api_error_from_bridge, api_error_from_sandbox
@@ -101,33 +103,77 @@ def session_close(*, user, key) -> AgentSession:
 
 
 @dataclass(frozen=True)
-class SwitchOutcome:
+class SwitchResult:
     session: AgentSession
     previous_model_id: str
     changed: bool
+    quote: dict[str, Any] | None = None
 
 
-def session_model_switch(*, user, key, model_id: str) -> SwitchOutcome:
-    """Forward a model switch to the agent; the stored model changes only once the agent confirms."""
+def session_switch_quote(*, user, key, model_id: str) -> Quote:
+    """A quote for switching the session to `model_id`, valid for QUOTE_TTL_SECONDS."""
     model_access_check(user=user, model_id=model_id)
+    session = session_get(user=user, key=key)
+    _require_open(session)
+    return quote_create(user=user, session=session, to_model_id=model_id)
+
+
+def session_model_switch(*, user, key, model_id: str, quote_id=None) -> SwitchResult:
+    """Forward a model switch to the agent once its cost is confirmed.
+
+    The stored model changes only after the agent confirms, and every attempt that
+    reaches the agent lands in the switch ledger, applied or failed.
+    """
+    model_access_check(user=user, model_id=model_id)
+    error = None
     with transaction.atomic():
-        # The row lock serialises switches of one session across web replicas.
+        # The row lock serialises switches of one session across web replicas, and with it
+        # the claims of its quotes: of concurrent confirms of one quote, one wins.
         session = session_get(user=user, key=key, for_update=True)
         _require_open(session)
         previous = session.model_id
-        if model_id == previous:
-            return SwitchOutcome(session, previous, changed=False)
-        started = time.monotonic()
-        try:
-            bridge_for(session).set_model(session_id=session.acp_session_id, model_id=model_id)
-        except BridgeError as exc:
-            logger.info("switch %s -> %s failed for session %s: %s", previous, model_id, session.key, exc.kind)
-            raise api_error_from_bridge(exc) from exc
-        logger.info("switched session %s %s -> %s in %.0f ms", session.key, previous, model_id,
-                    (time.monotonic() - started) * 1000)
-        session.model_id = model_id
-        session.save(update_fields=["model_id", "updated_at"])
-    return SwitchOutcome(session, previous, changed=True)
+        if model_id == previous and quote_id is None:
+            return SwitchResult(session, previous, changed=False)
+        confirmation = switch_confirmation(user=user, session=session, to_model_id=model_id, quote_id=quote_id)
+        if confirmation.error is None:
+            error = _forward_switch(user=user, session=session, model_id=model_id, confirmation=confirmation)
+        else:
+            error = confirmation.error
+    # Raised only now, so that what the transaction wrote (a fresh quote, a failed ledger row) is kept.
+    if error is not None:
+        raise error
+    return SwitchResult(session, previous, changed=True, quote=confirmation.payload)
+
+
+def _forward_switch(*, user, session: AgentSession, model_id: str, confirmation) -> ServiceError | None:
+    started = time.monotonic()
+    try:
+        bridge_for(session).set_model(session_id=session.acp_session_id, model_id=model_id)
+    except BridgeError as exc:
+        api_error = api_error_from_bridge(exc)
+        latency = round((time.monotonic() - started) * 1000)
+        logger.info("switch %s -> %s failed for session %s: %s", session.model_id, model_id, session.key, exc.kind)
+        switch_record_append(
+            user=user,
+            session=session,
+            confirmation=confirmation,
+            outcome=SwitchOutcome.FAILED,
+            latency_ms=latency,
+            error_code=api_error.code,
+            error_message=exc.message,
+        )
+        return api_error
+    latency = round((time.monotonic() - started) * 1000)
+    switch_record_append(
+        user=user,
+        session=session,
+        confirmation=confirmation,
+        outcome=SwitchOutcome.APPLIED,
+        latency_ms=latency,
+    )
+    session.model_id = model_id
+    session.save(update_fields=["model_id", "updated_at"])
+    return None
 
 
 def session_prompt(*, user, key, prompt: str) -> Iterator[StreamEvent]:

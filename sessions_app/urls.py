@@ -9,4 +9,5 @@ urlpatterns = [
     path("chat/sessions/<str:key>/resume", views.SessionResumeView.as_view(), name="session-resume"),
     path("chat", views.ChatView.as_view(), name="chat"),
     path("chat/model", views.ModelSwitchView.as_view(), name="model-switch"),
+    path("chat/model/quote", views.ModelQuoteView.as_view(), name="model-quote"),
 ]

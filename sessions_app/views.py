@@ -76,24 +76,44 @@ class SessionResumeView(APIView):
         return Response(_started_body(services.session_resume(user=request.user, key=key)))
 
 
+class SwitchInput(serializers.Serializer):
+    sessionKey = StrictUUIDField()
+    modelId = StrictCharField(max_length=64)
+
+
+class ModelQuoteView(APIView):
+    """What a switch would cost, before the user confirms it."""
+
+    def post(self, request):
+        data = SwitchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        quote = services.session_switch_quote(
+            user=request.user, key=data.validated_data["sessionKey"], model_id=data.validated_data["modelId"]
+        )
+        return Response({"quote": quote.payload})
+
+
 class ModelSwitchView(APIView):
-    class Input(serializers.Serializer):
-        sessionKey = StrictUUIDField()
-        modelId = StrictCharField(max_length=64)
+    class Input(SwitchInput):
+        quoteId = StrictUUIDField(required=False)
 
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = services.session_model_switch(
-            user=request.user, key=data.validated_data["sessionKey"], model_id=data.validated_data["modelId"]
+        result = services.session_model_switch(
+            user=request.user,
+            key=data.validated_data["sessionKey"],
+            model_id=data.validated_data["modelId"],
+            quote_id=data.validated_data.get("quoteId"),
         )
         return Response(
             {
                 "ok": True,
-                "sessionKey": str(outcome.session.key),
-                "sessionId": outcome.session.acp_session_id,
-                "modelId": outcome.session.model_id,
-                "previousModelId": outcome.previous_model_id,
+                "sessionKey": str(result.session.key),
+                "sessionId": result.session.acp_session_id,
+                "modelId": result.session.model_id,
+                "previousModelId": result.previous_model_id,
+                "quote": result.quote,
             }
         )
 

@@ -92,23 +92,34 @@ class BridgeDouble:
 
             def _route(self, method: str, body: dict) -> None:
                 if method == "GET" and self.path == "/health":
-                    return self._send(200, {"ok": True, "agent": {"name": "double", "version": "1"},
-                                            "protocolVersion": 1})
+                    return self._send(
+                        200, {"ok": True, "agent": {"name": "double", "version": "1"}, "protocolVersion": 1}
+                    )
                 if self.path == "/session/new":
                     session_id = f"acp-{uuid.uuid4().hex[:12]}"
                     # Like real agents, the double starts on its own default and ignores modelId.
                     double.sessions[session_id] = "default"
-                    return self._send(200, {"sessionId": session_id, "modelId": "default",
-                                            "availableModels": [{"modelId": m, "name": m, "description": ""}
-                                                                for m in double.available]})
+                    return self._send(
+                        200,
+                        {
+                            "sessionId": session_id,
+                            "modelId": "default",
+                            "availableModels": [{"modelId": m, "name": m, "description": ""} for m in double.available],
+                        },
+                    )
                 session_id = body.get("sessionId")
                 if session_id not in double.sessions:
-                    return self._send(409, {"code": "agent_session_lost", "message": "unknown session",
-                                            "extra": {}})
+                    return self._send(409, {"code": "agent_session_lost", "message": "unknown session", "extra": {}})
                 if self.path == "/session/set_model":
                     if body.get("modelId") not in double.available:
-                        return self._send(400, {"code": "model_rejected", "message": "no such model",
-                                                "extra": {"availableModels": double.available}})
+                        return self._send(
+                            400,
+                            {
+                                "code": "model_rejected",
+                                "message": "no such model",
+                                "extra": {"availableModels": double.available},
+                            },
+                        )
                     double.sessions[session_id] = body["modelId"]
                     return self._send(200, {"ok": True, "sessionId": session_id, "modelId": body["modelId"]})
                 if self.path == "/session/cancel":

@@ -35,7 +35,13 @@ class Subscription(models.Model):
     billing_mode = models.CharField(max_length=16, choices=BillingMode.choices, default=BillingMode.METERED)
     current_period_end = models.DateTimeField(null=True, blank=True)
     # Switches whose quoted tax is at or below this go through without a confirmed quote.
-    auto_confirm_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    auto_confirm_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Empty: the DEFAULT_AUTO_CONFIRM_USD setting.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -48,6 +54,10 @@ class Subscription(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def auto_confirm_threshold(self) -> Decimal:
+        return self.auto_confirm_usd if self.auto_confirm_usd is not None else settings.DEFAULT_AUTO_CONFIRM_USD
 
     @property
     def is_paid(self) -> bool:

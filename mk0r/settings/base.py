@@ -137,6 +137,14 @@ FREE_MODEL = env("FREE_MODEL", default="haiku")
 DEFAULT_MODEL = env("DEFAULT_MODEL", default=FREE_MODEL)
 QUOTE_TTL_SECONDS = env.int("QUOTE_TTL_SECONDS", default=120)
 DEFAULT_AUTO_CONFIRM_USD = Decimal(env("DEFAULT_AUTO_CONFIRM_USD", default="0"))
+# A confirmed quote goes stale when the tax it would show now differs by more than this share.
+QUOTE_STALE_TOLERANCE = Decimal(env("QUOTE_STALE_TOLERANCE", default="0.05"))
+# Weekly cap of flat-rate plans in API-equivalent dollars. An estimate: Anthropic publishes none.
+CAP_WEEKLY_UNITS = {
+    "pro": env("CAP_WEEKLY_UNITS_PRO", default="50"),
+    "max5": env("CAP_WEEKLY_UNITS_MAX5", default="250"),
+    "max20": env("CAP_WEEKLY_UNITS_MAX20", default="1000"),
+}
 
 LOGGING = {
     "version": 1,

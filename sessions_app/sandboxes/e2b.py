@@ -76,8 +76,12 @@ class E2BProvider:
             )
             access_token = sandbox.traffic_access_token or ""
             url = f"https://{sandbox.get_host(settings.BRIDGE_PORT)}"
-            wait_for_bridge(url, bridge_token, headers=self.bridge_headers(access_token=access_token),
-                            timeout=BRIDGE_START_TIMEOUT)
+            wait_for_bridge(
+                url,
+                bridge_token,
+                headers=self.bridge_headers(access_token=access_token),
+                timeout=BRIDGE_START_TIMEOUT,
+            )
         except (SandboxException, AuthenticationException, SandboxError) as exc:
             self._kill_quietly(sandbox.sandbox_id)
             raise exc if isinstance(exc, SandboxError) else _mapped(exc, "start the bridge") from exc

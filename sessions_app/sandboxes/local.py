@@ -49,8 +49,13 @@ def _spawn(cmd: list[str], *, env: dict[str, str], log_path: Path) -> subprocess
         # A session of its own: the process (and the agent it spawns) outlives a dev-server reload
         # and is stopped as a group.
         process = subprocess.Popen(
-            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=settings.BASE_DIR, start_new_session=True,
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
         )
     _children.append(process)
     return process
@@ -78,7 +83,10 @@ def anthropic_env() -> dict[str, str]:
     if os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_BASE_URL"):
         return {"ANTHROPIC_API_KEY": os.environ["ANTHROPIC_API_KEY"]}
     base_url = os.environ.get("ANTHROPIC_BASE_URL") or emulator_url()
-    return {"ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": os.environ.get("ANTHROPIC_API_KEY", "devstack")}
+    return {
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": os.environ.get("ANTHROPIC_API_KEY", "devstack"),
+    }
 
 
 def _emulator_alive(url: str) -> bool:
@@ -99,8 +107,11 @@ def emulator_url() -> str:
                 return url
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        process = _spawn([sys.executable, "-m", "devstack.emulator", "--host", "127.0.0.1", "--port", str(port)],
-                         env=_base_env(), log_path=_root() / "emulator.log")
+        process = _spawn(
+            [sys.executable, "-m", "devstack.emulator", "--host", "127.0.0.1", "--port", str(port)],
+            env=_base_env(),
+            log_path=_root() / "emulator.log",
+        )
         deadline = time.monotonic() + EMULATOR_START_TIMEOUT
         while not _emulator_alive(url):
             if time.monotonic() > deadline:
@@ -143,11 +154,23 @@ class LocalProvider:
             "BRIDGE_TOKEN": token,
         }
         cmd = [
-            sys.executable, "-m", "vm_bridge",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--agent-cmd", agent_cmd, "--token-env", "BRIDGE_TOKEN",
-            "--usage-url", f"{settings.PUBLIC_BASE_URL.rstrip('/')}/api/internal/usage",
-            "--sandbox-id", sandbox_id, "--spool-dir", str(home / "spool"),
+            sys.executable,
+            "-m",
+            "vm_bridge",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--agent-cmd",
+            agent_cmd,
+            "--token-env",
+            "BRIDGE_TOKEN",
+            "--usage-url",
+            f"{settings.PUBLIC_BASE_URL.rstrip('/')}/api/internal/usage",
+            "--sandbox-id",
+            sandbox_id,
+            "--spool-dir",
+            str(home / "spool"),
         ]
         try:
             process = _spawn(cmd, env=env, log_path=home / "bridge.log")

@@ -20,7 +20,9 @@ def test_token_for_username_and_password(anon_client, django_user_model):
     assert anon_client.get("/api/chat/sessions").status_code == 200
 
 
-@pytest.mark.parametrize("payload", [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "x"}])
+@pytest.mark.parametrize(
+    "payload", [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "x"}]
+)
 def test_wrong_credentials_are_400(anon_client, django_user_model, payload):
     django_user_model.objects.create_user("alice", password="s3cret-pass")
     response = anon_client.post("/api/auth/token", payload, format="json")
@@ -40,7 +42,11 @@ def test_set_plan_creates_the_user_and_prints_the_token(capsys):
 
     token = capsys.readouterr().out.strip()
     subscription = Subscription.objects.get(user__username="bob")
-    assert (subscription.plan, subscription.status, subscription.billing_mode) == ("max5", "trialing", "oauth")
+    assert (subscription.plan, subscription.status, subscription.billing_mode) == (
+        "max5",
+        "trialing",
+        "oauth",
+    )
     assert subscription.user.auth_token.key == token
 
     call_command("set_plan", "bob", "pro")  # existing user: same token, billing mode kept

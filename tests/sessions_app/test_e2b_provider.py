@@ -51,13 +51,19 @@ def test_start_creates_from_the_template_and_starts_the_bridge(e2b):
 
 def test_two_sandboxes_never_share_a_bridge_token(e2b):
     provider = provider_for("e2b")
-    assert provider.start(session_key="a", user_id=1).bridge_token != provider.start(session_key="b", user_id=1).bridge_token
+    assert (
+        provider.start(session_key="a", user_id=1).bridge_token
+        != provider.start(session_key="b", user_id=1).bridge_token
+    )
 
 
 @pytest.mark.parametrize(
     ("exc", "permanent"),
-    [(RateLimitException("slow down"), False), (AuthenticationException("bad key"), True),
-     (SandboxException("boom"), False)],
+    [
+        (RateLimitException("slow down"), False),
+        (AuthenticationException("bad key"), True),
+        (SandboxException("boom"), False),
+    ],
 )
 def test_create_errors_are_mapped(e2b, exc, permanent):
     sandbox_cls, _, _ = e2b

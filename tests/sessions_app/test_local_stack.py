@@ -46,21 +46,24 @@ def test_session_chat_switch_chat_close(pro_client, local_stack):
     assert session["modelId"] == "haiku"
     assert {"haiku", "sonnet", "opus"} <= {m["modelId"] for m in session["availableModels"]}
 
-    first = pro_client.post("/api/chat", {"sessionKey": session["sessionKey"], "prompt": "Build a todo app"},
-                            format="json")
+    first = pro_client.post(
+        "/api/chat", {"sessionKey": session["sessionKey"], "prompt": "Build a todo app"}, format="json"
+    )
     assert first.status_code == 200 and first["Content-Type"] == "text/event-stream"
     events = _events(first)
     names = [name for name, _ in events]
     assert names[-1] == "done" and "update" in names
     assert events[-1][1]["usage"]["inputTokens"] + events[-1][1]["usage"]["cachedWriteTokens"] > 0
 
-    switched = pro_client.post("/api/chat/model", {"sessionKey": session["sessionKey"], "modelId": "sonnet"},
-                               format="json")
+    switched = pro_client.post(
+        "/api/chat/model", {"sessionKey": session["sessionKey"], "modelId": "sonnet"}, format="json"
+    )
     assert switched.status_code == 200, switched.json()
     assert switched.json()["sessionId"] == session["sessionId"]
 
-    second = _events(pro_client.post("/api/chat", {"sessionKey": session["sessionKey"], "prompt": "Add dark mode"},
-                                     format="json"))
+    second = _events(
+        pro_client.post("/api/chat", {"sessionKey": session["sessionKey"], "prompt": "Add dark mode"}, format="json")
+    )
     assert second[-1][0] == "done"
     # A model switch leaves no cache for the new model: the second turn reads nothing.
     assert second[-1][1]["usage"]["cachedReadTokens"] == 0

@@ -32,13 +32,17 @@ def test_switch_is_forwarded_with_the_same_acp_session(pro_client, bridge):
     response = _switch(pro_client, session["sessionKey"], "opus")
 
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    quote = body.pop("quote")
+    assert body == {
         "ok": True,
         "sessionKey": session["sessionKey"],
         "sessionId": session["sessionId"],
         "modelId": "opus",
         "previousModelId": "haiku",
     }
+    # No turn yet: nothing to rebuild, so the switch needs no confirmation.
+    assert quote["taxUsd"] == "0.000000" and "first_turn_free" in quote["warnings"]
     path, body, headers = bridge.calls[-1]
     assert path == "/session/set_model"
     assert body == {"sessionId": session["sessionId"], "modelId": "opus"}
@@ -202,9 +206,7 @@ def test_lost_agent_session_is_409(pro_client, bridge):
 
 
 def test_body_over_64_kib_is_413(pro_client):
-    response = pro_client.post(
-        URL, data='{"pad": "' + "x" * (64 * 1024) + '"}', content_type="application/json"
-    )
+    response = pro_client.post(URL, data='{"pad": "' + "x" * (64 * 1024) + '"}', content_type="application/json")
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
 

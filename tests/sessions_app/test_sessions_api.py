@@ -38,7 +38,10 @@ def test_oauth_users_get_one_hour_cache_ttl(db, bridge):
 def test_another_users_session_is_not_found(pro_client, free_client, bridge):
     key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
 
-    for response in (free_client.get(f"/api/chat/sessions/{key}"), free_client.delete(f"/api/chat/sessions/{key}")):
+    for response in (
+        free_client.get(f"/api/chat/sessions/{key}"),
+        free_client.delete(f"/api/chat/sessions/{key}"),
+    ):
         assert response.status_code == 404
         assert response.json()["code"] == "session_not_found"
 
@@ -74,8 +77,9 @@ def test_bridge_down_at_create_fails_cleanly(pro_client, bridge, settings):
 def test_resume_recreates_the_agent_session_with_the_stored_model(pro_client, bridge):
     created = pro_client.post("/api/chat/sessions", format="json").json()
     key = created["sessionKey"]
-    assert pro_client.post("/api/chat/model", {"sessionKey": key, "modelId": "sonnet"},
-                           format="json").status_code == 200
+    assert (
+        pro_client.post("/api/chat/model", {"sessionKey": key, "modelId": "sonnet"}, format="json").status_code == 200
+    )
     bridge.sessions.clear()  # the agent restarted and forgot every session
 
     lost = pro_client.post("/api/chat/model", {"sessionKey": key, "modelId": "opus"}, format="json")

@@ -1,0 +1,239 @@
+"""Switch quotes for live sessions: build, persist, and check one when it is confirmed.
+
+`session` arguments are agent sessions passed in by the caller (billing never imports
+the sessions app): anything with `pk`, `key`, `model_id` and `cache_ttl`.
+"""
+
+import dataclasses
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mk0r.errors import ServiceError
+
+from .cache_state import TTL_DELTAS
+from .cache_store import cache_state_snapshot
+from .caps import cap_model_for_plan
+from .entitlements import subscription_for
+from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
+from .prices import prices_from_version
+from .pricing import model_resolve, price_version_for
+from .quoting import QuoteFigures, SwitchEvent, quote_compute
+
+
+class QuoteNotFound(ServiceError):
+    status_code = 404
+    code = "quote_not_found"
+    message = "No such quote."
+
+
+class QuoteMismatch(ServiceError):
+    status_code = 409
+    code = "quote_mismatch"
+    message = "The quote was made for another switch."
+
+
+class QuoteUsed(ServiceError):
+    status_code = 409
+    code = "quote_used"
+    message = "The quote has already been used."
+
+
+class QuoteExpired(ServiceError):
+    status_code = 410
+    code = "quote_expired"
+    message = "The quote has expired; ask for a new one."
+
+
+class QuoteStale(ServiceError):
+    status_code = 409
+    code = "quote_stale"
+    message = "The session changed since the quote was made; confirm the new quote."
+
+
+class ConfirmationRequired(ServiceError):
+    status_code = 409
+    code = "confirmation_required"
+    message = "The switch has a cost; confirm the quote to go ahead."
+
+
+@dataclasses.dataclass(frozen=True)
+class Draft:
+    """A computed, not yet stored, quote."""
+
+    from_model_id: str
+    to_model_id: str
+    figures: QuoteFigures
+    version_from: PriceVersion
+    version_to: PriceVersion
+    ttl: str
+
+
+def quote_draft(*, user, session, to_model_id: str, now: datetime) -> Draft:
+    """What switching `session` to `to_model_id` costs at `now`, from its real cache state."""
+    resolved_from = model_resolve(model_id=session.model_id, at=now)
+    resolved_to = model_resolve(model_id=to_model_id, at=now)
+    version_from = price_version_for(api_model=resolved_from.priced_model, at=now)
+    version_to = price_version_for(api_model=resolved_to.priced_model, at=now)
+    prices_from, prices_to = prices_from_version(version_from), prices_from_version(version_to)
+    snapshot = cache_state_snapshot(session_key=str(session.key))
+    if snapshot.last_request_at is None:
+        # Nothing recorded yet: the session's own policy says how it will write.
+        snapshot = dataclasses.replace(snapshot, ttl_policy=session.cache_ttl)
+    subscription = subscription_for(user=user)
+    cap = None
+    if subscription.billing_mode == BillingMode.OAUTH:
+        cap = cap_model_for_plan(plan=subscription.plan, prices=[prices_from, prices_to], ttl=snapshot.ttl_policy)
+    figures = quote_compute(
+        from_model=resolved_from.api_id,
+        to_model=resolved_to.api_id,
+        snapshot=snapshot,
+        prices_from=prices_from,
+        prices_to=prices_to,
+        now=now,
+        plan=subscription.plan,
+        cap=cap,
+        recent_switches=_recent_switches(session=session, now=now, ttl=snapshot.ttl_policy),
+    )
+    return Draft(session.model_id, to_model_id, figures, version_from, version_to, snapshot.ttl_policy)
+
+
+def _recent_switches(*, session, now: datetime, ttl: str) -> list[SwitchEvent]:
+    records = (
+        SwitchRecord.objects.filter(
+            session_id=session.pk, outcome=SwitchOutcome.APPLIED, created_at__gte=now - TTL_DELTAS[ttl]
+        )
+        .select_related("price_version_from__api_model", "price_version_to__api_model")
+        .order_by("-created_at")[:20]
+    )
+    return [
+        SwitchEvent(r.created_at, r.price_version_from.api_model.api_id, r.price_version_to.api_model.api_id)
+        for r in records
+    ]
+
+
+def quote_payload(*, draft: Draft, quote_id, expires_at: datetime | None) -> dict[str, Any]:
+    return {
+        "id": str(quote_id) if quote_id else None,
+        "fromModelId": draft.from_model_id,
+        "toModelId": draft.to_model_id,
+        "ttl": draft.ttl,
+        **draft.figures.to_json(),
+        "expiresAt": expires_at.isoformat().replace("+00:00", "Z") if expires_at else None,
+    }
+
+
+def quote_store(*, user, session, draft: Draft, now: datetime) -> Quote:
+    quote = Quote(
+        user=user,
+        session_id=session.pk,
+        from_model_id=draft.from_model_id,
+        to_model_id=draft.to_model_id,
+        price_version_from=draft.version_from,
+        price_version_to=draft.version_to,
+        tax_usd=draft.figures.tax_usd,
+        expires_at=now + timedelta(seconds=settings.QUOTE_TTL_SECONDS),
+    )
+    quote.payload = quote_payload(draft=draft, quote_id=quote.id, expires_at=quote.expires_at)
+    quote.save()
+    return quote
+
+
+def quote_create(*, user, session, to_model_id: str) -> Quote:
+    now = timezone.now()
+    return quote_store(
+        user=user,
+        session=session,
+        draft=quote_draft(user=user, session=session, to_model_id=to_model_id, now=now),
+        now=now,
+    )
+
+
+def _materially_different(quoted: Quote, draft: Draft) -> bool:
+    shown = quoted.payload
+    if shown["cacheState"] != {"from": draft.figures.cache_state_from, "to": draft.figures.cache_state_to}:
+        return True
+    if (quoted.price_version_from_id, quoted.price_version_to_id) != (
+        draft.version_from.pk,
+        draft.version_to.pk,
+    ):
+        return True
+    allowed = max(abs(quoted.tax_usd) * settings.QUOTE_STALE_TOLERANCE, Decimal("0.0001"))
+    return abs(draft.figures.tax_usd - quoted.tax_usd) > allowed
+
+
+@dataclasses.dataclass(frozen=True)
+class Confirmation:
+    """The quote a switch goes ahead under, or the error that stops it (raised by the caller
+    once its transaction has committed, so a fresh quote in the error is kept)."""
+
+    quote: Quote | None
+    payload: dict[str, Any] | None
+    draft: Draft | None
+    error: ServiceError | None = None
+
+
+def switch_confirmation(*, user, session, to_model_id: str, quote_id=None) -> Confirmation:
+    """Decide whether a switch may go ahead. Call inside the transaction that locks the session."""
+    now = timezone.now()
+    if quote_id is None:
+        draft = quote_draft(user=user, session=session, to_model_id=to_model_id, now=now)
+        if draft.figures.tax_usd > subscription_for(user=user).auto_confirm_threshold:
+            quote = quote_store(user=user, session=session, draft=draft, now=now)
+            return Confirmation(None, None, draft, ConfirmationRequired(top_level={"quote": quote.payload}))
+        return Confirmation(None, quote_payload(draft=draft, quote_id=None, expires_at=None), draft)
+
+    quote = Quote.objects.select_for_update().filter(pk=quote_id, user=user).first()
+    if quote is None:
+        return Confirmation(None, None, None, QuoteNotFound())
+    if quote.session_id != session.pk or quote.to_model_id != to_model_id:
+        return Confirmation(None, None, None, QuoteMismatch(extra={"quoteId": str(quote.pk)}))
+    if quote.used_at is not None:
+        return Confirmation(None, None, None, QuoteUsed(extra={"quoteId": str(quote.pk)}))
+    if quote.expires_at <= now:
+        return Confirmation(None, None, None, QuoteExpired(extra={"quoteId": str(quote.pk)}))
+    draft = quote_draft(user=user, session=session, to_model_id=to_model_id, now=now)
+    if quote.from_model_id != session.model_id or _materially_different(quote, draft):
+        fresh = quote_store(user=user, session=session, draft=draft, now=now)
+        return Confirmation(None, None, draft, QuoteStale(top_level={"quote": fresh.payload}))
+    return Confirmation(quote, quote.payload, draft)
+
+
+@transaction.atomic
+def switch_record_append(
+    *,
+    user,
+    session,
+    confirmation: Confirmation,
+    outcome: str,
+    latency_ms: int | None,
+    error_code: str = "",
+    error_message: str = "",
+) -> SwitchRecord:
+    """Write the ledger row; an applied switch also uses up its quote."""
+    draft = confirmation.draft
+    record = SwitchRecord.objects.create(
+        user=user,
+        session_id=session.pk,
+        quote=confirmation.quote,
+        from_model_id=draft.from_model_id,
+        to_model_id=draft.to_model_id,
+        price_version_from=draft.version_from,
+        price_version_to=draft.version_to,
+        quoted_tax_usd=draft.figures.tax_usd if confirmation.quote is None else confirmation.quote.tax_usd,
+        quote_payload=confirmation.payload,
+        confirmed=confirmation.quote is not None,
+        outcome=outcome,
+        error_code=error_code,
+        error_message=error_message[:500],
+        bridge_latency_ms=latency_ms,
+    )
+    if outcome == SwitchOutcome.APPLIED and confirmation.quote is not None:
+        claimed = Quote.objects.filter(pk=confirmation.quote.pk, used_at__isnull=True).update(used_at=timezone.now())
+        if not claimed:
+            raise QuoteUsed(extra={"quoteId": str(confirmation.quote.pk)})
+    return record
