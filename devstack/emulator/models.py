@@ -29,8 +29,10 @@ class ResolvedModel:
     long_context: bool
 
 
-# Published minimums, except Haiku 5.5: Anthropic has not published one; 2,048 is our
-# assumption (between Haiku 4.5's 4,096 and the 512 of the newest models).
+# Published minimums, except Haiku 5.5 and Fable 5.1: Anthropic has not published those;
+# 2,048 for Haiku 5.5 is our assumption (between Haiku 4.5's 4,096 and the 512 of the newest
+# models). Fable 5.1 is offered by current Claude Code ("fable"); we assume it counts like
+# Opus 4.7+ and caches from 1,024 tokens.
 _SPECS = [
     ModelSpec("claude-haiku-4-5", "Claude Haiku 4.5", "legacy", 100, 4096, "2025-10-01T00:00:00Z",
               "claude-haiku-4-5-20251001"),
@@ -47,6 +49,7 @@ _SPECS = [
     ModelSpec("claude-opus-4-8", "Claude Opus 4.8", "opus-4.7", 135, 1024, "2026-06-01T00:00:00Z"),
     ModelSpec("claude-opus-5", "Claude Opus 5", "opus-4.7", 135, 512, "2026-07-01T00:00:00Z"),
     ModelSpec("claude-opus-5-5", "Claude Opus 5.5", "opus-4.7", 135, 512, "2026-10-01T00:00:00Z"),
+    ModelSpec("claude-fable-5-1", "Claude Fable 5.1", "opus-4.7", 135, 1024, "2026-10-15T00:00:00Z"),
 ]
 
 MODELS: dict[str, ModelSpec] = {s.id: s for s in _SPECS}

@@ -153,7 +153,8 @@ def test_forced_tool_choice_returns_tool_use(client):
 @pytest.mark.parametrize("model", [
     "claude-haiku-4-5", "claude-haiku-5-5", "claude-sonnet-4-5", "claude-sonnet-4-6", "claude-sonnet-5",
     "claude-sonnet-5-5", "claude-opus-4-5", "claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8",
-    "claude-opus-5", "claude-opus-5-5", "claude-haiku-4-5-20251001", "claude-sonnet-4-6[1m]",
+    "claude-opus-5", "claude-opus-5-5", "claude-fable-5-1", "claude-haiku-4-5-20251001",
+    "claude-sonnet-4-6[1m]",
     "claude-opus-4-6-1m",
 ])
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -165,7 +166,8 @@ def test_models_accepted(client, model):
 
 def test_models_list_and_get(client):
     ids = [m.id for m in client.models.list().data]
-    assert len(ids) == 12 and "claude-opus-4-8" in ids and "claude-haiku-4-5" in ids
+    assert len(ids) == 13
+    assert {"claude-fable-5-1", "claude-opus-4-8", "claude-haiku-4-5"} <= set(ids)
     assert client.models.retrieve("claude-sonnet-4-6").display_name == "Claude Sonnet 4.6"
 
 
