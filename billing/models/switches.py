@@ -72,3 +72,21 @@ class SwitchRecord(models.Model):
         if self.pk is not None:
             raise ValueError("The switch ledger is append-only.")
         super().save(*args, **kwargs)
+
+
+class SwitchReconciliation(models.Model):
+    """What a switch really cost: its first request after the switch, against the
+    counterfactual of staying (computed by the quote engine from the cache state
+    just before that request). Kept beside the ledger row, which never changes."""
+
+    switch = models.OneToOneField(SwitchRecord, on_delete=models.CASCADE, related_name="reconciliation")
+    usage_event = models.OneToOneField("billing.UsageEvent", on_delete=models.CASCADE, related_name="+")
+    actual_input_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    counterfactual_stay_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    actual_tax_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    # actual - quoted: positive when the quote undershot.
+    quote_error_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"switch {self.switch_id}: actual ${self.actual_tax_usd} (error {self.quote_error_usd})"
