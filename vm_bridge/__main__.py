@@ -18,9 +18,7 @@ logger = logging.getLogger("vm_bridge")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m vm_bridge", description="HTTP <-> ACP bridge for one sandbox VM."
-    )
+    p = argparse.ArgumentParser(prog="python -m vm_bridge", description="HTTP <-> ACP bridge for one sandbox VM.")
     p.add_argument("--port", type=int, default=3002)
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 inside an E2B sandbox")
     p.add_argument("--agent-cmd", required=True, help='agent command line, e.g. "claude-agent-acp"')
@@ -31,9 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME",
         help="pass this environment variable through to the agent (repeatable)",
     )
-    p.add_argument(
-        "--token-env", default="BRIDGE_TOKEN", help="environment variable holding the bearer token"
-    )
+    p.add_argument("--token-env", default="BRIDGE_TOKEN", help="environment variable holding the bearer token")
     p.add_argument("--usage-url", help="backend usage endpoint (…/api/internal/usage)")
     p.add_argument("--sandbox-id", help="this sandbox's id, sent with usage records")
     p.add_argument("--spool-dir", type=Path, help="where unsent usage batches wait")

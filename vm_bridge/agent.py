@@ -140,7 +140,7 @@ class AgentHost:
             "clientCapabilities": {"fs": {"readTextFile": True, "writeTextFile": True}, "terminal": False},
             "clientInfo": {"name": "mk0r-vm-bridge", "version": __version__},
         }
-        result = await asyncio.wait_for(conn.send_request("initialize", params), self.config.agent_timeout)
+        result = await asyncio.wait_for(conn.send_request("initialize", params), self.config.init_timeout)
         result = result or {}
         self.protocol_version = result.get("protocolVersion")
         info = result.get("agentInfo") or {}
@@ -157,19 +157,28 @@ class AgentHost:
         assert self._conn is not None
         return self._conn
 
-    async def request(self, method: str, params: dict[str, Any], *, timeout: float | None = None) -> dict:
-        """Call the agent. Raises RequestError (agent said no), AgentDied, or BridgeError 503/504."""
+    async def request(
+        self, method: str, params: dict[str, Any], *, timeout: float | None = None, generation: int | None = None
+    ) -> dict:
+        """Call the agent. Raises RequestError (agent said no), AgentDied, or BridgeError 503/504.
+
+        With `generation`, the call only goes to that agent generation: a session's call must
+        never reach a restarted agent that has never heard of the session.
+        """
         conn = await self.wait_ready()
+        if generation is not None and generation != self.generation:
+            raise AgentDied(f"agent generation {generation} is gone")
         timeout = self.config.agent_timeout if timeout is None else timeout
         try:
             result = await asyncio.wait_for(conn.send_request(method, params), timeout)
         except TimeoutError:
-            raise BridgeError(
-                504, "agent_timeout", f"the agent did not answer {method} within {timeout:g}s"
-            ) from None
+            raise BridgeError(504, "agent_timeout", f"the agent did not answer {method} within {timeout:g}s") from None
         except RequestError:
             raise
         except ConnectionError as exc:
+            # The pipe is gone before the process exit is noticed: stop routing calls here now.
+            if generation is None or generation == self.generation:
+                self._ready.clear()
             raise AgentDied(str(exc)) from exc
         return result if isinstance(result, dict) else {}
 

@@ -143,9 +143,7 @@ def create_app(config: Config) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"code": code, "message": str(exc.detail), "extra": {}}, status_code=exc.status_code
-        )
+        return JSONResponse({"code": code, "message": str(exc.detail), "extra": {}}, status_code=exc.status_code)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error", exc_info=exc)

@@ -30,6 +30,8 @@ class Config:
     agent_env: dict[str, str] = field(default_factory=dict)
     agent_timeout: float = 30.0
     prompt_timeout: float = 600.0
+    # Starting node and Claude Code takes seconds; `initialize` gets its own, longer limit.
+    init_timeout: float = 60.0
     # How long a call waits for a (re)starting agent before answering 503 agent_starting.
     start_wait: float = 10.0
     permission_policy: str = "allow"

@@ -44,6 +44,4 @@ def from_acp(exc: RequestError, *, session_id: str | None = None) -> BridgeError
     """Map an ACP error that has no call-specific meaning."""
     if exc.code == RESOURCE_NOT_FOUND and session_id:
         return session_lost(session_id, "the agent does not know this session")
-    return BridgeError(
-        502, "agent_error", f"agent error {exc.code}: {agent_message(exc)}", {"acpCode": exc.code}
-    )
+    return BridgeError(502, "agent_error", f"agent error {exc.code}: {agent_message(exc)}", {"acpCode": exc.code})

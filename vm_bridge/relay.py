@@ -163,8 +163,6 @@ class Relay:
             rejected = self.spool_dir / "rejected"
             rejected.mkdir(exist_ok=True)
             os.replace(path, rejected / path.name)
-            logger.error(
-                "usage relay: backend refused batch %s with %s: %s", path.name, status, response.text[:300]
-            )
+            logger.error("usage relay: backend refused batch %s with %s: %s", path.name, status, response.text[:300])
             return True
         return False

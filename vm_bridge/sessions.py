@@ -58,9 +58,7 @@ class Turn:
     def client_gone(self) -> None:
         # Nobody listens any more: stop the agent's work rather than pay for it.
         if not self.finished:
-            self.manager.spawn(
-                self.manager.host.notify("session/cancel", {"sessionId": self.session.session_id})
-            )
+            self.manager.spawn(self.manager.host.notify("session/cancel", {"sessionId": self.session.session_id}))
 
 
 class SessionManager:
@@ -148,12 +146,14 @@ class SessionManager:
         try:
             if state.method == CONFIG_OPTION:
                 params = {"sessionId": session_id, "configId": state.config_id, "value": model_id}
-                result = await self.host.request("session/set_config_option", params)
+                result = await self.host.request("session/set_config_option", params, generation=session.generation)
                 fresh = from_config_options(result.get("configOptions"))
                 if fresh is not None:
                     session.models = fresh
             else:
-                await self.host.request("session/set_model", {"sessionId": session_id, "modelId": model_id})
+                await self.host.request(
+                    "session/set_model", {"sessionId": session_id, "modelId": model_id}, generation=session.generation
+                )
         except RequestError as exc:
             if exc.code in (METHOD_NOT_FOUND, INVALID_PARAMS):
                 raise self._rejected(session, model_id, f"the agent refused the model: {exc}") from None
@@ -185,7 +185,9 @@ class SessionManager:
         usage: dict[str, Any] | None = None
         params = {"sessionId": session.session_id, "prompt": blocks}
         try:
-            result = await self.host.request("session/prompt", params, timeout=self.config.prompt_timeout)
+            result = await self.host.request(
+                "session/prompt", params, timeout=self.config.prompt_timeout, generation=session.generation
+            )
             # Let update notifications that arrived just before the answer reach the queue first.
             await asyncio.sleep(0)
             usage = _turn_usage(result.get("usage"))
@@ -261,7 +263,8 @@ class SessionManager:
         session = self.sessions.get(session_id)
         if session is None:
             raise session_lost(session_id)
-        if session.lost or session.generation != self.host.generation:
+        # A session whose agent is gone (even before the restart is noticed everywhere) is lost.
+        if session.lost or session.generation != self.host.generation or not self.host.ready:
             raise session_lost(session_id, "the agent restarted since this session was made")
         return session
 

@@ -24,9 +24,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def acp_turn_record(
-    session_id: str, turn_no: int, model_id: str | None, usage: dict[str, Any]
-) -> dict[str, Any]:
+def acp_turn_record(session_id: str, turn_no: int, model_id: str | None, usage: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": f"{session_id}:turn:{turn_no}",
         "kind": "request",

@@ -77,9 +77,7 @@ class Bridge:
         }
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
-        self.client = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20
-        )
+        self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20)
         self.wait_healthy()
 
     def wait_healthy(self, timeout: float = 20.0) -> dict:
@@ -109,9 +107,7 @@ class Bridge:
 
     def prompt(self, session_id: str, text: str) -> list[tuple[str, dict]]:
         events = []
-        with self.client.stream(
-            "POST", "/session/prompt", json={"sessionId": session_id, "prompt": text}
-        ) as r:
+        with self.client.stream("POST", "/session/prompt", json={"sessionId": session_id, "prompt": text}) as r:
             assert r.status_code == 200, r.read()
             assert r.headers["content-type"].startswith("text/event-stream")
             event = None
@@ -196,12 +192,7 @@ class Receiver:
 
     def accepted_records(self) -> list[dict]:
         with self.lock:
-            return [
-                rec
-                for r in self.requests
-                if 200 <= r["status"] < 300
-                for rec in json.loads(r["body"])["records"]
-            ]
+            return [rec for r in self.requests if 200 <= r["status"] < 300 for rec in json.loads(r["body"])["records"]]
 
     def wait_for(self, predicate, timeout: float = 10.0):
         deadline = time.monotonic() + timeout

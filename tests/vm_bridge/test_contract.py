@@ -29,9 +29,7 @@ def test_health(bridge):
     assert body["protocolVersion"] == 1
 
 
-@pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}]
-)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}])
 def test_bad_or_missing_token_is_401(bridge, headers):
     for method, path in (("GET", "/health"), ("POST", "/session/new")):
         r = httpx.request(method, bridge.url + path, headers=headers, json={"cwd": str(bridge.app_dir)})
@@ -181,9 +179,7 @@ def test_fs_is_confined_to_session_cwd(bridge):
     assert "ok" in json.loads(ok[0][1]["update"]["content"]["text"])
     assert (bridge.app_dir / "notes" / "a.txt").read_text() == "written by the agent\n"
     read = bridge.prompt(sid, "read notes/a.txt")
-    assert json.loads(read[0][1]["update"]["content"]["text"]) == {
-        "ok": {"content": "written by the agent\n"}
-    }
+    assert json.loads(read[0][1]["update"]["content"]["text"]) == {"ok": {"content": "written by the agent\n"}}
     outside = bridge.prompt(sid, "read ../../../../etc/passwd")
     assert json.loads(outside[0][1]["update"]["content"]["text"]) == {"error": -32602}
 

@@ -57,8 +57,7 @@ class ScriptedAgent:
                 "type": "select",
                 "currentValue": current,
                 "options": [
-                    {"value": m["modelId"], "name": m["name"], "description": m["description"]}
-                    for m in MODELS
+                    {"value": m["modelId"], "name": m["name"], "description": m["description"]} for m in MODELS
                 ],
             }
         ]
@@ -119,9 +118,7 @@ class ScriptedAgent:
         await self.conn.send_notification("session/update", {"sessionId": sid, "update": update})
 
     async def _say(self, sid: str, text: str) -> None:
-        await self._update(
-            sid, {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}}
-        )
+        await self._update(sid, {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}})
 
     async def _prompt(self, params: dict) -> dict:
         session = self._session(params)
