@@ -115,7 +115,8 @@ class QuoteFigures:
 
 def _prompt_cost(prices: Prices, plain: int, write: int, ttl: str, read: int, output: int = 0) -> Decimal:
     """Exact cost of a prompt split into plain input / cache write / cache read (+ output)."""
-    rates = prices.rates_for(plain + write + read)
+    threshold = prices.long_context_threshold
+    rates = prices.base if threshold is None else prices.rates_for(plain + write + read)
     cost = write * (rates.write_1h if ttl == "1h" else rates.write_5m) + read * rates.read
     if plain:
         cost += plain * rates.input
@@ -126,7 +127,8 @@ def _prompt_cost(prices: Prices, plain: int, write: int, ttl: str, read: int, ou
 
 def _split(prices: Prices, prompt: int, read: int) -> tuple[int, int, int]:
     """(plain, write, read) of a prompt whose breakpoint is at its end."""
-    if not prices.is_cacheable(prompt):
+    minimum = prices.min_cacheable_tokens
+    if prompt <= 0 or (minimum is not None and prompt < minimum):  # = not Prices.is_cacheable
         return prompt, 0, 0
     return 0, prompt - read, read
 
@@ -148,14 +150,18 @@ def _state(snapshot: CacheSnapshot, model: str, conversation: int, cacheable: bo
     return PARTIAL
 
 
-def _switches(recent_switches: Iterable) -> Iterable[SwitchEvent]:
+def _is_flapping(recent_switches: Iterable, from_model: str, to_model: str, now: datetime, window) -> bool:
+    """A switch to_model -> from_model within the TTL, so this switch would go straight back."""
     for event in recent_switches:
         if isinstance(event, SwitchEvent):
-            yield event
+            at, src, dst = event.at, event.from_model, event.to_model
         elif isinstance(event, Mapping):
-            yield SwitchEvent(event["at"], event["from_model"], event["to_model"])
+            at, src, dst = event["at"], event["from_model"], event["to_model"]
         else:
-            yield SwitchEvent(*event)
+            at, src, dst = event
+        if src == to_model and dst == from_model and now - at < window:
+            return True
+    return False
 
 
 def _ttft_ms(prices: Prices, uncached_tokens: int) -> int:
@@ -231,8 +237,11 @@ def quote_compute(
 
     # --- the same turn on the new model with the current model's cache state ---
     mapped_read = s_read if p_to == p_from else (s_read * p_to // p_from if p_from else 0)
-    m_plain, m_write, m_read = _split(prices_to, prompt_to, mapped_read)
-    same_state = _prompt_cost(prices_to, m_plain, m_write, ttl, m_read)
+    if mapped_read == w_read:  # the new model's cache is exactly as warm: nothing to rebuild
+        same_state = switch
+    else:
+        m_plain, m_write, m_read = _split(prices_to, prompt_to, mapped_read)
+        same_state = _prompt_cost(prices_to, m_plain, m_write, ttl, m_read)
 
     tax = usd_quantize(switch - stay)
     rate_delta = usd_quantize(same_state - stay)
@@ -255,10 +264,12 @@ def quote_compute(
     else:
         break_even = None
 
-    ttft = _ttft_ms(prices_to, w_plain + w_write) - _ttft_ms(prices_from, s_plain + s_write)
+    ttft = _ttft_ms(prices_to, w_plain + w_write) - (
+        _ttft_ms(prices_from, s_plain + s_write) if s_write or s_plain else 0
+    )
 
     # --- weekly cap (plan users) ---
-    chosen_cap = cap_pick(cap=cap, plan=plan)
+    chosen_cap = cap_pick(cap=cap, plan=plan) if cap is not None else None
     percent = None
     if chosen_cap is not None:
         units = cap_units(
@@ -287,12 +298,8 @@ def quote_compute(
         warnings.append(W_BELOW_MINIMUM)
     if w_read:
         warnings.append(W_SWITCH_BACK_WARM)
-    if recent_switches:
-        window = TTL_DELTAS[ttl]
-        for event in _switches(recent_switches):
-            if event.from_model == to_model and event.to_model == from_model and now - event.at < window:
-                warnings.append(W_FLAPPING)
-                break
+    if recent_switches and _is_flapping(recent_switches, from_model, to_model, now, TTL_DELTAS[ttl]):
+        warnings.append(W_FLAPPING)
 
     return QuoteFigures(
         prefix_from=p_from,
