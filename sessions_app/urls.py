@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import internal_views, views
 
 urlpatterns = [
     path("auth/token", views.AuthTokenView.as_view(), name="auth-token"),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("chat", views.ChatView.as_view(), name="chat"),
     path("chat/model", views.ModelSwitchView.as_view(), name="model-switch"),
     path("chat/model/quote", views.ModelQuoteView.as_view(), name="model-quote"),
+    path("internal/usage", internal_views.UsageIngestView.as_view(), name="internal-usage"),
 ]

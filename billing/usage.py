@@ -1,0 +1,341 @@
+"""Usage ingestion: the relay's records become usage events, feed the cache tracker,
+get a miss cause, and reconcile the switch they follow.
+
+A batch is validated whole before anything is written, and written in one
+transaction: a bad record rejects the batch and nothing is half-applied. Records
+already stored (same session, same id) are skipped, so a retried batch is a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from mk0r.errors import ServiceError
+
+from .cache_state import TTL_DELTAS, CacheSnapshot, CacheTracker
+from .cache_store import cache_state_record_request, cache_state_snapshot
+from .costs import Usage, usage_cost
+from .models import (
+    MissCause,
+    PriceVersion,
+    RateLimitEvent,
+    SwitchOutcome,
+    SwitchReconciliation,
+    SwitchRecord,
+    UsageEvent,
+)
+from .money import usd_quantize
+from .prices import Prices, prices_from_version
+from .pricing import UnknownModel, model_resolve, price_version_for
+from .quoting import quote_compute
+
+MAX_RECORDS_PER_BATCH = 500
+_TOKEN_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+_ACP_FIELDS = ("inputTokens", "outputTokens", "cachedReadTokens", "cachedWriteTokens")
+# Anthropic's cache diagnostics, mapped onto our causes.
+_DIAGNOSED = {
+    "model_changed": MissCause.MODEL_SWITCH,
+    "system_changed": MissCause.PREFIX_CHANGED,
+    "tools_changed": MissCause.PREFIX_CHANGED,
+    "messages_changed": MissCause.PREFIX_CHANGED,
+    "previous_message_not_found": MissCause.PREFIX_CHANGED,
+}
+
+
+class InvalidUsageRecord(ServiceError):
+    status_code = 400
+    code = "invalid_usage_record"
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestRecord:
+    record_id: str
+    acp_session_id: str
+    at: datetime
+    model: str  # canonical API id
+    usage: Usage
+    source: str
+    request_id: str
+    is_sidechain: bool
+    diagnostics: dict | None
+    version: PriceVersion
+
+
+@dataclasses.dataclass(frozen=True)
+class RateLimitRecord:
+    record_id: str
+    acp_session_id: str
+    at: datetime
+    rate_limit_type: str
+    resets_at: datetime | None
+    utilization: Decimal | None
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def _fail(index: int, reason: str) -> InvalidUsageRecord:
+    return InvalidUsageRecord(f"Record {index}: {reason}", extra={"index": index, "reason": reason})
+
+
+def _timestamp(value: Any, index: int) -> datetime:
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise _fail(index, "timestamp must be an ISO 8601 date-time")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _epoch(value: Any) -> datetime | None:
+    """`resetsAt` comes in seconds or milliseconds; anything past year 5000 in seconds is ms."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_datetime(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("resetsAt must be a number or a date-time")
+    seconds = value / 1000 if value > 100_000_000_000 else value
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _usage(raw: Any, *, ttl: str, index: int) -> Usage:
+    if not isinstance(raw, Mapping):
+        raise _fail(index, "usage must be an object")
+    acp = any(key in raw for key in _ACP_FIELDS)
+    for key in _ACP_FIELDS if acp else _TOKEN_FIELDS:
+        value = raw.get(key, 0)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _fail(index, f"usage.{key} must be a non-negative integer")
+    return Usage.parse(raw, write_ttl=ttl)
+
+
+def usage_records_parse(raw_records: Any, *, ttl: str) -> list[RequestRecord | RateLimitRecord]:
+    """Validate a whole batch; the first bad record rejects it."""
+    if not isinstance(raw_records, list) or not raw_records:
+        raise InvalidUsageRecord("records must be a non-empty list.", extra={"index": None})
+    if len(raw_records) > MAX_RECORDS_PER_BATCH:
+        raise InvalidUsageRecord(f"At most {MAX_RECORDS_PER_BATCH} records per batch.", extra={"index": None})
+    parsed: list[RequestRecord | RateLimitRecord] = []
+    for index, raw in enumerate(raw_records):
+        if not isinstance(raw, Mapping):
+            raise _fail(index, "a record must be an object")
+        record_id, session_id = raw.get("id"), raw.get("sessionId")
+        if not isinstance(record_id, str) or not 0 < len(record_id) <= 200:
+            raise _fail(index, "id must be a string of 1 to 200 characters")
+        if not isinstance(session_id, str) or not session_id:
+            raise _fail(index, "sessionId must be a string")
+        at = _timestamp(raw.get("timestamp"), index)
+        kind = raw.get("kind")
+        if kind == "rate_limit":
+            parsed.append(_rate_limit_record(raw, record_id, session_id, at, index))
+        elif kind == "request":
+            parsed.append(_request_record(raw, record_id, session_id, at, ttl, index))
+        else:
+            raise _fail(index, "kind must be 'request' or 'rate_limit'")
+    return parsed
+
+
+def _rate_limit_record(raw: Mapping, record_id: str, session_id: str, at: datetime, index: int) -> RateLimitRecord:
+    limit_type = raw.get("rateLimitType")
+    if not isinstance(limit_type, str) or not limit_type:
+        raise _fail(index, "rateLimitType must be a string")
+    try:
+        resets_at = _epoch(raw.get("resetsAt"))
+        utilization = raw.get("utilization")
+        utilization = None if utilization is None else Decimal(str(utilization))
+    except (ValueError, ArithmeticError, OverflowError, OSError) as exc:
+        raise _fail(index, f"bad rate-limit figures: {exc}") from exc
+    if utilization is not None and not (Decimal(0) <= utilization <= Decimal(100)):
+        raise _fail(index, "utilization must be between 0 and 100")
+    return RateLimitRecord(record_id, session_id, at, limit_type, resets_at, utilization)
+
+
+def _request_record(raw: Mapping, record_id: str, session_id: str, at: datetime, ttl: str, index: int) -> RequestRecord:
+    model_name = raw.get("model") or raw.get("modelId")
+    if not isinstance(model_name, str) or not model_name:
+        raise _fail(index, "model or modelId is required")
+    try:
+        resolved = model_resolve(model_id=model_name, at=at)
+        version = price_version_for(api_model=resolved.priced_model, at=at)
+    except UnknownModel as exc:
+        raise _fail(index, f"unknown model {model_name!r}") from exc
+    diagnostics = raw.get("diagnostics")
+    return RequestRecord(
+        record_id=record_id,
+        acp_session_id=session_id,
+        at=at,
+        model=resolved.api_id,
+        usage=_usage(raw.get("usage"), ttl=ttl, index=index),
+        source=str(raw.get("source") or "acp_turn")[:16],
+        request_id=str(raw.get("requestId") or "")[:100],
+        is_sidechain=bool(raw.get("isSidechain")),
+        diagnostics=diagnostics if isinstance(diagnostics, dict) else None,
+        version=version,
+    )
+
+
+def miss_cause(
+    *, before: CacheSnapshot, model: str, usage: Usage, at: datetime, prices: Prices, diagnostics: dict | None
+) -> tuple[str, int]:
+    """Why a request missed the cache ("" when it did not), and the read the tracker expected."""
+    predicted = CacheTracker.from_snapshot(before).predict(model=model, prefix_tokens=usage.total_input_tokens, at=at)
+    if before.last_request_at is None:
+        return MissCause.FIRST_TURN, predicted
+    if (
+        not usage.cache_write_tokens
+        and not usage.cache_read_tokens
+        and not prices.is_cacheable(usage.total_input_tokens)
+    ):
+        return MissCause.BELOW_MINIMUM, predicted
+    # A hit reads at least what was warm; the conversation before the new message is then cached.
+    if usage.cache_read_tokens and usage.cache_read_tokens >= predicted:
+        return "", predicted
+    reason = (diagnostics or {}).get("cache_miss_reason")
+    if reason in _DIAGNOSED:
+        return _DIAGNOSED[reason], predicted
+    if before.current_model and before.current_model != model and predicted == 0:
+        return MissCause.MODEL_SWITCH, predicted
+    if predicted == 0 and before.has_cached(model) and at - before.last_request_at >= TTL_DELTAS[before.ttl_policy]:
+        return MissCause.TTL_EXPIRED, predicted
+    if predicted > usage.cache_read_tokens:
+        return MissCause.PREFIX_CHANGED, predicted
+    return MissCause.UNKNOWN, predicted
+
+
+def _tracker_key(session_key: str, record: RequestRecord) -> str:
+    # Sub-agents run their own conversation (often on another model): a cache of their own.
+    return f"{session_key}/sidechain" if record.is_sidechain else session_key
+
+
+@transaction.atomic
+def usage_ingest(
+    *, session_key: str, session_pk: int | None, user, records: list[RequestRecord | RateLimitRecord]
+) -> IngestResult:
+    """Store a validated batch for one session; the caller holds the session's row lock."""
+    ids = [r.record_id for r in records]
+    known = set(
+        UsageEvent.objects.filter(session_key=session_key, record_id__in=ids).values_list("record_id", flat=True)
+    ) | set(
+        RateLimitEvent.objects.filter(session_key=session_key, record_id__in=ids).values_list("record_id", flat=True)
+    )
+    accepted = 0
+    for record in sorted(records, key=lambda r: r.at):
+        if record.record_id in known:
+            continue
+        known.add(record.record_id)
+        accepted += 1
+        if isinstance(record, RateLimitRecord):
+            RateLimitEvent.objects.create(
+                session_key=session_key,
+                user=user,
+                record_id=record.record_id,
+                rate_limit_type=record.rate_limit_type,
+                resets_at=record.resets_at,
+                utilization=record.utilization,
+                occurred_at=record.at,
+            )
+            continue
+        event = _store_request(session_key=session_key, user=user, record=record)
+        if session_pk is not None and not record.is_sidechain:
+            switch_reconcile(session_pk=session_pk, event=event, record=record)
+    return IngestResult(accepted=accepted, duplicates=len(records) - accepted)
+
+
+def _store_request(*, session_key: str, user, record: RequestRecord) -> UsageEvent:
+    tracker_key = _tracker_key(session_key, record)
+    prices = prices_from_version(record.version)
+    before = cache_state_snapshot(session_key=tracker_key)
+    cause, predicted = miss_cause(
+        before=before,
+        model=record.model,
+        usage=record.usage,
+        at=record.at,
+        prices=prices,
+        diagnostics=record.diagnostics,
+    )
+    cache_state_record_request(session_key=tracker_key, model=record.model, usage=record.usage, at=record.at)
+    usage = record.usage
+    event = UsageEvent.objects.create(
+        session_key=session_key,
+        user=user,
+        record_id=record.record_id,
+        source=record.source,
+        request_id=record.request_id,
+        model=record.model,
+        occurred_at=record.at,
+        input_tokens=usage.input_tokens,
+        cache_write_5m_tokens=usage.cache_write_5m_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        output_tokens=usage.output_tokens,
+        cost_usd=usd_quantize(usage_cost(usage=usage, prices=prices).total),
+        price_version=record.version,
+        predicted_read_tokens=predicted,
+        miss_cause=cause,
+        is_sidechain=record.is_sidechain,
+        diagnostics=record.diagnostics,
+    )
+    event._before = before  # the state the reconciliation's counterfactual starts from
+    return event
+
+
+def switch_reconcile(*, session_pk: int, event: UsageEvent, record: RequestRecord) -> SwitchReconciliation | None:
+    """Match the first request after an applied switch to it and store what the switch really cost."""
+    switch = (
+        SwitchRecord.objects.filter(
+            session_id=session_pk,
+            outcome=SwitchOutcome.APPLIED,
+            created_at__lte=event.occurred_at,
+            reconciliation__isnull=True,
+        )
+        .select_related("price_version_from__api_model")
+        .order_by("-created_at")
+        .first()
+    )
+    if switch is None:
+        return None
+    earlier = UsageEvent.objects.filter(
+        session_key=event.session_key,
+        is_sidechain=False,
+        occurred_at__gt=switch.created_at,
+        occurred_at__lt=event.occurred_at,
+    ).exists()
+    if earlier:
+        return None  # this switch's first request came earlier and could not be matched
+    before: CacheSnapshot = event._before
+    prices_to = prices_from_version(record.version)
+    prices_from = prices_from_version(
+        price_version_for(api_model=switch.price_version_from.api_model, at=event.occurred_at)
+    )
+    new_tokens = max(record.usage.total_input_tokens - before.context_tokens, 0)
+    figures = quote_compute(
+        from_model=switch.price_version_from.api_model.api_id,
+        to_model=record.model,
+        snapshot=before,
+        prices_from=prices_from,
+        prices_to=prices_to,
+        new_tokens=new_tokens,
+        now=event.occurred_at,
+        to_prefix_tokens=max(record.usage.total_input_tokens - new_tokens, 0),
+    )
+    actual = usd_quantize(usage_cost(usage=record.usage, prices=prices_to).input_side)
+    actual_tax = actual - figures.stay_usd
+    return SwitchReconciliation.objects.create(
+        switch=switch,
+        usage_event=event,
+        actual_input_usd=actual,
+        counterfactual_stay_usd=figures.stay_usd,
+        actual_tax_usd=actual_tax,
+        quote_error_usd=actual_tax - switch.quoted_tax_usd,
+    )
