@@ -10,6 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.selectors import switch_record_json, switch_records_for_session
 from mk0r.errors import ServiceError
 from mk0r.fields import StrictCharField, StrictUUIDField
 
@@ -69,6 +70,15 @@ class SessionDetailView(APIView):
 
     def delete(self, request, key):
         return Response(SessionOutput(services.session_close(user=request.user, key=key)).data)
+
+
+class SessionSwitchesView(APIView):
+    """The session's switch ledger, newest first, with what each switch really cost once known."""
+
+    def get(self, request, key):
+        session = selectors.session_get(user=request.user, key=key)
+        records = switch_records_for_session(session_pk=session.pk)[:200]
+        return Response({"switches": [switch_record_json(r) for r in records]})
 
 
 class SessionResumeView(APIView):
