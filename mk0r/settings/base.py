@@ -5,6 +5,7 @@ eager Celery, the local sandbox provider. Production sets DATABASE_URL,
 REDIS_URL and secrets; see production.py and .env.example.
 """
 
+import contextlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,14 +29,20 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "billing",
     "sessions_app",
+    "web",
 ]
 
 MIDDLEWARE = [
+    # First, so that every log record of the request (even of a refused one) carries its id.
+    "mk0r.request_id.RequestIdMiddleware",
     "mk0r.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,7 +99,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# WhiteNoise serves static files from the apps directly here (no collectstatic needed for
+# `make run`); production serves the collected, hashed and compressed copies. It warns
+# when STATIC_ROOT is missing, so it always exists (empty until collectstatic).
+WHITENOISE_USE_FINDERS = True
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Request bodies over 64 KiB are refused with 413 before any parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=64 * 1024)
@@ -106,7 +119,26 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "mk0r.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "mk0r.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+
+# OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "mk0r session backend",
+    "DESCRIPTION": (
+        "Agent sessions in sandbox VMs, streamed chat, and model switches with a cost quote before "
+        'confirmation. Every error answer has the body `{"code", "message", "extra"}`; '
+        "`confirmation_required` and `quote_stale` also carry the `quote` to confirm."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "PREPROCESSING_HOOKS": ["mk0r.schema.exclude_internal"],
+    # Swagger UI from the installed package, not a CDN: works offline and under a strict CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Sandboxes and the in-VM bridge -----------------------------------------
@@ -149,7 +181,18 @@ CAP_WEEKLY_UNITS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every record carries the id of the request it was logged in ("-" outside a request).
+    "filters": {"request_id": {"()": "mk0r.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "mk0r.request_id.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env("LOG_FORMAT", default="plain"),
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }

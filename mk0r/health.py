@@ -1,0 +1,61 @@
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+/healthz: the process answers (touches nothing else, so a database outage never gets
+a healthy web process restarted). /readyz: the database and Redis answer; 503 names
+the one that failed. Redis is checked only where REDIS_URL is configured.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import connections
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _database() -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    checks = {"database": _database}
+    if settings.REDIS_URL:
+        checks["redis"] = _redis
+    results, failed = {}, []
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception as exc:  # any failure means "not ready"; say which and why
+            logger.warning("readiness check %s failed: %s", name, exc)
+            results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+            failed.append(name)
+        else:
+            results[name] = {"ok": True}
+    body = {"status": "ok" if not failed else "unavailable", "checks": results, "failed": failed}
+    return JsonResponse(body, status=503 if failed else 200)

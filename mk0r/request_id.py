@@ -1,0 +1,88 @@
+"""A request id on every request, its response and every log record written while serving it.
+
+The id comes from the X-Request-ID header when a proxy or client sent a sane one,
+otherwise it is made here. It lives in a context variable, so threads (gunicorn
+workers) and streamed responses each see their own.
+"""
+
+import contextvars
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+
+HEADER = "X-Request-ID"
+META_KEY = "HTTP_X_REQUEST_ID"
+# What we accept from outside: short, printable, no spaces (it ends up in logs and headers).
+_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get(META_KEY, "")
+        request_id = incoming if _ACCEPTABLE.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response[HEADER] = request_id
+        if getattr(response, "streaming", False):
+            # A stream is consumed after this returns: keep the id for what it logs.
+            response.streaming_content = _with_request_id(response.streaming_content, request_id)
+        return response
+
+
+def _with_request_id(chunks, request_id: str):
+    token = request_id_var.set(request_id)
+    try:
+        yield from chunks
+    finally:
+        request_id_var.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts `request_id` on every record ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = current_request_id() or "-"
+        return True
+
+
+# LogRecord attributes that are not extras passed by the caller.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, extras, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or current_request_id(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
