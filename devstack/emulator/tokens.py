@@ -8,6 +8,7 @@ every word or punctuation mark is one token per started 4 bytes of UTF-8 ("lore"
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -29,7 +30,9 @@ class PromptError(ValueError):
     """The request is malformed the way Anthropic answers with invalid_request_error."""
 
 
+@functools.lru_cache(maxsize=8192)
 def text_units(text: str) -> int:
+    # Memoized: a chat loop resends the same history every turn.
     if not text:
         return 0
     return sum((len(p.encode()) + 3) // 4 for p in _PIECE.findall(text))
