@@ -1,13 +1,15 @@
 """The whole local stack: the local provider starts vm_bridge as a subprocess, which runs the
-devstack reference agent over ACP stdio, which calls the devstack emulator over HTTP."""
+devstack reference agent over ACP stdio, which calls the devstack emulator over HTTP; the
+bridge's usage relay posts signed records back to the live service."""
 
 import json
+import time
 
 import pytest
 
+from billing.models import SwitchReconciliation, UsageEvent
+from sessions_app.models import AgentSession
 from sessions_app.sandboxes import local
-
-pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +23,12 @@ def sandbox_root(tmp_path_factory):
 
 
 @pytest.fixture
-def local_stack(settings, sandbox_root, monkeypatch):
+def local_stack(settings, sandbox_root, monkeypatch, live_server):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     settings.SANDBOX_PROVIDER = "local"
     settings.LOCAL_SANDBOX_ROOT = sandbox_root
+    settings.PUBLIC_BASE_URL = live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
     return sandbox_root
 
@@ -39,44 +42,65 @@ def _events(response) -> list[tuple[str, dict]]:
     return events
 
 
-def test_session_chat_switch_chat_close(pro_client, local_stack):
+def _chat(client, key, prompt) -> list[tuple[str, dict]]:
+    response = client.post("/api/chat", {"sessionKey": key, "prompt": prompt}, format="json")
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    return _events(response)
+
+
+def _wait_for(condition, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the usage relay"
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack):
     created = pro_client.post("/api/chat/sessions", format="json")
     assert created.status_code == 201, created.json()
     session = created.json()
+    key = session["sessionKey"]
     assert session["modelId"] == "haiku"
     assert {"haiku", "sonnet", "opus"} <= {m["modelId"] for m in session["availableModels"]}
 
-    first = pro_client.post(
-        "/api/chat", {"sessionKey": session["sessionKey"], "prompt": "Build a todo app"}, format="json"
-    )
-    assert first.status_code == 200 and first["Content-Type"] == "text/event-stream"
-    events = _events(first)
-    names = [name for name, _ in events]
+    first = _chat(pro_client, key, "Build a todo app " + "with a long spec " * 1800)
+    names = [name for name, _ in first]
     assert names[-1] == "done" and "update" in names
-    assert events[-1][1]["usage"]["inputTokens"] + events[-1][1]["usage"]["cachedWriteTokens"] > 0
+    # The relay delivers the turn's usage, exactly as the API billed it, signed by the bridge.
+    _wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
+    event = UsageEvent.objects.get(session_key=key)
+    assert event.model == "claude-haiku-4-5" and event.cache_write_5m_tokens > 4096
 
-    switched = pro_client.post(
-        "/api/chat/model", {"sessionKey": session["sessionKey"], "modelId": "sonnet"}, format="json"
-    )
-    assert switched.status_code == 200, switched.json()
-    assert switched.json()["sessionId"] == session["sessionId"]
+    quote = pro_client.post("/api/chat/model/quote", {"sessionKey": key, "modelId": "sonnet"}, format="json")
+    assert quote.status_code == 200, quote.json()
+    quote = quote.json()["quote"]
+    assert quote["cacheState"]["from"] == "warm" and float(quote["taxUsd"]) > 0
 
-    second = _events(
-        pro_client.post("/api/chat", {"sessionKey": session["sessionKey"], "prompt": "Add dark mode"}, format="json")
+    unconfirmed = pro_client.post("/api/chat/model", {"sessionKey": key, "modelId": "sonnet"}, format="json")
+    assert unconfirmed.status_code == 409 and unconfirmed.json()["code"] == "confirmation_required"
+    confirmed = pro_client.post(
+        "/api/chat/model", {"sessionKey": key, "modelId": "sonnet", "quoteId": quote["id"]}, format="json"
     )
+    assert confirmed.status_code == 200, confirmed.json()
+    assert confirmed.json()["sessionId"] == session["sessionId"]
+
+    second = _chat(pro_client, key, "Add dark mode")
     assert second[-1][0] == "done"
-    # A model switch leaves no cache for the new model: the second turn reads nothing.
+    # The new model has no cache of this conversation: the turn reads nothing.
     assert second[-1][1]["usage"]["cachedReadTokens"] == 0
+    _wait_for(lambda: SwitchReconciliation.objects.filter(switch__session__key=key).exists())
+    (row,) = pro_client.get(f"/api/chat/sessions/{key}/switches").json()["switches"]
+    assert row["quotedTaxUsd"] == quote["taxUsd"] and row["actualTaxUsd"] is not None
 
-    closed = pro_client.delete(f"/api/chat/sessions/{session['sessionKey']}")
+    closed = pro_client.delete(f"/api/chat/sessions/{key}")
     assert closed.status_code == 200
-    sandbox_dir = next(p for p in local_stack.iterdir() if p.name.startswith("local-"))
-    assert not (sandbox_dir / "bridge.pid").exists()
+    sandbox_id = AgentSession.objects.get(key=key).sandbox_id
+    assert not (local_stack / sandbox_id / "bridge.pid").exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_chat_on_a_lost_agent_session_is_409(pro_client, local_stack):
-    from sessions_app.models import AgentSession
-
     key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
     AgentSession.objects.filter(key=key).update(acp_session_id="no-such-session")
 
