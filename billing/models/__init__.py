@@ -1,6 +1,7 @@
 """Billing models, one module per concern; import them all here so Django sees them."""
 
 from .cache_state import CacheEntry, SessionCacheState
+from .caps import CapAlert, CapPlan, CapReport, CapSettings, CapWeight, ResetMode
 from .catalog import ApiModel, ModelAlias, ModelFamily, PriceVersion
 from .subscriptions import ACTIVE_STATUSES, BillingMode, Plan, Subscription, SubscriptionStatus
 from .switches import Quote, SwitchOutcome, SwitchReconciliation, SwitchRecord
@@ -11,6 +12,11 @@ __all__ = [
     "ApiModel",
     "BillingMode",
     "CacheEntry",
+    "CapAlert",
+    "CapPlan",
+    "CapReport",
+    "CapSettings",
+    "CapWeight",
     "MissCause",
     "ModelAlias",
     "ModelFamily",
@@ -18,6 +24,7 @@ __all__ = [
     "PriceVersion",
     "Quote",
     "RateLimitEvent",
+    "ResetMode",
     "SessionCacheState",
     "Subscription",
     "SubscriptionStatus",
