@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 class RealAgent:
     key: str
     package: str
-    switch_method: str  # what the bridge should negotiate: "set_model" or "config_option"
+    # Whether it still answers the legacy session/set_model. Both packages also offer the model
+    # as a session config option, which the bridge prefers ("config_option").
+    legacy_set_model: bool
 
     @property
     def entry(self) -> Path:
@@ -42,8 +44,8 @@ class RealAgent:
 
 
 AGENTS = [
-    RealAgent("zed-0.23", "@zed-industries/claude-agent-acp", "set_model"),
-    RealAgent("acp-current", "@agentclientprotocol/claude-agent-acp", "config_option"),
+    RealAgent("zed-0.23", "@zed-industries/claude-agent-acp", legacy_set_model=True),
+    RealAgent("acp-current", "@agentclientprotocol/claude-agent-acp", legacy_set_model=False),
 ]
 
 

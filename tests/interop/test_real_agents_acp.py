@@ -37,17 +37,18 @@ def test_real_agent_over_acp(agent, node_modules, emulator, tmp_path):
             new = await raw_request(conn, "session/new", {"cwd": str(workdir), "mcpServers": []})
             sid = new["sessionId"]
             model_option = next((o for o in new.get("configOptions") or [] if o.get("category") == "model"), None)
-            if agent.switch_method == "set_model":
-                values = [m["modelId"] for m in new["models"]["availableModels"]]
+            assert model_option is not None, "both packages offer the model as a config option"
+            values = [o["value"] for o in model_option["options"]]
+            if agent.legacy_set_model:
+                # The legacy shape is there too, with the same models.
+                assert [m["modelId"] for m in new["models"]["availableModels"]] == values
             else:
-                assert model_option is not None, "a current agent offers the model as a config option"
-                values = [o["value"] for o in model_option["options"]]
                 with pytest.raises(RequestError) as legacy:
                     await raw_request(conn, "session/set_model", {"sessionId": sid, "modelId": values[0]})
                 assert legacy.value.code == -32601
             results = []
             for value in values:
-                if agent.switch_method == "set_model":
+                if agent.legacy_set_model:  # switch the legacy way where it exists
                     await raw_request(conn, "session/set_model", {"sessionId": sid, "modelId": value})
                 else:
                     await conn.set_config_option(config_id="model", session_id=sid, value=value)
