@@ -2,4 +2,9 @@
 
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns: list = [
+    path("cap", views.CapView.as_view(), name="billing-cap"),
+    path("reports", views.ReportListView.as_view(), name="billing-reports"),
+]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -176,6 +177,32 @@ CAP_WEEKLY_UNITS = {
     "pro": env("CAP_WEEKLY_UNITS_PRO", default="50"),
     "max5": env("CAP_WEEKLY_UNITS_MAX5", default="250"),
     "max20": env("CAP_WEEKLY_UNITS_MAX20", default="1000"),
+}
+
+# --- Cap reports and alerts -------------------------------------------------
+# (CAP_WEEKLY_UNITS above only seeds the CapPlan rows; the admin edits the estimate since.)
+CAP_REPORT_CHUNK = env.int("CAP_REPORT_CHUNK", default=1000)  # users per GROUP BY
+CAP_ALERT_WEBHOOK_URL = env("CAP_ALERT_WEBHOOK_URL", default="")  # a user's own URL wins
+CAP_WEBHOOK_TIMEOUT = env.float("CAP_WEBHOOK_TIMEOUT", default=5.0)
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="mk0r <noreply@localhost>")
+
+# The one place Celery beat's schedule lives.
+CELERY_BEAT_SCHEDULE = {
+    # Every hour at minute 5 (UTC): refresh each flat-rate user's current week and send the
+    # 50/80/100% alerts it has crossed (each at most once per user and week).
+    "cap-reports-current": {
+        "task": "billing.tasks.cap_reports_run",
+        "schedule": crontab(minute="5"),
+        "kwargs": {"previous": False},
+    },
+    # Every day at 00:30 UTC: finish and send each user's previous week's report (once;
+    # daily because users' weeks reset on different weekdays).
+    "cap-reports-previous-week": {
+        "task": "billing.tasks.cap_reports_run",
+        "schedule": crontab(minute="30", hour="0"),
+        "kwargs": {"previous": True},
+    },
 }
 
 LOGGING = {

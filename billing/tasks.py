@@ -1,0 +1,21 @@
+"""Celery tasks for the cap reports: thin wrappers, one service call each, safe to repeat.
+
+The schedule is CELERY_BEAT_SCHEDULE in mk0r/settings/base.py.
+"""
+
+from celery import shared_task
+
+from .cap_reports import cap_report_deliver, cap_reports_dispatch
+
+
+@shared_task(acks_late=True)
+def cap_reports_run(week: str | None = None, previous: bool = False) -> int:
+    """Build the reports of every flat-rate user (in chunks) and fan out one delivery per user."""
+    return cap_reports_dispatch(week=week, previous=previous)
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+def cap_report_deliver_task(report_id: int) -> dict:
+    """Alerts and the weekly mail of one user's report; repeats send nothing new."""
+    delivery = cap_report_deliver(report_id=report_id)
+    return {"alerts": delivery.alerts, "reportSent": delivery.report_sent}

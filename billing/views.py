@@ -1,0 +1,31 @@
+"""The user's billing API: the weekly cap (an estimate) and past weekly reports."""
+
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .cap_reports import cap_live, cap_report_json
+from .models import CapReport
+
+
+class CapView(APIView):
+    """GET /api/billing/cap: this week so far, its projection, the estimate and its calibration."""
+
+    def get(self, request):
+        return Response(cap_live(user=request.user))
+
+
+class ReportPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "pageSize"
+    max_page_size = 100
+
+
+class ReportListView(APIView):
+    """GET /api/billing/reports: past weekly reports, newest first."""
+
+    def get(self, request):
+        paginator = ReportPagination()
+        reports = CapReport.objects.filter(user=request.user).order_by("-week")
+        page = paginator.paginate_queryset(reports, request, view=self)
+        return paginator.get_paginated_response([cap_report_json(r) for r in page])
