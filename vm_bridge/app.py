@@ -48,7 +48,9 @@ class Bridge:
             transcript_wait=config.transcript_wait,
             expect_transcripts=self._agent_writes_transcripts,
         )
-        self.sessions = SessionManager(config, on_turn_finished=self.usage.turn_finished)
+        self.sessions = SessionManager(
+            config, on_turn_finished=self.usage.turn_finished, on_turn_started=self.usage.turn_started
+        )
         self.sessions.on_orphan_rate_limits = self.relay.enqueue
         self._shutting_down = False
 

@@ -23,6 +23,7 @@ from .usage import rate_limit_records
 logger = logging.getLogger("vm_bridge.sessions")
 
 TurnFinished = Callable[..., Awaitable[None]]
+TurnStarted = Callable[[str, str | None], None]
 
 
 @dataclass
@@ -62,8 +63,14 @@ class Turn:
 
 
 class SessionManager:
-    def __init__(self, config: Config, on_turn_finished: TurnFinished | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        on_turn_finished: TurnFinished | None = None,
+        on_turn_started: TurnStarted | None = None,
+    ) -> None:
         self.config = config
+        self._on_turn_started = on_turn_started
         self.sessions: dict[str, Session] = {}
         self.turns: set[Turn] = set()
         self._on_turn_finished = on_turn_finished
@@ -182,6 +189,8 @@ class SessionManager:
     async def _run_turn(self, session: Session, turn: Turn, blocks: list[dict[str, Any]]) -> None:
         session.turns += 1
         turn_no, model_id = session.turns, session.models.current
+        if self._on_turn_started is not None:
+            self._on_turn_started(session.session_id, model_id)
         usage: dict[str, Any] | None = None
         params = {"sessionId": session.session_id, "prompt": blocks}
         try:

@@ -91,7 +91,13 @@ class UsageCollector:
         self.transcript_wait = transcript_wait
         # Claude Code agents write transcripts; wait for a first one instead of falling back.
         self.expect_transcripts = expect_transcripts
-        self._models: dict[str, str | None] = {}
+        # Per session: (turn start, modelId) of every turn, to give each transcript line the
+        # model of the turn it belongs to even when it is read a turn late.
+        self._turns: dict[str, list[tuple[datetime, str | None]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def turn_started(self, session_id: str, model_id: str | None) -> None:
+        self._turns.setdefault(session_id, []).append((datetime.now(UTC), model_id))
 
     async def turn_finished(
         self,
@@ -102,23 +108,40 @@ class UsageCollector:
         usage: dict[str, Any] | None,
         rate_limits: list[dict[str, Any]],
     ) -> None:
-        try:
-            records = await self._turn_records(session_id, turn_no, model_id, usage)
-            self.relay.enqueue(records + rate_limits)
-        except Exception:
-            logger.exception("could not build the usage records of a turn")
+        # One collector per session at a time: two overlapping reads must not split a turn.
+        async with self._locks.setdefault(session_id, asyncio.Lock()):
+            try:
+                records = await self._turn_records(session_id, turn_no, model_id, usage)
+                self.relay.enqueue(records + rate_limits)
+            except Exception:
+                logger.exception("could not build the usage records of a turn")
 
     async def _turn_records(
         self, session_id: str, turn_no: int, model_id: str | None, usage: dict[str, Any] | None
     ) -> list[dict[str, Any]]:
-        self._models[session_id] = model_id
         if self.transcripts.exists(session_id) or self.expect_transcripts():
             lines = await self._wait_for_transcript(session_id)
             if lines or self.transcripts.exists(session_id):
-                return [transcript_record(session_id, model_id, line) for line in lines]
+                return self._transcript_records(session_id, lines, model_id)
         if usage is None:
             return []
         return [acp_turn_record(session_id, turn_no, model_id, usage)]
+
+    def _transcript_records(
+        self, session_id: str, lines: list[dict[str, Any]], fallback: str | None
+    ) -> list[dict[str, Any]]:
+        return [transcript_record(session_id, self._model_at(session_id, line, fallback), line) for line in lines]
+
+    def _model_at(self, session_id: str, line: dict[str, Any], fallback: str | None) -> str | None:
+        try:
+            written = datetime.fromisoformat(str(line.get("timestamp")).replace("Z", "+00:00"))
+        except ValueError:
+            return fallback
+        model = fallback
+        for started, model_id in self._turns.get(session_id, []):
+            if started <= written:
+                model = model_id
+        return model
 
     async def _wait_for_transcript(self, session_id: str) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -135,7 +158,7 @@ class UsageCollector:
 
     def sweep(self) -> None:
         """Send transcript lines written after their turn's records went out (e.g. at shutdown)."""
-        for session_id, model_id in self._models.items():
+        for session_id, turns in self._turns.items():
             lines = self.transcripts.read_new(session_id)
             if lines:
-                self.relay.enqueue([transcript_record(session_id, model_id, line) for line in lines])
+                self.relay.enqueue(self._transcript_records(session_id, lines, turns[-1][1]))

@@ -24,7 +24,7 @@ def test_legacy_agent_negotiates_set_model(start_bridge):
     assert len(r.json()["extra"]["availableModels"]) == 4
 
 
-def test_agent_dying_mid_prompt_then_409_then_restart(start_bridge):
+def test_agent_dying_mid_prompt_then_409_then_restart_then_sigterm(start_bridge):
     bridge = start_bridge()
     old = bridge.new_session()["sessionId"]
     events = bridge.prompt(old, "crash")
@@ -43,6 +43,35 @@ def test_agent_dying_mid_prompt_then_409_then_restart(start_bridge):
     assert [e for e, _ in bridge.prompt(fresh, "again")] == ["update", "done"]
     assert bridge.post("/session/cancel", {"sessionId": old}).status_code == 409
     assert "exited with 3" in bridge.log()
+
+    # SIGTERM: the running turn is cancelled (its stream ends), the agent is stopped.
+    agent_pid = _agent_pid(bridge.proc.pid)
+    result = {}
+
+    def run_prompt():
+        with (
+            httpx.Client(timeout=20) as c,
+            c.stream(
+                "POST",
+                bridge.url + "/session/prompt",
+                json={"sessionId": fresh, "prompt": "slow 10"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            ) as r,
+        ):
+            result["text"] = r.read().decode()
+
+    t = threading.Thread(target=run_prompt)
+    t.start()
+    time.sleep(0.4)
+    started = time.monotonic()
+    bridge.proc.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal once its shutdown is complete.
+    assert bridge.proc.wait(10) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in bridge.log()
+    t.join(5)
+    assert time.monotonic() - started < 6
+    assert '"stopReason":"cancelled"' in result["text"]
+    assert not _alive(agent_pid)
 
 
 def test_agent_timeouts(start_bridge):
@@ -64,38 +93,6 @@ def test_agent_timeouts(start_bridge):
     assert events[-1] == ("error", {"code": "agent_timeout", "message": events[-1][1]["message"]})
     # The timed-out turn was cancelled in the agent, which still serves the session.
     assert bridge.prompt(sid, "ok")[-1][0] == "done"
-
-
-def test_sigterm_cancels_turns_and_stops_the_agent(start_bridge):
-    bridge = start_bridge()
-    sid = bridge.new_session()["sessionId"]
-    agent_pid = _agent_pid(bridge.proc.pid)
-    result = {}
-
-    def run_prompt():
-        with (
-            httpx.Client(timeout=20) as c,
-            c.stream(
-                "POST",
-                bridge.url + "/session/prompt",
-                json={"sessionId": sid, "prompt": "slow 10"},
-                headers={"Authorization": f"Bearer {TOKEN}"},
-            ) as r,
-        ):
-            result["text"] = r.read().decode()
-
-    t = threading.Thread(target=run_prompt)
-    t.start()
-    time.sleep(0.4)
-    started = time.monotonic()
-    bridge.proc.send_signal(signal.SIGTERM)
-    # uvicorn re-raises the signal once its shutdown is complete.
-    assert bridge.proc.wait(10) in (0, -signal.SIGTERM)
-    assert "Application shutdown complete" in bridge.log()
-    t.join(5)
-    assert time.monotonic() - started < 6
-    assert '"stopReason":"cancelled"' in result["text"]
-    assert not _alive(agent_pid)
 
 
 def _agent_pid(bridge_pid: int) -> int:

@@ -83,8 +83,8 @@ def test_turn_usage_transcript_and_rate_limits_are_relayed_signed(start_bridge, 
         verify(request)
 
 
-def test_retried_with_backoff_while_backend_answers_503(start_bridge, receiver):
-    receiver.statuses = [503, 503]
+def test_retried_with_backoff_on_503_and_moved_aside_on_400(start_bridge, receiver):
+    receiver.statuses = [503, 503, 202, 400]
     bridge = start_bridge(*relay_args(receiver))
     sid = bridge.new_session()["sessionId"]
     bridge.prompt(sid, "hello")
@@ -96,6 +96,17 @@ def test_retried_with_backoff_while_backend_answers_503(start_bridge, receiver):
     gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:], strict=False)]
     assert gaps[0] >= 0.18 and gaps[1] >= 0.36  # exponential
     assert not list((bridge.spool).glob("*.json"))
+
+    # A batch the backend says it can never accept is moved aside, never retried.
+    bridge.prompt(sid, "again")
+    receiver.wait_for(lambda: len(receiver.requests) == 4)
+    deadline = time.monotonic() + 3
+    while not list((bridge.spool / "rejected").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list((bridge.spool / "rejected").glob("*.json"))) == 1
+    assert not list(bridge.spool.glob("*.json"))
+    time.sleep(0.5)
+    assert len(receiver.requests) == 4
 
 
 def test_spooled_while_backend_down_and_sent_after_restart(start_bridge, tmp_path):
@@ -131,18 +142,3 @@ def test_spooled_while_backend_down_and_sent_after_restart(start_bridge, tmp_pat
         receiver.wait_for(lambda: any(r["sessionId"] == sid2 for r in receiver.accepted_records()))
     finally:
         receiver.stop()
-
-
-def test_permanently_refused_batch_is_moved_aside(start_bridge, receiver):
-    receiver.statuses = [400]
-    bridge = start_bridge(*relay_args(receiver))
-    sid = bridge.new_session()["sessionId"]
-    bridge.prompt(sid, "hello")
-    receiver.wait_for(lambda: len(receiver.requests) == 1)
-    deadline = time.monotonic() + 3
-    while not list((bridge.spool / "rejected").glob("*.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(list((bridge.spool / "rejected").glob("*.json"))) == 1
-    assert not list(bridge.spool.glob("*.json"))
-    time.sleep(0.5)
-    assert len(receiver.requests) == 1  # never retried
