@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from . import models, replies
 from .cache import Clock, PromptCache, breakpoints
+from .diagnostics import Diagnostics, fingerprint
 from .tokens import PromptError, build_prompt, count_text, text_units
 
 log = logging.getLogger("devstack.emulator")
@@ -44,12 +45,14 @@ class State:
     def __init__(self, time_offset: float = 0.0) -> None:
         self.clock = Clock(time_offset)
         self.cache = PromptCache(self.clock)
+        self.diagnostics = Diagnostics()
         self.requests: collections.deque = collections.deque(maxlen=10_000)
         self.unknown: collections.deque = collections.deque(maxlen=1_000)
 
     def reset(self) -> None:
         self.clock.reset()
         self.cache.reset()
+        self.diagnostics.reset()
         self.requests.clear()
         self.unknown.clear()
 
@@ -133,17 +136,25 @@ async def messages(request: Request) -> Response:
 
     message_id, request_id = replies.new_id("msg"), replies.new_id("req")
     api_usage = usage.as_api(output_tokens)
+    fp = fingerprint(key=key, model=spec.id, prompt=prompt, body=body,
+                     cached_tokens=usage.cache_read + usage.cache_creation)
+    asked = body.get("diagnostics")
+    diagnostics = state.diagnostics.diagnose(asked.get("previous_message_id"), fp) if isinstance(asked, dict) else None
+    state.diagnostics.remember(message_id, fp)
     state.requests.append({
         "requestId": request_id, "messageId": message_id, "keyId": _key_id(key), "model": spec.id,
         "requestedModel": resolved.requested, "stream": bool(body.get("stream")), "at": started,
         "betas": request.headers.get("anthropic-beta", ""), "longContext": resolved.long_context,
         "blocks": len(prompt.blocks), "breakpoints": [bp.index for bp in points],
         "readIndex": usage.read_index, "written": usage.written, "usage": api_usage,
+        "diagnostics": diagnostics,
     })
     message = {
         "id": message_id, "type": "message", "role": "assistant", "model": resolved.requested,
         "content": content, "stop_reason": stop_reason, "stop_sequence": None, "usage": api_usage,
     }
+    if isinstance(asked, dict):
+        message["diagnostics"] = diagnostics
     headers = {"request-id": request_id, "anthropic-organization-id": "emulated-org"}
     if body.get("stream"):
         return StreamingResponse(_events(message), media_type="text/event-stream",

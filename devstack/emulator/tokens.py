@@ -94,6 +94,8 @@ class Block:
     tokens: int
     digest: bytes  # chained: identifies the whole prefix up to and including this block
     cache_control: dict | None
+    own: bytes = b""  # this block alone, for cache diagnostics
+    message: int = -1  # index of the message it belongs to (-1: tools or system)
 
 
 @dataclass
@@ -128,9 +130,11 @@ def build_prompt(body: dict, ratio_pct: int) -> Prompt:
     prompt = Prompt()
     chain = hashlib.blake2b(digest_size=16)
 
-    def add(where: str, raw: dict, units: int, identity, cc) -> None:
-        chain.update(_dumps(identity).encode())
-        prompt.blocks.append(Block(where, scale(units, ratio_pct), chain.copy().digest(), cc))
+    def add(where: str, raw: dict, units: int, identity, cc, message: int = -1) -> None:
+        encoded = _dumps(identity).encode()
+        chain.update(encoded)
+        own = hashlib.blake2b(encoded, digest_size=8).digest()
+        prompt.blocks.append(Block(where, scale(units, ratio_pct), chain.copy().digest(), cc, own, message))
 
     tools = body.get("tools") or []
     if not isinstance(tools, list):
@@ -176,7 +180,7 @@ def build_prompt(body: dict, ratio_pct: int) -> Prompt:
                 raise PromptError(f"messages.{i}.content.{j}: Input should be a valid dictionary")
             units = block_units(block) + (MESSAGE_OVERHEAD if j == 0 else 0)
             identity = [role, j == 0, _strip_cc(block)]
-            add("messages", block, units, identity, _cache_control(block, f"messages.{i}.content.{j}"))
+            add("messages", block, units, identity, _cache_control(block, f"messages.{i}.content.{j}"), i)
     return prompt
 
 

@@ -29,9 +29,11 @@ def _run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-def test_session_models_and_errors(emulator, tmp_path):
+def test_session_models_errors_and_one_hour_ttl(emulator, tmp_path):
+    env = _env(emulator, tmp_path, DEVSTACK_CACHE_TTL="1h")
+
     async def scenario():
-        async with acp_agent([sys.executable, "-m", "devstack.agent"], env=_env(emulator, tmp_path),
+        async with acp_agent([sys.executable, "-m", "devstack.agent"], env=env,
                              cwd=str(tmp_path)) as (conn, _rec, init):
             assert init.protocol_version == 1 and init.agent_info.name == "devstack-reference-agent"
             new = await conn.new_session(cwd=str(tmp_path))
@@ -57,8 +59,14 @@ def test_session_models_and_errors(emulator, tmp_path):
                 switched = await conn.set_config_option(config_id="model", session_id=new.session_id,
                                                         value=value)
                 assert switched.config_options[0].current_value == value
+            await conn.set_config_option(config_id="model", session_id=new.session_id, value="sonnet")
+            await conn.prompt(session_id=new.session_id, prompt=[text_block(words(1500, "long"))])
 
     _run(scenario())
+    (request,) = emulator.requests()
+    assert request["model"] == "claude-sonnet-4-6"
+    assert request["usage"]["cache_creation"]["ephemeral_1h_input_tokens"] > 1500
+    assert request["usage"]["cache_creation"]["ephemeral_5m_input_tokens"] == 0
 
 
 def test_chat_loop_usage_transcript_and_switch(emulator, tmp_path):
@@ -108,17 +116,3 @@ def test_chat_loop_usage_transcript_and_switch(emulator, tmp_path):
     assert [line["message"]["id"] for line in lines] == [r["messageId"] for r in log]
     assert [line["message"]["usage"] for line in lines] == [r["usage"] for r in log]
     assert all(line["type"] == "assistant" and line["sessionId"] == sid for line in lines)
-
-
-def test_one_hour_ttl_from_env(emulator, tmp_path):
-    async def scenario():
-        env = _env(emulator, tmp_path, DEVSTACK_CACHE_TTL="1h")
-        async with acp_agent([sys.executable, "-m", "devstack.agent"], env=env,
-                             cwd=str(tmp_path)) as (conn, _rec, _init):
-            sid = (await conn.new_session(cwd=str(tmp_path))).session_id
-            await conn.prompt(session_id=sid, prompt=[text_block(words(1500, "long"))])
-
-    _run(scenario())
-    (request,) = emulator.requests()
-    assert request["usage"]["cache_creation"]["ephemeral_1h_input_tokens"] > 1500
-    assert request["usage"]["cache_creation"]["ephemeral_5m_input_tokens"] == 0
