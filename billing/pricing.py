@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,3 +89,50 @@ def prices_for(*, model_id: str, at: datetime) -> Prices:
     """Immutable prices of whatever `model_id` means at `at` (for the cost engine and quotes)."""
     resolved = model_resolve(model_id=model_id, at=at)
     return prices_from_version(price_version_for(api_model=resolved.priced_model, at=at))
+
+
+@dataclass(frozen=True, slots=True)
+class PricedModel:
+    resolved: ResolvedModel
+    version: PriceVersion
+    prices: Prices
+
+
+# The catalog changes a few times a year and every quote reads it twice. Each process keeps
+# what it read for CATALOG_CACHE_SECONDS (catalog writes here clear it at once; other
+# processes see an edit within that time). Prices are not per-user state.
+CATALOG_CACHE_SECONDS = 60.0
+_catalog_cache: dict[str, tuple[float, ResolvedModel, list[PriceVersion]]] = {}
+_prices_cache: dict[int, Prices] = {}
+
+
+def catalog_cache_clear(**_kwargs) -> None:
+    _catalog_cache.clear()
+    _prices_cache.clear()
+
+
+def model_priced(*, model_id: str, at: datetime) -> PricedModel:
+    """`model_resolve` + `price_version_for` + `prices_from_version`, from the per-process cache."""
+    now = time.monotonic()
+    cached = _catalog_cache.get(model_id)
+    if cached is None or now - cached[0] > CATALOG_CACHE_SECONDS:
+        resolved = model_resolve(model_id=model_id, at=at)
+        versions = list(
+            PriceVersion.objects.select_related("api_model")
+            .filter(api_model=resolved.priced_model)
+            .order_by("effective_from")
+        )
+        if not versions:
+            raise NoPriceVersion(f"no prices for {resolved.api_id}")
+        cached = (now, resolved, versions)
+        _catalog_cache[model_id] = cached
+    _, resolved, versions = cached
+    # The version in force at `at`; before the first one, the first (as price_version_for).
+    version = versions[0]
+    for candidate in versions:
+        if candidate.effective_from <= at:
+            version = candidate
+    prices = _prices_cache.get(version.pk)
+    if prices is None:
+        prices = _prices_cache[version.pk] = prices_from_version(version)
+    return PricedModel(resolved, version, prices)

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from mk0r.errors import ServiceError
@@ -20,9 +19,11 @@ from .cache_store import cache_state_snapshot
 from .caps import cap_model_for_plan
 from .entitlements import subscription_for
 from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
-from .prices import prices_from_version
-from .pricing import model_resolve, price_version_for
+from .pricing import model_priced
 from .quoting import QuoteFigures, SwitchEvent, quote_compute
+
+# Flapping is A->B->A: the last few switches tell it.
+RECENT_SWITCHES = 4
 
 
 class QuoteNotFound(ServiceError):
@@ -75,11 +76,10 @@ class Draft:
 
 def quote_draft(*, user, session, to_model_id: str, now: datetime) -> Draft:
     """What switching `session` to `to_model_id` costs at `now`, from its real cache state."""
-    resolved_from = model_resolve(model_id=session.model_id, at=now)
-    resolved_to = model_resolve(model_id=to_model_id, at=now)
-    version_from = price_version_for(api_model=resolved_from.priced_model, at=now)
-    version_to = price_version_for(api_model=resolved_to.priced_model, at=now)
-    prices_from, prices_to = prices_from_version(version_from), prices_from_version(version_to)
+    priced_from = model_priced(model_id=session.model_id, at=now)
+    priced_to = model_priced(model_id=to_model_id, at=now)
+    version_from, version_to = priced_from.version, priced_to.version
+    prices_from, prices_to = priced_from.prices, priced_to.prices
     snapshot = cache_state_snapshot(session_key=str(session.key))
     if snapshot.last_request_at is None:
         # Nothing recorded yet: the session's own policy says how it will write.
@@ -89,8 +89,8 @@ def quote_draft(*, user, session, to_model_id: str, now: datetime) -> Draft:
     if subscription.billing_mode == BillingMode.OAUTH:
         cap = cap_model_for_plan(plan=subscription.plan, prices=[prices_from, prices_to], ttl=snapshot.ttl_policy)
     figures = quote_compute(
-        from_model=resolved_from.api_id,
-        to_model=resolved_to.api_id,
+        from_model=priced_from.resolved.api_id,
+        to_model=priced_to.resolved.api_id,
         snapshot=snapshot,
         prices_from=prices_from,
         prices_to=prices_to,
@@ -103,17 +103,17 @@ def quote_draft(*, user, session, to_model_id: str, now: datetime) -> Draft:
 
 
 def _recent_switches(*, session, now: datetime, ttl: str) -> list[SwitchEvent]:
-    records = (
+    """The session's last switches inside the TTL: enough to see A->B->A."""
+    rows = (
         SwitchRecord.objects.filter(
             session_id=session.pk, outcome=SwitchOutcome.APPLIED, created_at__gte=now - TTL_DELTAS[ttl]
         )
-        .select_related("price_version_from__api_model", "price_version_to__api_model")
-        .order_by("-created_at")[:20]
+        .order_by("-created_at")
+        .values_list("created_at", "price_version_from__api_model__api_id", "price_version_to__api_model__api_id")[
+            :RECENT_SWITCHES
+        ]
     )
-    return [
-        SwitchEvent(r.created_at, r.price_version_from.api_model.api_id, r.price_version_to.api_model.api_id)
-        for r in records
-    ]
+    return [SwitchEvent(at, from_model, to_model) for at, from_model, to_model in rows]
 
 
 def quote_payload(*, draft: Draft, quote_id, expires_at: datetime | None) -> dict[str, Any]:
@@ -203,7 +203,6 @@ def switch_confirmation(*, user, session, to_model_id: str, quote_id=None) -> Co
     return Confirmation(quote, quote.payload, draft)
 
 
-@transaction.atomic
 def switch_record_append(
     *,
     user,
@@ -214,7 +213,9 @@ def switch_record_append(
     error_code: str = "",
     error_message: str = "",
 ) -> SwitchRecord:
-    """Write the ledger row; an applied switch also uses up its quote."""
+    """Write the ledger row; an applied switch also uses up its quote.
+
+    Runs inside the caller's transaction, the one holding the session's row lock."""
     draft = confirmation.draft
     record = SwitchRecord.objects.create(
         user=user,

@@ -1,0 +1,184 @@
+"""What the service benchmarks run against: a PostgreSQL database of their own, the real
+bridge (vm_bridge + the devstack reference agent) on loopback, and gunicorn serving the
+service. Everything is started here and stopped on exit."""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = "mk0r_bench"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+BRIDGE_TOKEN = "bench-bridge-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def summary(values_ms: list[float]) -> dict[str, float]:
+    return {"p50": statistics.median(values_ms), "p99": percentile(values_ms, 99), "n": len(values_ms)}
+
+
+def load_average() -> str:
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mk0r.settings.base",
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def fresh_database() -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=_env(), check=True)
+
+
+def drop_database() -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+
+
+def manage(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=_env(), check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _wait_http(url: str, headers: dict | None = None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, headers=headers, timeout=1.0).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def _process(cmd: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def bridge() -> Iterator[str]:
+    """The real bridge with the reference agent; yields its URL."""
+    port = free_port()
+    home = Path(tempfile.mkdtemp(prefix="mk0r-bench-"))
+    env = {
+        **os.environ,
+        "BRIDGE_TOKEN": BRIDGE_TOKEN,
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+        "ANTHROPIC_API_KEY": "bench",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "vm_bridge",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--agent-cmd",
+        f"{sys.executable} -m devstack.agent",
+        "--token-env",
+        "BRIDGE_TOKEN",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with _process(cmd, env):
+            _wait_http(f"{url}/health", headers={"Authorization": f"Bearer {BRIDGE_TOKEN}"})
+            yield url
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def service(*, bridge_url: str, workers: int = 2, threads: int = 1) -> Iterator[str]:
+    """gunicorn serving the service on the bench database, attached to `bridge_url`."""
+    port = free_port()
+    env = _env(
+        SANDBOX_PROVIDER="static",
+        BRIDGE_STATIC_URL=bridge_url,
+        BRIDGE_STATIC_TOKEN=BRIDGE_TOKEN,
+        LOCAL_SANDBOX_ROOT=tempfile.mkdtemp(prefix="mk0r-bench-sbx-"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "mk0r.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with _process(cmd, env):
+        _wait_http(f"{url}/api/chat/sessions")
+        yield url
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace (or add) one `## title` section of docs/PERFORMANCE.md."""
+    path = ROOT / "docs" / "PERFORMANCE.md"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Performance\n\nMeasured figures; each section is written by its benchmark.\n"
+    )
+    header = f"## {title}\n"
+    section = header + "\n" + body.strip() + "\n"
+    if header in text:
+        start = text.index(header)
+        nxt = text.find("\n## ", start + len(header))
+        text = text[:start] + section + (text[nxt:] if nxt != -1 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
