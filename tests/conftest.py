@@ -7,6 +7,16 @@ from billing.services import subscription_set
 from tests.bridge_double import BridgeDouble
 
 
+@pytest.fixture(autouse=True)
+def _fresh_catalog_cache():
+    """Each test's transaction is rolled back: prices it created must not outlive it in the cache."""
+    from billing.pricing import catalog_cache_clear
+
+    catalog_cache_clear()
+    yield
+    catalog_cache_clear()
+
+
 @pytest.fixture(scope="session")
 def bridge_double():
     double = BridgeDouble().start()
