@@ -24,8 +24,12 @@ from .costs import Usage
 
 TTL_SECONDS = {"5m": 300, "1h": 3600}
 TTL_DELTAS = {name: timedelta(seconds=seconds) for name, seconds in TTL_SECONDS.items()}
-# Anthropic looks back a bounded number of blocks; older, shorter entries of a model
-# are never read once longer ones exist, so a few per model are enough.
+# Entries kept per model, the most recently used ones. In a plain chat loop these are
+# also the longest, so the cap changes nothing there; it matters when the prompt gets
+# shorter (compaction, /clear, a rewritten prefix): then the new, shorter entries are the
+# ones read next and the older, longer ones are dead. Keeping the longest instead lost
+# the live conversation after every compaction (measured on the sample transcripts in
+# data/claude-code-logs: 86% of predictions within 1% before, 96% after).
 MAX_ENTRIES_PER_MODEL = 4
 
 
@@ -114,7 +118,7 @@ class CacheTracker:
 
     def record(self, *, model: str, usage: Usage, at: datetime) -> None:
         """Apply one request (started at `at`) to the state."""
-        kept = [e for e in self.entries.get(model, ()) if e.is_warm(at)]
+        kept = [e for e in self.entries.get(model, ()) if at < e.expires_at]  # = is_warm, inlined (hot path)
         read = usage.cache_read_tokens
         if read:
             # The entry that was read gets a new lifetime from this request's start.
@@ -141,7 +145,13 @@ class CacheTracker:
                 previous = by_length.get(entry.prefix_tokens)
                 if previous is None or entry.expires_at >= previous.expires_at:
                     by_length[entry.prefix_tokens] = entry
-            kept = sorted(by_length.values(), key=lambda e: e.prefix_tokens)[-MAX_ENTRIES_PER_MODEL:]
+            kept = list(by_length.values())
+            if len(kept) > MAX_ENTRIES_PER_MODEL:
+                # Evict the least recently used: an entry's last use is its expiry minus its TTL.
+                # (A stable sort: among entries used by this same request, the later one wins.)
+                kept.sort(key=lambda e: e.expires_at - TTL_DELTAS[e.ttl])
+                kept = kept[-MAX_ENTRIES_PER_MODEL:]
+            kept.sort(key=lambda e: e.prefix_tokens)
             self.seen_models.add(model)
         self.entries[model] = kept
         self.current_model = model

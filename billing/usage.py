@@ -186,10 +186,23 @@ def _request_record(raw: Mapping, record_id: str, session_id: str, at: datetime,
 
 
 def miss_cause(
-    *, before: CacheSnapshot, model: str, usage: Usage, at: datetime, prices: Prices, diagnostics: dict | None
+    *,
+    before: CacheSnapshot,
+    model: str,
+    usage: Usage,
+    at: datetime,
+    prices: Prices,
+    diagnostics: dict | None,
+    predicted: int | None = None,
 ) -> tuple[str, int]:
-    """Why a request missed the cache ("" when it did not), and the read the tracker expected."""
-    predicted = CacheTracker.from_snapshot(before).predict(model=model, prefix_tokens=usage.total_input_tokens, at=at)
+    """Why a request missed the cache ("" when it did not), and the read the tracker expected.
+
+    `predicted`: the tracker's expected read, when the caller has the live tracker at hand.
+    """
+    if predicted is None:
+        predicted = CacheTracker.from_snapshot(before).predict(
+            model=model, prefix_tokens=usage.total_input_tokens, at=at
+        )
     if before.last_request_at is None:
         return MissCause.FIRST_TURN, predicted
     if (
@@ -313,29 +326,59 @@ def switch_reconcile(*, session_pk: int, event: UsageEvent, record: RequestRecor
     ).exists()
     if earlier:
         return None  # this switch's first request came earlier and could not be matched
-    before: CacheSnapshot = event._before
-    prices_to = prices_from_version(record.version)
     prices_from = prices_from_version(
         price_version_for(api_model=switch.price_version_from.api_model, at=event.occurred_at)
     )
-    new_tokens = max(record.usage.total_input_tokens - before.context_tokens, 0)
-    figures = quote_compute(
+    tax = switch_tax_actual(
+        before=event._before,
         from_model=switch.price_version_from.api_model.api_id,
         to_model=record.model,
+        prices_from=prices_from,
+        prices_to=prices_from_version(record.version),
+        usage=record.usage,
+        at=event.occurred_at,
+    )
+    return SwitchReconciliation.objects.create(
+        switch=switch,
+        usage_event=event,
+        actual_input_usd=tax.actual_input_usd,
+        counterfactual_stay_usd=tax.stay_usd,
+        actual_tax_usd=tax.tax_usd,
+        quote_error_usd=tax.tax_usd - switch.quoted_tax_usd,
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SwitchTax:
+    actual_input_usd: Decimal  # what the first request after the switch cost, input side
+    stay_usd: Decimal  # the same turn on the previous model with its cache (quote engine)
+    tax_usd: Decimal  # actual - stay
+
+
+def switch_tax_actual(
+    *,
+    before: CacheSnapshot,
+    from_model: str,
+    to_model: str,
+    prices_from: Prices,
+    prices_to: Prices,
+    usage: Usage,
+    at: datetime,
+) -> SwitchTax:
+    """The real tax of a switch, from its first request: the request's input cost minus the
+    counterfactual of staying, which the quote engine computes from the cache state just
+    before the request (`before`). Pure: the live reconciliation and the log import share it.
+    """
+    new_tokens = max(usage.total_input_tokens - before.context_tokens, 0)
+    figures = quote_compute(
+        from_model=from_model,
+        to_model=to_model,
         snapshot=before,
         prices_from=prices_from,
         prices_to=prices_to,
         new_tokens=new_tokens,
-        now=event.occurred_at,
-        to_prefix_tokens=max(record.usage.total_input_tokens - new_tokens, 0),
+        now=at,
+        to_prefix_tokens=max(usage.total_input_tokens - new_tokens, 0),
     )
-    actual = usd_quantize(usage_cost(usage=record.usage, prices=prices_to).input_side)
-    actual_tax = actual - figures.stay_usd
-    return SwitchReconciliation.objects.create(
-        switch=switch,
-        usage_event=event,
-        actual_input_usd=actual,
-        counterfactual_stay_usd=figures.stay_usd,
-        actual_tax_usd=actual_tax,
-        quote_error_usd=actual_tax - switch.quoted_tax_usd,
-    )
+    actual = usd_quantize(usage_cost(usage=usage, prices=prices_to).input_side)
+    return SwitchTax(actual_input_usd=actual, stay_usd=figures.stay_usd, tax_usd=actual - figures.stay_usd)
