@@ -9,9 +9,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from .app import create_app
 from .config import PERMISSION_POLICIES, Config
 
 logger = logging.getLogger("vm_bridge")
@@ -88,19 +85,6 @@ def build_config(args: argparse.Namespace) -> Config:
     return config
 
 
-class _Server(uvicorn.Server):
-    """On SIGTERM/SIGINT, first cancel running turns so their streams end, then stop as usual."""
-
-    def __init__(self, config: uvicorn.Config, on_exit) -> None:
-        super().__init__(config)
-        self._on_exit = on_exit
-
-    def handle_exit(self, sig, frame) -> None:  # noqa: ANN001 - uvicorn's signature
-        with contextlib.suppress(RuntimeError):  # no running loop: nothing to cancel yet
-            asyncio.get_running_loop().call_soon_threadsafe(self._on_exit)
-        super().handle_exit(sig, frame)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(
@@ -109,6 +93,19 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = build_config(args)
+    # Imported after the checks above so a misconfigured start fails at once.
+    import uvicorn
+
+    from .app import create_app
+
+    class Server(uvicorn.Server):
+        """On SIGTERM/SIGINT, first cancel running turns so their streams end, then stop as usual."""
+
+        def handle_exit(self, sig, frame) -> None:  # noqa: ANN001 - uvicorn's signature
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to cancel yet
+                asyncio.get_running_loop().call_soon_threadsafe(app.state.bridge.begin_shutdown)
+            super().handle_exit(sig, frame)
+
     app = create_app(config)
     server_config = uvicorn.Config(
         app,
@@ -119,8 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    server = _Server(server_config, app.state.bridge.begin_shutdown)
-    server.run()
+    Server(server_config).run()
 
 
 if __name__ == "__main__":
