@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 import re
 
@@ -75,6 +76,15 @@ def _sample(schema: dict, depth: int = 0):
         return {k: _sample(props.get(k) or {}, depth + 1) for k in schema.get("required") or []}
     defaults = {"string": "emulated", "integer": 1, "number": 1, "boolean": True, "array": []}
     return defaults.get(kind, "emulated")
+
+
+def structured_text(body: dict) -> str | None:
+    """With structured outputs (`output_format` / `output_config.format` json_schema), a JSON
+    reply that fits the schema's required fields, as Claude Code's side requests expect."""
+    fmt = body.get("output_format") or (body.get("output_config") or {}).get("format") or {}
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    return json.dumps(_sample(fmt.get("schema") or {"type": "object"}))
 
 
 def forced_tool(body: dict) -> dict | None:

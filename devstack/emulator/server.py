@@ -129,7 +129,9 @@ async def messages(request: Request) -> Response:
         output_tokens = count_text(tool_block["name"] + " " + json.dumps(tool_block["input"]), spec.ratio_pct)
         stop_reason = "tool_use"
     else:
-        text, cut = replies.truncate(replies.reply_text(body, spec.id), max_tokens, spec.ratio_pct)
+        structured = replies.structured_text(body)
+        text, cut = (structured, False) if structured is not None else replies.truncate(
+            replies.reply_text(body, spec.id), max_tokens, spec.ratio_pct)
         content = [{"type": "text", "text": text}]
         output_tokens = max(1, count_text(text, spec.ratio_pct))
         stop_reason = "max_tokens" if cut else "end_turn"

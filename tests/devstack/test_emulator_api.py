@@ -227,3 +227,12 @@ def test_admin_clock(emulator):
     assert 89 < after - before < 95
     emulator.reset()
     assert emulator.state()["offset"] == 0
+
+
+def test_structured_output_is_json_for_the_schema(emulator):
+    schema = {"type": "object", "properties": {"title": {"type": "string"}, "n": {"type": "integer"}},
+              "required": ["title", "n"], "additionalProperties": False}
+    response = httpx.post(emulator.url + "/v1/messages?beta=true", headers={"x-api-key": "k"}, json={
+        "model": "claude-haiku-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "name it"}],
+        "output_format": {"type": "json_schema", "schema": schema}})
+    assert json.loads(response.json()["content"][0]["text"]) == {"title": "emulated", "n": 1}
