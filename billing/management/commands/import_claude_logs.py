@@ -1,0 +1,129 @@
+"""Import Claude Code JSONL transcripts and report what they cost and how the cache did.
+
+    manage.py import_claude_logs PATH... [--user USERNAME] [--json]
+
+PATH: transcript files, or folders searched recursively for *.jsonl. Prints per session
+and in total: cost (with the 5m/1h cache-write split), hit rate, every main-chain model
+switch with its real tax, and the cache tracker's prediction error. With --user, the
+requests are also stored as that user's usage events (idempotent: a re-import adds
+nothing); without it nothing is written.
+"""
+
+import json
+import sys
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from billing.log_import import ImportReport, log_files, logs_import, usage_events_store
+
+
+class Command(BaseCommand):
+    help = "Import Claude Code transcripts: cost, cache hit rate, switch taxes, tracker accuracy."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", help="transcript files or folders (searched for *.jsonl)")
+        parser.add_argument("--user", default=None, help="store the requests as this user's usage events")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args, **o):
+        user = None
+        if o["user"]:
+            user = get_user_model().objects.filter(username=o["user"]).first()
+            if user is None:
+                raise CommandError(f"no user {o['user']!r}")
+        try:
+            files = log_files(o["paths"])
+        except FileNotFoundError as exc:
+            raise CommandError(str(exc)) from exc
+        if not files:
+            raise CommandError("no *.jsonl transcripts found")
+        report = self._import(files)
+        stored = None
+        if user is not None:
+            with transaction.atomic():
+                stored = usage_events_store(report=report, user=user)
+        if o["json"]:
+            data = report.to_json()
+            if stored is not None:
+                data["stored"] = {"user": user.get_username(), "created": stored[0], "alreadyThere": stored[1]}
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        self._print(report)
+        if stored is not None:
+            self.stdout.write(
+                f"stored for {user.get_username()}: {stored[0]} new usage events, {stored[1]} already there"
+            )
+
+    def _import(self, files) -> ImportReport:
+        # A progress bar only for a person watching: not in pipes, logs or tests.
+        if not sys.stderr.isatty():
+            return logs_import(files)
+        from tqdm import tqdm
+
+        total = sum(f.stat().st_size for f in files)
+        with tqdm(total=total, unit="B", unit_scale=True, desc="transcripts", file=sys.stderr) as bar:
+            return logs_import(files, progress=bar.update)
+
+    def _print(self, report: ImportReport) -> None:
+        out = self.stdout.write
+        for session in report.sessions:
+            data = session.to_json()
+            t = session.totals
+            out(
+                f"{data['sessionId']}  {data['firstAt'][:16]}  {t.requests} requests"
+                f" ({t.sidechain_requests} sub-agent)  ${data['totalUsd']}"
+                f"  (5m writes ${data['cost']['cacheWrite5mUsd']}, 1h writes ${data['cost']['cacheWrite1hUsd']})"
+                f"  hit rate {_pct(t.hit_rate)}  predicted within 1%: {_pct(t.within_share)}"
+                f" of {t.eligible}"
+            )
+            for s in session.switches:
+                out(
+                    f"    switch {s.from_model} -> {s.to_model} at {s.at:%Y-%m-%d %H:%M:%S}:"
+                    f" {s.prefix_tokens} tokens, paid ${s.actual_input_usd} vs ${s.stay_usd} staying,"
+                    f" tax ${s.tax_usd}"
+                )
+        data = report.to_json()
+        t = report.totals
+        cost = data["cost"]
+        rows = [
+            ("files", f"{data['files']} ({data['lines']} lines)"),
+            (
+                "requests",
+                f"{t.requests} ({t.requests - t.sidechain_requests} main chain, {t.sidechain_requests} sub-agent),"
+                f" {len(report.sessions)} sessions",
+            ),
+            ("total", f"${data['totalUsd']}"),
+            (
+                "  by class",
+                f"input ${cost['inputUsd']}, 5m writes ${cost['cacheWrite5mUsd']},"
+                f" 1h writes ${cost['cacheWrite1hUsd']}, reads ${cost['cacheReadUsd']}, output ${cost['outputUsd']}",
+            ),
+            ("hit rate", f"{_pct(t.hit_rate)} over {t.eligible} eligible requests"),
+            ("misses", ", ".join(f"{k} {v}" for k, v in sorted(data["missCauses"].items())) or "none"),
+            (
+                "switches",
+                f"{data['switches']['count']} in {data['switches']['sessions']} sessions,"
+                f" tax ${data['switches']['taxUsd']}",
+            ),
+            (
+                "tracker",
+                f"cache read predicted within 1% on {t.within_tolerance} of {t.eligible} ({_pct(t.within_share)}),"
+                f" exactly on {t.exact}",
+            ),
+        ]
+        if report.unknown_models:
+            rows.append(("unpriced", ", ".join(f"{k} ({v})" for k, v in report.unknown_models.items())))
+        if report.stats.synthetic_lines or report.stats.skipped_lines:
+            rows.append(
+                ("skipped", f"{report.stats.synthetic_lines} <synthetic> lines, {report.stats.skipped_lines} others")
+            )
+        width = max(len(label) for label, _ in rows)
+        out("")
+        for label, value in rows:
+            out(f"{label.ljust(width)}  {value}")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
