@@ -1,7 +1,8 @@
 """Prompt-cache accounting: which tokens of a request are read, written or plain input.
 
 Entries are keyed by (API key, model, exact prefix up to a breakpoint). A request reads
-the longest live prefix it can find at or up to LOOKBACK blocks before each breakpoint,
+the longest live prefix it can find at each breakpoint or up to LOOKBACK block boundaries
+before it,
 writes an entry at every breakpoint past that prefix (if the prefix there reaches the
 model's minimum), and bills the rest as plain input. A token lands in exactly one class.
 Lifetimes run from the start of the request; a read refreshes the entry it read.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from .tokens import Prompt, PromptError
 
 MAX_BREAKPOINTS = 4
-LOOKBACK = 20  # block boundaries checked per breakpoint, the breakpoint's own included
+LOOKBACK = 20  # earlier block boundaries checked per breakpoint, besides its own
 TTL_SECONDS = {"5m": 300, "1h": 3600}
 
 
@@ -132,7 +133,7 @@ class PromptCache:
         # Longest live prefix reachable from any breakpoint.
         read_index, read_entry = -1, None
         for bp in points:
-            for j in range(bp.index, max(bp.index - LOOKBACK, -1), -1):
+            for j in range(bp.index, max(bp.index - LOOKBACK - 1, -1), -1):
                 if j <= read_index:
                     break
                 entry = self.entries.get((key, model, prompt.blocks[j].digest))

@@ -182,20 +182,20 @@ def test_multiple_breakpoints_split_the_write(client):
     assert usage_dict(usage2) == {"input": 0, "write": 703, "read": 1100, "w5m": 703, "w1h": 0}
 
 
-def _blocks_conversation(extra_turns: int) -> list[dict]:
+def _conversation(distance: int) -> list[dict]:
+    """A cached first message (block 0), then blocks up to index `distance`."""
     messages = [{"role": "user", "content": words(1100, "u")}]
-    for i in range(extra_turns):
-        messages.append({"role": "assistant" if i % 2 == 0 else "user", "content": f"t{i}"})
-    if messages[-1]["role"] == "assistant":
-        messages.append({"role": "user", "content": "end"})
+    if distance:
+        messages.append({"role": "assistant", "content": "ok"})
+        messages.append({"role": "user", "content": [{"type": "text", "text": f"b{i}"}
+                                                     for i in range(distance - 1)] or "end"})
     return messages
 
 
-@pytest.mark.parametrize(("extra", "hit"), [(17, True), (21, False)])
-def test_lookback_window_of_twenty_blocks(client, extra, hit):
-    first = _blocks_conversation(0)
-    _ask(client, messages=first, auto={"type": "ephemeral"})
-    later = _blocks_conversation(extra)
+@pytest.mark.parametrize(("distance", "hit"), [(2, True), (20, True), (21, False), (30, False)])
+def test_lookback_window_of_twenty_blocks(client, distance, hit):
+    _ask(client, messages=_conversation(0), auto={"type": "ephemeral"})  # entry at block 0
+    later = _conversation(distance)
     usage = _ask(client, messages=later, auto={"type": "ephemeral"}).usage
     assert usage.cache_read_input_tokens == (1103 if hit else 0)
     assert total_input(usage) == client.messages.count_tokens(model=SONNET, messages=later).input_tokens
