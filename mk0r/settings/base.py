@@ -185,6 +185,7 @@ CAP_REPORT_CHUNK = env.int("CAP_REPORT_CHUNK", default=1000)  # users per GROUP 
 CAP_ALERT_WEBHOOK_URL = env("CAP_ALERT_WEBHOOK_URL", default="")  # a user's own URL wins
 CAP_WEBHOOK_TIMEOUT = env.float("CAP_WEBHOOK_TIMEOUT", default=5.0)
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))  # the filebased backend
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="mk0r <noreply@localhost>")
 
 # The one place Celery beat's schedule lives.
