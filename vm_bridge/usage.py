@@ -62,14 +62,17 @@ def rate_limit_records(session_id: str, payload: Any) -> list[dict[str, Any]]:
     for info in _find_rate_limit_infos(payload):
         kind = info.get("rateLimitType") or info.get("rate_limit_type") or "unknown"
         resets_at = info.get("resetsAt", info.get("resets_at"))
+        utilization = info.get("utilization")
         record = {
-            "id": f"{session_id}:rl:{resets_at}:{kind}",
+            # Each new reading of a window is a record of its own (calibration needs them all);
+            # the same reading reported twice is one.
+            "id": f"{session_id}:rl:{resets_at}:{kind}:{utilization}",
             "kind": "rate_limit",
             "sessionId": session_id,
             "timestamp": now_iso(),
             "rateLimitType": kind,
             "resetsAt": resets_at,  # seconds or milliseconds, as the agent gave it
-            "utilization": info.get("utilization"),
+            "utilization": utilization,
         }
         if "status" in info:
             record["status"] = info["status"]

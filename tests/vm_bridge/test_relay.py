@@ -76,7 +76,7 @@ def test_turn_usage_transcript_and_rate_limits_are_relayed_signed(start_bridge, 
     assert first["isSidechain"] is False
 
     [rate] = [r for r in records if r["kind"] == "rate_limit"]
-    assert rate["id"] == f"{sid}:rl:1763805600:seven_day"
+    assert rate["id"] == f"{sid}:rl:1763805600:seven_day:0.42"
     assert rate["resetsAt"] == 1763805600 and rate["utilization"] == 0.42
     assert rate["rateLimitType"] == "seven_day"
     for request in receiver.requests:

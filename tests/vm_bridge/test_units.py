@@ -82,7 +82,7 @@ def test_rate_limit_found_in_meta_and_passed_through():
         },
     }
     [record] = rate_limit_records("s1", {"sessionId": "s1", "update": update})
-    assert record["id"] == "s1:rl:1763805600123:weekly"
+    assert record["id"] == "s1:rl:1763805600123:weekly:0.9"
     assert record["resetsAt"] == 1763805600123 and record["utilization"] == 0.9
 
 
