@@ -28,8 +28,9 @@ TTL_DELTAS = {name: timedelta(seconds=seconds) for name, seconds in TTL_SECONDS.
 # also the longest, so the cap changes nothing there; it matters when the prompt gets
 # shorter (compaction, /clear, a rewritten prefix): then the new, shorter entries are the
 # ones read next and the older, longer ones are dead. Keeping the longest instead lost
-# the live conversation after every compaction (measured on the sample transcripts in
-# data/claude-code-logs: 86% of predictions within 1% before, 96% after).
+# the live conversation after every compaction: on the main chains of the sample
+# transcripts (data/claude-code-logs) 88.5% of cache reads were predicted within 1%
+# that way, 95.9% keeping the most recent.
 MAX_ENTRIES_PER_MODEL = 4
 
 
