@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ run: $(VENV)/.base
 	@echo "Serving on http://$(HOST):$(PORT)/ (SQLite, eager Celery, local sandboxes)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev browser-deps
 	$(BIN)/pytest
+
+# The browser test (tests/web) drives Debian's chromium; nothing to do when it is there.
+browser-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| echo "browser-deps: could not install chromium; the browser test will be skipped"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -304,7 +304,8 @@
     let response;
     try {
       response = await fetch("/api/chat", {
-        method: "POST", headers: { ...headers(), Accept: "text/event-stream" }, credentials: "omit",
+        // JSON first: errors before the turn starts are JSON answers (and DRF negotiates on it).
+        method: "POST", headers: { ...headers(), Accept: "application/json, text/event-stream" }, credentials: "omit",
         body: JSON.stringify({ sessionKey: state.session.sessionKey, prompt }),
       });
     } catch (e) {
@@ -396,8 +397,11 @@
     state.pendingQuote = quote;
     el.quoteTitle.textContent = `Switch from ${LABELS[quote.fromModelId] || quote.fromModelId} to ${LABELS[quote.toModelId] || quote.toModelId}?`;
     const tax = Number(quote.taxUsd);
+    const rebuild = quote.breakdown ? Number(quote.breakdown.cacheRebuildUsd) : 0;
     el.quoteSummary.textContent = tax > 0
-      ? `The next turn costs ${usd(quote.taxUsd)} more than staying, once, to rebuild the prompt cache for the new model.`
+      ? `The next turn costs ${usd(quote.taxUsd)} more than staying` + (rebuild > 0
+        ? ", once, to rebuild the prompt cache for the new model."
+        : ": the new model's rates are higher.")
       : tax < 0 ? `The next turn costs ${usd(-tax)} less than staying.` : "The switch costs nothing extra on the next turn.";
     el.quoteDetails.replaceChildren();
     detail("Switch tax", usd(quote.taxUsd));
@@ -411,7 +415,9 @@
     }
     detail("First-token delay", quote.ttftPenaltyMs ? `about ${seconds(quote.ttftPenaltyMs)} longer on the next turn` : "no extra delay");
     const perTurn = Number(quote.steadyStateDeltaUsdPerTurn);
-    if (quote.breakEvenTurns !== null && quote.breakEvenTurns !== undefined) {
+    if (quote.breakEvenTurns === 0) {
+      detail("Break-even", "nothing to pay back");
+    } else if (quote.breakEvenTurns !== null && quote.breakEvenTurns !== undefined) {
       detail("Break-even", `the switch pays for itself after ${quote.breakEvenTurns} turn${quote.breakEvenTurns === 1 ? "" : "s"}`);
     } else if (perTurn > 0) {
       detail("Break-even", `never: each later turn also costs ${usd(perTurn)} more`);
