@@ -1,0 +1,293 @@
+"""import_claude_logs on small transcripts written here: dedupe, pricing, streams, switches, storage."""
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from billing.cache_state import CacheTracker
+from billing.costs import Usage
+from billing.log_import import log_files, logs_import
+from billing.models import UsageEvent
+from billing.prices import prices_from_version
+from billing.pricing import price_version_for
+from billing.usage import switch_tax_actual
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 12, 0, 6, 0, tzinfo=UTC)
+HAIKU = "claude-haiku-4-5-20251001"
+SONNET = "claude-sonnet-4-6"
+SID = "8b0db7b7-d213-4a9a-899e-554aaca9f294"
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def assistant(
+    rid, *, at, session=SID, model=HAIKU, inp=3, w5=0, w1=0, read=0, out=1, sidechain=False, mid=None, **links
+):
+    usage = {
+        "input_tokens": inp,
+        "cache_creation_input_tokens": w5 + w1,
+        "cache_read_input_tokens": read,
+        "cache_creation": {"ephemeral_5m_input_tokens": w5, "ephemeral_1h_input_tokens": w1},
+        "output_tokens": out,
+        "service_tier": "standard",
+    }
+    line = {
+        "type": "assistant",
+        "timestamp": iso(at),
+        "sessionId": session,
+        "requestId": rid,
+        "isSidechain": sidechain,
+        "message": {"id": mid or f"msg_{rid}", "model": model, "usage": usage},
+        **links,
+    }
+    if rid is None:
+        del line["requestId"]
+    return line
+
+
+def user(at, *, sidechain=False, **links):
+    return {"type": "user", "timestamp": iso(at), "isSidechain": sidechain, **links}
+
+
+def write(path, lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def s(n):
+    return timedelta(seconds=n)
+
+
+def chat(tmp_path, name=SID):
+    """Three requests on Haiku (the first split over three lines), then one on Sonnet."""
+    return write(
+        tmp_path / "projects" / "demo" / f"{name}.jsonl",
+        [
+            user(T0),
+            assistant("req_1", at=T0 + s(2), w1=20_000, out=1),
+            assistant("req_1", at=T0 + s(3), w1=20_000, out=1),
+            assistant("req_1", at=T0 + s(4), w1=20_000, out=640),
+            user(T0 + s(10)),
+            assistant("req_2", at=T0 + s(12), w1=900, read=20_000, out=200),
+            assistant(None, at=T0 + s(13), model="<synthetic>", out=0),
+            assistant("req_3", at=T0 + s(30), w1=700, read=20_900, out=300),
+            assistant("req_4", at=T0 + s(60), model=SONNET, w1=22_100, out=100),
+        ],
+    )
+
+
+def test_lines_of_a_request_count_once_with_the_last_lines_usage(tmp_path):
+    chat(tmp_path)
+    report = logs_import([tmp_path])
+    (session,) = report.sessions
+    first = session.requests[0]
+    assert [r.request.record_id for r in session.requests] == ["req_1", "req_2", "req_3", "req_4"]
+    assert first.request.lines == 3 and first.usage.output_tokens == 640
+    assert report.stats.synthetic_lines == 1
+    # Haiku 4.5: $1 in, $2 1h write, $5 out per MTok: 3 + 40000 + 3200 micro-dollars.
+    assert first.cost.total == Decimal("0.043203")
+    assert first.cost.cache_write_1h == Decimal("0.04") and first.cost.cache_write_5m == 0
+    assert first.miss_cause == "first_turn" and not first.eligible
+    # The 1h writes are read back; the tracker knew exactly what would be read.
+    assert [r.predicted_read for r in session.requests[1:3]] == [20_000, 20_900]
+    assert all(r.eligible and r.miss_cause == "" for r in session.requests[1:3])
+    # The switch's request is eligible too: Sonnet had nothing cached, and nothing was read.
+    assert session.requests[3].eligible and session.requests[3].predicted_read == 0
+    assert (report.totals.eligible, report.totals.within_tolerance) == (3, 3)
+
+
+def test_switch_is_reconciled_with_the_shared_reconciliation(tmp_path):
+    chat(tmp_path)
+    report = logs_import([tmp_path])
+    (switch,) = report.switches
+    assert (switch.from_model, switch.to_model, switch.record_id) == ("claude-haiku-4-5", SONNET, "req_4")
+    # The same computation as the live reconciliation, from the tracker state before req_4.
+    tracker = CacheTracker()
+    for r in report.sessions[0].requests[:3]:
+        tracker.record(model=r.model, usage=r.usage, at=r.request.at)
+    at = T0 + s(60)
+    expected = switch_tax_actual(
+        before=tracker.snapshot(),
+        from_model="claude-haiku-4-5",
+        to_model=SONNET,
+        prices_from=prices_from_version(price_version_for(api_model="claude-haiku-4-5", at=at)),
+        prices_to=prices_from_version(price_version_for(api_model=SONNET, at=at)),
+        usage=Usage(input_tokens=3, cache_write_1h_tokens=22_100, output_tokens=100),
+        at=at,
+    )
+    assert (switch.actual_input_usd, switch.stay_usd, switch.tax_usd) == (
+        expected.actual_input_usd,
+        expected.stay_usd,
+        expected.tax_usd,
+    )
+    # Sonnet writes 22,100 tokens at $6/MTok; staying on Haiku would have read 21,600 and written the rest.
+    assert switch.actual_input_usd == Decimal("0.132609")
+    assert switch.tax_usd > Decimal("0.1")
+    assert report.sessions[0].requests[3].miss_cause == "model_switch"
+
+
+def test_each_request_is_priced_at_its_own_timestamp(tmp_path):
+    # Sonnet 5.5's cache read went from $0.20 to $0.10 per MTok on 2026-10-07.
+    before, after = datetime(2026, 10, 6, 12, tzinfo=UTC), datetime(2026, 10, 8, 12, tzinfo=UTC)
+    write(
+        tmp_path / "a.jsonl",
+        [
+            assistant("req_a", at=before, model="claude-sonnet-5-5", inp=0, read=1_000_000, out=0),
+            assistant("req_b", at=after, model="claude-sonnet-5-5", inp=0, read=1_000_000, out=0),
+        ],
+    )
+    first, second = logs_import([tmp_path]).sessions[0].requests
+    assert first.version == price_version_for(api_model="claude-sonnet-5-5", at=before)
+    assert second.version == price_version_for(api_model="claude-sonnet-5-5", at=after)
+    assert (first.cost.total, second.cost.total) == (Decimal("0.2"), Decimal("0.1"))
+
+
+def test_sidechains_have_their_own_trackers_per_conversation(tmp_path):
+    write(
+        tmp_path / "a.jsonl",
+        [
+            assistant("req_1", at=T0, w5=30_000, out=10, uuid="m1"),
+            # Two sub-agents run in parallel, each from its own root.
+            user(T0 + s(1), sidechain=True, uuid="a0", parentUuid=None),
+            user(T0 + s(1), sidechain=True, uuid="b0", parentUuid=None),
+            assistant("req_a1", at=T0 + s(2), sidechain=True, w5=8_000, out=5, uuid="a1", parentUuid="a0"),
+            assistant("req_b1", at=T0 + s(2), sidechain=True, w5=12_000, out=5, uuid="b1", parentUuid="b0"),
+            user(T0 + s(3), sidechain=True, uuid="a2", parentUuid="a1"),
+            user(T0 + s(3), sidechain=True, uuid="b2", parentUuid="b1"),
+            assistant("req_a2", at=T0 + s(4), sidechain=True, w5=500, read=8_000, uuid="a3", parentUuid="a2"),
+            assistant("req_b2", at=T0 + s(4), sidechain=True, w5=600, read=12_000, uuid="b3", parentUuid="b2"),
+            assistant("req_2", at=T0 + s(9), w5=700, read=30_000, out=10, uuid="m2", parentUuid="m1"),
+        ],
+    )
+    report = logs_import([tmp_path])
+    by_id = {r.request.record_id: r for r in report.sessions[0].requests}
+    assert by_id["req_a1"].request.is_sidechain and by_id["req_a1"].request.thread == "a0"
+    assert by_id["req_b2"].request.thread == "b0"
+    assert by_id["req_a1"].miss_cause == by_id["req_b1"].miss_cause == "first_turn"
+    # Interleaved, yet each read is predicted exactly, and the main chain is untouched.
+    assert [by_id[k].predicted_read for k in ("req_a2", "req_b2", "req_2")] == [8_000, 12_000, 30_000]
+    assert report.totals.sidechain_requests == 4
+    assert report.switches == []
+
+
+def test_a_sidechain_copy_of_a_main_request_is_the_main_request(tmp_path):
+    line = assistant("req_1", at=T0, w5=5_000, uuid="m1")
+    write(tmp_path / "a.jsonl", [line, {**line, "isSidechain": True}])
+    (only,) = logs_import([tmp_path]).sessions[0].requests
+    assert not only.request.is_sidechain and only.request.lines == 2
+
+
+def test_retry_under_a_stale_request_id_is_a_second_request(tmp_path):
+    write(
+        tmp_path / "a.jsonl",
+        [
+            assistant("req_1", at=T0, mid="msg_a", w5=5_000, read=40_000, out=1),
+            # Same request id, another message: the same input (one response relabelled) ...
+            assistant("req_1", at=T0 + s(1), mid="msg_b", w5=5_000, read=40_000, out=7),
+            # ... and a different input: a second call that reads what the first wrote.
+            assistant("req_1", at=T0 + s(90), mid="msg_c", read=45_000, out=300),
+            assistant("req_1", at=T0 + s(91), mid="msg_c", read=45_000, out=900),
+        ],
+    )
+    first, second = logs_import([tmp_path]).sessions[0].requests
+    assert (first.request.record_id, first.usage.output_tokens) == ("req_1", 7)
+    assert (second.request.record_id, second.usage.output_tokens) == ("req_1:msg_c", 900)
+    assert second.predicted_read == 45_000
+
+
+def test_message_id_stands_in_for_a_missing_request_id(tmp_path):
+    write(
+        tmp_path / "a.jsonl",
+        [assistant(None, at=T0, mid="msg_01A", w5=5_000), assistant(None, at=T0 + s(1), mid="msg_01A", out=50)],
+    )
+    (only,) = logs_import([tmp_path]).sessions[0].requests
+    assert only.request.record_id == "msg_01A" and only.usage.output_tokens == 50
+
+
+def test_a_resumed_session_bills_the_copied_requests_once(tmp_path):
+    original = [
+        assistant("req_1", at=T0, w5=10_000, out=10),
+        assistant("req_2", at=T0 + s(20), w5=500, read=10_000, out=10),
+    ]
+    other = "11111111-2222-4333-8444-555555555555"
+    write(tmp_path / "one.jsonl", original)
+    write(
+        tmp_path / "two.jsonl",
+        [{**line, "sessionId": other} for line in original]
+        + [assistant("req_3", at=T0 + s(40), session=other, w5=300, read=10_500, out=10)],
+    )
+    report = logs_import([tmp_path])
+    assert report.totals.requests == 3
+    one, two = report.sessions
+    assert [r.request.record_id for r in two.requests] == ["req_3"]
+    # The copied history warmed the resumed session's tracker: its first own request is predicted.
+    assert two.requests[0].eligible and two.requests[0].predicted_read == 10_500
+
+
+def test_folders_are_searched_recursively_and_missing_paths_fail(tmp_path):
+    chat(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a transcript")
+    assert [p.name for p in log_files([tmp_path])] == [f"{SID}.jsonl"]
+    with pytest.raises(FileNotFoundError):
+        log_files([tmp_path / "nope"])
+
+
+def _command(*args) -> str:
+    out = io.StringIO()
+    call_command("import_claude_logs", *map(str, args), stdout=out)
+    return out.getvalue()
+
+
+def test_command_json_has_the_summary_and_writes_nothing(tmp_path):
+    chat(tmp_path)
+    data = json.loads(_command(tmp_path, "--json"))
+    assert {"totalUsd", "sessions", "requests", "switches", "hitRate", "predictionError"} <= set(data)
+    assert data["requests"]["total"] == 4 and data["switches"]["count"] == 1
+    assert data["sessions"][0]["sessionId"] == SID
+    assert data["predictionError"]["withinOnePercent"] == 3
+    assert Decimal(data["totalUsd"]) == sum(Decimal(s["totalUsd"]) for s in data["sessions"])
+    assert "stored" not in data
+    assert not UsageEvent.objects.exists()
+
+
+def test_command_text_lists_sessions_switches_and_totals(tmp_path):
+    chat(tmp_path)
+    text = _command(tmp_path)
+    assert SID in text and "switch claude-haiku-4-5 -> claude-sonnet-4-6" in text
+    assert "1h writes $" in text and "predicted within 1%" in text
+
+
+def test_command_with_user_stores_events_once(tmp_path):
+    chat(tmp_path)
+    owner = get_user_model().objects.create(username="importer")
+    first = json.loads(_command(tmp_path, "--user", "importer", "--json"))
+    assert first["stored"] == {"user": "importer", "created": 4, "alreadyThere": 0}
+    events = UsageEvent.objects.filter(user=owner).order_by("occurred_at")
+    assert [e.record_id for e in events] == ["req_1", "req_2", "req_3", "req_4"]
+    e = events[0]
+    assert (e.session_key, e.source, e.request_id, e.model) == (SID, "import", "req_1", "claude-haiku-4-5")
+    assert e.cost_usd == Decimal("0.043203") and e.cache_write_1h_tokens == 20_000 and e.output_tokens == 640
+    assert e.miss_cause == "first_turn" and events[1].predicted_read_tokens == 20_000
+    snapshot = list(UsageEvent.objects.values())
+    again = json.loads(_command(tmp_path, "--user", "importer", "--json"))
+    assert again["stored"] == {"user": "importer", "created": 0, "alreadyThere": 4}
+    assert list(UsageEvent.objects.values()) == snapshot
+
+
+def test_command_errors(tmp_path):
+    with pytest.raises(CommandError, match="no user"):
+        _command(tmp_path, "--user", "nobody")
+    with pytest.raises(CommandError, match="no such file"):
+        _command(tmp_path / "missing")
+    with pytest.raises(CommandError, match="no \\*.jsonl"):
+        _command(tmp_path)
