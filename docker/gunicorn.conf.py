@@ -1,0 +1,25 @@
+"""gunicorn settings for the web container (docker/Dockerfile).
+
+Threads, not processes, carry most concurrency: a chat turn holds its request open
+for as long as the agent streams (up to BRIDGE_PROMPT_TIMEOUT), mostly waiting on I/O.
+"""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# A worker that stops answering its heartbeat for this long is replaced; gthread workers
+# keep beating while their threads stream, so long chat turns are not cut off.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then (with jitter, so not all at once).
+max_requests = 2000
+max_requests_jitter = 200
+# The TLS proxy in front sets X-Forwarded-Proto; trust it from anywhere on the private network.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
