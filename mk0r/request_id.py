@@ -12,6 +12,8 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+from django.core.signals import request_finished
+
 HEADER = "X-Request-ID"
 META_KEY = "HTTP_X_REQUEST_ID"
 # What we accept from outside: short, printable, no spaces (it ends up in logs and headers).
@@ -32,24 +34,19 @@ class RequestIdMiddleware:
         incoming = request.META.get(META_KEY, "")
         request_id = incoming if _ACCEPTABLE.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        # Not reset on the way out: Django logs 4xx/5xx answers and streams the body after the
+        # middleware has returned. It is cleared when the response is closed (request_finished).
+        request_id_var.set(request_id)
+        response = self.get_response(request)
         response[HEADER] = request_id
-        if getattr(response, "streaming", False):
-            # A stream is consumed after this returns: keep the id for what it logs.
-            response.streaming_content = _with_request_id(response.streaming_content, request_id)
         return response
 
 
-def _with_request_id(chunks, request_id: str):
-    token = request_id_var.set(request_id)
-    try:
-        yield from chunks
-    finally:
-        request_id_var.reset(token)
+def _clear_request_id(**kwargs) -> None:
+    request_id_var.set(None)
+
+
+request_finished.connect(_clear_request_id, dispatch_uid="mk0r.request_id.clear")
 
 
 class RequestIdFilter(logging.Filter):
@@ -65,6 +62,14 @@ class RequestIdFilter(logging.Filter):
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
 
 
+def _request_id_of(record: logging.LogRecord) -> str | None:
+    """The record's request id; None outside a request (the filter's "-" is for plain text)."""
+    value = getattr(record, "request_id", None)
+    if value and value != "-":
+        return value
+    return current_request_id()
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, extras, exception."""
 
@@ -76,7 +81,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or current_request_id(),
+            "request_id": _request_id_of(record),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
