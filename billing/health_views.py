@@ -1,0 +1,34 @@
+"""The user's cache health and quote accuracy: GET /api/billing/cache-health, /api/billing/quote-accuracy."""
+
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .cache_health import DEFAULT_DAYS, quote_accuracy, user_cache_health
+
+
+class UserCacheHealthView(APIView):
+    """Hit rate, miss causes and flapping over the last `days` days (default 7), overall and per session."""
+
+    class Input(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=365, default=DEFAULT_DAYS)
+
+    def get(self, request):
+        data = self.Input(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(user_cache_health(user=request.user, days=data.validated_data["days"]))
+
+
+class QuoteAccuracyView(APIView):
+    """How far quotes were from the real cost of the user's reconciled switches (all time, or `days`)."""
+
+    class Input(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+        worst = serializers.IntegerField(min_value=0, max_value=50, default=5)
+
+    def get(self, request):
+        data = self.Input(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(
+            quote_accuracy(user=request.user, days=data.validated_data.get("days"), worst=data.validated_data["worst"])
+        )
