@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import internal_views, views
+from . import health_views, internal_views, views
 from .schema import document
 
 urlpatterns = [
@@ -9,6 +9,7 @@ urlpatterns = [
     path("chat/sessions/<str:key>", views.SessionDetailView.as_view(), name="session-detail"),
     path("chat/sessions/<str:key>/switches", views.SessionSwitchesView.as_view(), name="session-switches"),
     path("chat/sessions/<str:key>/resume", views.SessionResumeView.as_view(), name="session-resume"),
+    path("chat/sessions/<str:key>/cache-health", health_views.SessionCacheHealthView.as_view(), name="cache-health"),
     path("chat", views.ChatView.as_view(), name="chat"),
     path("chat/model", views.ModelSwitchView.as_view(), name="model-switch"),
     path("chat/model/quote", views.ModelQuoteView.as_view(), name="model-quote"),
