@@ -17,6 +17,8 @@ from django.core.handlers.base import BaseHandler
 from django.db import connection
 from django.test import override_settings
 
+from billing.catalog_data import catalog_sync
+from billing.models import ApiModel, ModelAlias, PriceVersion
 from sessions_app.sandboxes import local
 from tests.conftest import client_for
 
@@ -57,6 +59,10 @@ def live_stack(live_server, transactional_db, settings, tmp_path_factory, monkey
     # Playwright's sync API keeps an event loop on this thread; the ORM calls of the test are
     # made between browser steps, never from inside the loop.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # The price catalog comes from a data migration; an earlier transactional test's flush
+    # removes it, so load it again when it is gone.
+    if not PriceVersion.objects.exists():
+        catalog_sync(api_model_cls=ApiModel, model_alias_cls=ModelAlias, price_version_cls=PriceVersion)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     root = tmp_path_factory.mktemp("sandboxes")
