@@ -17,6 +17,33 @@ def _fresh_catalog_cache():
     catalog_cache_clear()
 
 
+def _seed_reference_data() -> None:
+    """What data migrations put in a fresh database (the price catalog, the cap defaults),
+    loaded again through the migrations' own functions."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("billing.migrations.0003_load_price_catalog").load(apps, None)
+    import_module("billing.migrations.0007_cap_model_and_reports").seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """A transactional test flushes the database when it ends, data migrations' rows included;
+    the next one that needs a database gets them back."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        from billing.models import PriceVersion
+
+        if not PriceVersion.objects.exists():
+            _seed_reference_data()
+
+
 @pytest.fixture(scope="session")
 def bridge_double():
     double = BridgeDouble().start()

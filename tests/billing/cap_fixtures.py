@@ -24,14 +24,9 @@ def oauth_user(username: str, plan: str = "max5", *, email: str | None = None):
     return user
 
 
-_versions: dict[str, PriceVersion] = {}
-
-
 def version(api_model: str = "claude-opus-4-6") -> PriceVersion:
-    # The catalog comes with the migrations and never changes under these tests.
-    if api_model not in _versions:
-        _versions[api_model] = price_version_for(api_model=api_model, at=WEEK_START)
-    return _versions[api_model]
+    # Looked up each time: a transactional test's flush reloads the catalog under new ids.
+    return price_version_for(api_model=api_model, at=WEEK_START)
 
 
 def event(user, *, at: datetime, session_key: str = "s1", model: str = "claude-opus-4-6", i=0, w5=0, w1=0, r=0,

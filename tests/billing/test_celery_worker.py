@@ -52,7 +52,7 @@ def _wait(predicate, timeout=30.0):
     return False
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_worker_builds_reports_and_alerts_once(tmp_path):
     import redis
     from celery import Celery

@@ -51,9 +51,13 @@ def test_retried_batch_changes_nothing(anon_client, bridge, session):
 
 
 def test_reused_nonce_is_409(anon_client, bridge, session):
+    import secrets
+
+    # Nonces live in the shared cache (Redis in CI) beyond one run: a fresh one per run.
+    nonce = secrets.token_hex(16)
     records = [request_record(session["sessionId"], "req_1", at=minutes_ago(1), write_5m=5000)]
-    assert _post(anon_client, bridge, records, nonce="a" * 32).status_code == 202
-    replay = _post(anon_client, bridge, records, nonce="a" * 32)
+    assert _post(anon_client, bridge, records, nonce=nonce).status_code == 202
+    replay = _post(anon_client, bridge, records, nonce=nonce)
     assert replay.status_code == 409
     assert replay.json()["code"] == "nonce_reused"
 

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.handlers.base import BaseHandler
-from django.db import connection
+from django.db import connection, connections
 from django.test import override_settings
 
-from billing.catalog_data import catalog_sync
-from billing.models import ApiModel, ModelAlias, PriceVersion
 from sessions_app.sandboxes import local
 from tests.conftest import client_for
 
@@ -59,10 +57,6 @@ def live_stack(live_server, transactional_db, settings, tmp_path_factory, monkey
     # Playwright's sync API keeps an event loop on this thread; the ORM calls of the test are
     # made between browser steps, never from inside the loop.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    # The price catalog comes from a data migration; an earlier transactional test's flush
-    # removes it, so load it again when it is gone.
-    if not PriceVersion.objects.exists():
-        catalog_sync(api_model_cls=ApiModel, model_alias_cls=ModelAlias, price_version_cls=PriceVersion)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     root = tmp_path_factory.mktemp("sandboxes")
@@ -70,6 +64,9 @@ def live_stack(live_server, transactional_db, settings, tmp_path_factory, monkey
     settings.LOCAL_SANDBOX_ROOT = root
     settings.PUBLIC_BASE_URL = live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
+    # Each live-server request closes its database connection when it ends, so none is left
+    # open (and blocking the test database's removal) once the browser has gone.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
         # The in-memory test database is one connection shared by all live-server threads; the
         # bridge's usage relay posts while the page makes its calls, and SQLite refuses two
