@@ -5,6 +5,7 @@ sandbox is the local provider: vm_bridge as a subprocess, the devstack reference
 the devstack emulator. Screenshots land in var/screenshots/ (gitignored).
 """
 
+import contextlib
 import os
 import shutil
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.handlers.base import BaseHandler
-from django.db import connection, connections
+from django.db import connection
 from django.test import override_settings
 
 from sessions_app.sandboxes import local
@@ -34,6 +35,18 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
 TIMEOUT_MS = 30_000
 DB_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def database():
+    """ORM use from the test body: one request of the live server at a time (see live_stack), and
+    the connection closed after, since with Playwright running pytest-django does not see it."""
+    with DB_LOCK:
+        try:
+            yield
+        finally:
+            connection.close()
+
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -64,9 +77,6 @@ def live_stack(live_server, transactional_db, settings, tmp_path_factory, monkey
     settings.LOCAL_SANDBOX_ROOT = root
     settings.PUBLIC_BASE_URL = live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
-    # Each live-server request closes its database connection when it ends, so none is left
-    # open (and blocking the test database's removal) once the browser has gone.
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
         # The in-memory test database is one connection shared by all live-server threads; the
         # bridge's usage relay posts while the page makes its calls, and SQLite refuses two
@@ -115,7 +125,7 @@ def _wait_for_usage(session_key: str, *, records: int, timeout: float = 20.0) ->
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with DB_LOCK:
+        with database():
             if UsageEvent.objects.filter(session_key=session_key).count() >= records:
                 return
         time.sleep(0.2)
@@ -125,7 +135,8 @@ def test_sign_in_chat_quote_confirm_switch(browser, live_stack):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
-    _user("picker-pro", "pro")
+    with database():
+        _user("picker-pro", "pro")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(TIMEOUT_MS)
@@ -225,7 +236,7 @@ def test_sign_in_chat_quote_confirm_switch(browser, live_stack):
     from billing.models import SwitchRecord
     from sessions_app.models import AgentSession
 
-    with DB_LOCK:
+    with database():
         session = AgentSession.objects.get(user__username="picker-pro")
         record = SwitchRecord.objects.get(session_id=session.pk)
     assert session.model_id == "sonnet"
