@@ -7,6 +7,7 @@ Writes (`cache_state_record_request`, `cache_state_set_ttl_policy`) are services
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -37,23 +38,25 @@ def cache_state_snapshot(*, session_key: str) -> CacheSnapshot:
 
 
 @transaction.atomic
-def cache_state_record_request(
-    *, session_key: str, model: str, usage: Usage, at: datetime, ttl_policy: str | None = None
-) -> CacheSnapshot:
-    """Apply one request of the session (started at `at`, on canonical API id `model`).
+def cache_state_record_requests(
+    *, session_key: str, requests: Sequence[tuple[str, Usage, datetime]], ttl_policy: str | None = None
+) -> list[CacheSnapshot]:
+    """Apply a session's requests, each (canonical API model, usage, start time), in order.
 
-    Rows are locked so that concurrent usage reports of one session apply in turn.
-    Requests must be recorded in order; a request older than the last one recorded is
-    ignored for the cache state (a late duplicate or a retry), and the state is returned.
+    Returns the state just before each request (what a quote or a miss cause is judged
+    against). The row is locked once and written once, so concurrent usage reports of one
+    session apply in turn. A request older than the last one applied is ignored for the cache
+    state (a late duplicate or a retry).
     """
     state, _ = SessionCacheState.objects.select_for_update().get_or_create(
         session_key=session_key, defaults={"ttl_policy": ttl_policy or "5m"}
     )
-    snapshot = _snapshot_of(state)
-    if state.last_request_at is not None and at < state.last_request_at:
-        return snapshot
-    tracker = CacheTracker.from_snapshot(snapshot)
-    tracker.record(model=model, usage=usage, at=at)
+    tracker = CacheTracker.from_snapshot(_snapshot_of(state))
+    befores = []
+    for model, usage, at in requests:
+        befores.append(tracker.snapshot())
+        if tracker.last_request_at is None or at >= tracker.last_request_at:
+            tracker.record(model=model, usage=usage, at=at)
     after = tracker.snapshot()
     state.ttl_policy = after.ttl_policy
     state.current_model = after.current_model or ""
@@ -64,12 +67,18 @@ def cache_state_record_request(
     # A handful of rows per model: replacing them is simpler than diffing.
     state.entries.all().delete()
     CacheEntry.objects.bulk_create(
-        CacheEntry(
-            state=state, model=e.model, prefix_tokens=e.prefix_tokens, ttl=e.ttl, expires_at=e.expires_at
-        )
+        CacheEntry(state=state, model=e.model, prefix_tokens=e.prefix_tokens, ttl=e.ttl, expires_at=e.expires_at)
         for e in after.entries
     )
-    return after
+    return befores
+
+
+def cache_state_record_request(
+    *, session_key: str, model: str, usage: Usage, at: datetime, ttl_policy: str | None = None
+) -> CacheSnapshot:
+    """Apply one request (see cache_state_record_requests); the state after it."""
+    cache_state_record_requests(session_key=session_key, requests=[(model, usage, at)], ttl_policy=ttl_policy)
+    return cache_state_snapshot(session_key=session_key)
 
 
 def cache_state_set_ttl_policy(*, session_key: str, ttl_policy: str) -> None:

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from mk0r.errors import ServiceError
 
 from .cache_state import TTL_DELTAS, CacheSnapshot, CacheTracker
-from .cache_store import cache_state_record_request, cache_state_snapshot
+from .cache_store import cache_state_record_requests
 from .costs import Usage, usage_cost
 from .models import (
     MissCause,
@@ -33,10 +33,12 @@ from .models import (
 )
 from .money import usd_quantize
 from .prices import Prices, prices_from_version
-from .pricing import UnknownModel, model_resolve, price_version_for
+from .pricing import NoPriceVersion, UnknownModel, model_priced, price_version_for
 from .quoting import quote_compute
 
 MAX_RECORDS_PER_BATCH = 500
+# Switches whose first request never came (the session closed) stay unmatched; look at the latest few.
+MAX_WAITING_SWITCHES = 10
 _TOKEN_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 _ACP_FIELDS = ("inputTokens", "outputTokens", "cachedReadTokens", "cachedWriteTokens")
 # Anthropic's cache diagnostics, mapped onto our causes.
@@ -66,6 +68,7 @@ class RequestRecord:
     is_sidechain: bool
     diagnostics: dict | None
     version: PriceVersion
+    prices: Prices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,22 +169,22 @@ def _request_record(raw: Mapping, record_id: str, session_id: str, at: datetime,
     if not isinstance(model_name, str) or not model_name:
         raise _fail(index, "model or modelId is required")
     try:
-        resolved = model_resolve(model_id=model_name, at=at)
-        version = price_version_for(api_model=resolved.priced_model, at=at)
-    except UnknownModel as exc:
+        priced = model_priced(model_id=model_name, at=at)
+    except (UnknownModel, NoPriceVersion) as exc:
         raise _fail(index, f"unknown model {model_name!r}") from exc
     diagnostics = raw.get("diagnostics")
     return RequestRecord(
         record_id=record_id,
         acp_session_id=session_id,
         at=at,
-        model=resolved.api_id,
+        model=priced.resolved.api_id,
         usage=_usage(raw.get("usage"), ttl=ttl, index=index),
         source=str(raw.get("source") or "acp_turn")[:16],
         request_id=str(raw.get("requestId") or "")[:100],
         is_sidechain=bool(raw.get("isSidechain")),
         diagnostics=diagnostics if isinstance(diagnostics, dict) else None,
-        version=version,
+        version=priced.version,
+        prices=priced.prices,
     )
 
 
@@ -226,60 +229,76 @@ def miss_cause(
     return MissCause.UNKNOWN, predicted
 
 
-def _tracker_key(session_key: str, record: RequestRecord) -> str:
-    # Sub-agents run their own conversation (often on another model): a cache of their own.
-    return f"{session_key}/sidechain" if record.is_sidechain else session_key
-
-
 @transaction.atomic
 def usage_ingest(
     *, session_key: str, session_pk: int | None, user, records: list[RequestRecord | RateLimitRecord]
 ) -> IngestResult:
-    """Store a validated batch for one session; the caller holds the session's row lock."""
+    """Store a validated batch for one session; the caller holds the session's row lock.
+
+    A handful of queries per batch, whatever its size: known ids, one tracker replay per
+    stream (main chain, sub-agents), one insert per table, and switch matching only when the
+    session has a switch waiting for its first request.
+    """
     ids = [r.record_id for r in records]
     known = set(
         UsageEvent.objects.filter(session_key=session_key, record_id__in=ids).values_list("record_id", flat=True)
     ) | set(
         RateLimitEvent.objects.filter(session_key=session_key, record_id__in=ids).values_list("record_id", flat=True)
     )
-    accepted = 0
+    fresh: list[RequestRecord | RateLimitRecord] = []
     for record in sorted(records, key=lambda r: r.at):
-        if record.record_id in known:
-            continue
-        known.add(record.record_id)
-        accepted += 1
-        if isinstance(record, RateLimitRecord):
-            RateLimitEvent.objects.create(
-                session_key=session_key,
-                user=user,
-                record_id=record.record_id,
-                rate_limit_type=record.rate_limit_type,
-                resets_at=record.resets_at,
-                utilization=record.utilization,
-                occurred_at=record.at,
-            )
-            continue
-        event = _store_request(session_key=session_key, user=user, record=record)
-        if session_pk is not None and not record.is_sidechain:
-            switch_reconcile(session_pk=session_pk, event=event, record=record)
-    return IngestResult(accepted=accepted, duplicates=len(records) - accepted)
+        if record.record_id not in known:
+            known.add(record.record_id)
+            fresh.append(record)
+    RateLimitEvent.objects.bulk_create(
+        RateLimitEvent(
+            session_key=session_key,
+            user=user,
+            record_id=r.record_id,
+            rate_limit_type=r.rate_limit_type,
+            resets_at=r.resets_at,
+            utilization=r.utilization,
+            occurred_at=r.at,
+        )
+        for r in fresh
+        if isinstance(r, RateLimitRecord)
+    )
+    requests = [r for r in fresh if isinstance(r, RequestRecord)]
+    befores = _replay(session_key=session_key, requests=requests)
+    events = UsageEvent.objects.bulk_create(
+        _usage_event(session_key=session_key, user=user, record=r, before=befores[r.record_id]) for r in requests
+    )
+    if session_pk is not None and events:
+        _reconcile_switches(session_pk=session_pk, requests=requests, events=events, befores=befores)
+    return IngestResult(accepted=len(fresh), duplicates=len(records) - len(fresh))
 
 
-def _store_request(*, session_key: str, user, record: RequestRecord) -> UsageEvent:
-    tracker_key = _tracker_key(session_key, record)
-    prices = prices_from_version(record.version)
-    before = cache_state_snapshot(session_key=tracker_key)
+def _replay(*, session_key: str, requests: list[RequestRecord]) -> dict[str, CacheSnapshot]:
+    """Feed each stream's requests to its tracker; the state before each request, by record id."""
+    streams: dict[str, list[RequestRecord]] = {}
+    for record in requests:
+        # Sub-agents run their own conversation (often on another model): a cache of their own.
+        streams.setdefault(f"{session_key}/sidechain" if record.is_sidechain else session_key, []).append(record)
+    befores: dict[str, CacheSnapshot] = {}
+    for tracker_key, stream in streams.items():
+        snapshots = cache_state_record_requests(
+            session_key=tracker_key, requests=[(r.model, r.usage, r.at) for r in stream]
+        )
+        befores.update(zip((r.record_id for r in stream), snapshots, strict=True))
+    return befores
+
+
+def _usage_event(*, session_key: str, user, record: RequestRecord, before: CacheSnapshot) -> UsageEvent:
+    usage = record.usage
     cause, predicted = miss_cause(
         before=before,
         model=record.model,
-        usage=record.usage,
+        usage=usage,
         at=record.at,
-        prices=prices,
+        prices=record.prices,
         diagnostics=record.diagnostics,
     )
-    cache_state_record_request(session_key=tracker_key, model=record.model, usage=record.usage, at=record.at)
-    usage = record.usage
-    event = UsageEvent.objects.create(
+    return UsageEvent(
         session_key=session_key,
         user=user,
         record_id=record.record_id,
@@ -292,49 +311,58 @@ def _store_request(*, session_key: str, user, record: RequestRecord) -> UsageEve
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
         cache_read_tokens=usage.cache_read_tokens,
         output_tokens=usage.output_tokens,
-        cost_usd=usd_quantize(usage_cost(usage=usage, prices=prices).total),
+        cost_usd=usd_quantize(usage_cost(usage=usage, prices=record.prices).total),
         price_version=record.version,
         predicted_read_tokens=predicted,
         miss_cause=cause,
         is_sidechain=record.is_sidechain,
         diagnostics=record.diagnostics,
     )
-    event._before = before  # the state the reconciliation's counterfactual starts from
-    return event
 
 
-def switch_reconcile(*, session_pk: int, event: UsageEvent, record: RequestRecord) -> SwitchReconciliation | None:
-    """Match the first request after an applied switch to it and store what the switch really cost."""
-    switch = (
-        SwitchRecord.objects.filter(
-            session_id=session_pk,
-            outcome=SwitchOutcome.APPLIED,
-            created_at__lte=event.occurred_at,
-            reconciliation__isnull=True,
-        )
+def _reconcile_switches(
+    *, session_pk: int, requests: list[RequestRecord], events: list[UsageEvent], befores: dict[str, CacheSnapshot]
+) -> None:
+    """Match each applied switch still waiting for its first request to that request."""
+    waiting = sorted(
+        SwitchRecord.objects.filter(session_id=session_pk, outcome=SwitchOutcome.APPLIED, reconciliation__isnull=True)
         .select_related("price_version_from__api_model")
-        .order_by("-created_at")
-        .first()
+        .order_by("-created_at")[:MAX_WAITING_SWITCHES],
+        key=lambda switch: switch.created_at,
     )
-    if switch is None:
-        return None
-    earlier = UsageEvent.objects.filter(
-        session_key=event.session_key,
-        is_sidechain=False,
-        occurred_at__gt=switch.created_at,
-        occurred_at__lt=event.occurred_at,
-    ).exists()
-    if earlier:
-        return None  # this switch's first request came earlier and could not be matched
+    if not waiting:
+        return
+    main_chain = [(r, e) for r, e in zip(requests, events, strict=True) if not r.is_sidechain]
+    for switch in waiting:
+        first = next(((r, e) for r, e in main_chain if r.at >= switch.created_at), None)
+        if first is None:
+            continue
+        record, event = first
+        later_switch = any(w.created_at > switch.created_at and w.created_at <= record.at for w in waiting)
+        earlier_request = UsageEvent.objects.filter(
+            session_key=event.session_key,
+            is_sidechain=False,
+            occurred_at__gte=switch.created_at,
+            occurred_at__lt=record.at,
+        ).exists()
+        if later_switch or earlier_request:
+            continue  # its first request came before this batch, or another switch followed at once
+        switch_reconcile(switch=switch, event=event, record=record, before=befores[record.record_id])
+
+
+def switch_reconcile(
+    *, switch: SwitchRecord, event: UsageEvent, record: RequestRecord, before: CacheSnapshot
+) -> SwitchReconciliation:
+    """Store what a switch really cost, from its first request (`before`: the state just before it)."""
     prices_from = prices_from_version(
         price_version_for(api_model=switch.price_version_from.api_model, at=event.occurred_at)
     )
     tax = switch_tax_actual(
-        before=event._before,
+        before=before,
         from_model=switch.price_version_from.api_model.api_id,
         to_model=record.model,
         prices_from=prices_from,
-        prices_to=prices_from_version(record.version),
+        prices_to=record.prices,
         usage=record.usage,
         at=event.occurred_at,
     )

@@ -179,3 +179,28 @@ def test_acp_turn_records_use_the_sessions_ttl(anon_client, bridge, session):
     assert _post(anon_client, bridge, [record]).status_code == 202
     event = UsageEvent.objects.get()
     assert (event.model, event.cache_write_5m_tokens, event.cache_write_1h_tokens) == ("claude-haiku-4-5", 5000, 0)
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size(anon_client, bridge, session):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for size, first in ((1, 0), (100, 1)):
+        records = [
+            request_record(
+                session["sessionId"],
+                f"req_{first + i}",
+                at=minutes_ago(2 - (first + i) / 200),
+                write_5m=5000 + i,
+                output=10,
+            )
+            for i in range(size)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            response = _post(anon_client, bridge, records)
+        assert response.status_code == 202 and response.json()["accepted"] == size
+        counts[size] = len(queries)
+    assert UsageEvent.objects.count() == 101
+    # Never a query per record: a hundred records cost what one does, give or take an insert batch.
+    assert counts[100] <= counts[1] + 2, counts
