@@ -24,7 +24,7 @@ run: $(VENV)/.base
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (SQLite, eager Celery, local sandboxes)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.dev browser-deps
 	$(BIN)/pytest
@@ -36,6 +36,11 @@ browser-deps:
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+
+# Every benchmark, each writing its section of docs/PERFORMANCE.md (needs PostgreSQL, Redis and node).
+bench: $(VENV)/.dev
+	for script in quote_engine quote switch_overhead bridge emulator ingest reports; do \
+		$(BIN)/python bench/$$script.py --write-docs || exit 1; done
 
 clean:
 	rm -rf $(VENV) var node_modules .pytest_cache

@@ -1,6 +1,6 @@
 """Model-switch round trip through the bridge (HTTP) versus the same ACP call made directly.
 
-    .venv/bin/python bench/bridge.py [--n 300] [--no-write]
+    .venv/bin/python bench/bridge.py [--n 300] [--write-docs]
 
 Both sides drive the same agent (the reference agent from devstack/agent, or the scripted
 test agent when that is missing): the direct side with the ACP SDK over stdio
@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from acp import spawn_agent_process
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.docs import write_section  # noqa: E402
+
 MODELS = ("haiku", "sonnet")
 TOKEN = "bench-token"
 
@@ -128,30 +129,10 @@ def through_bridge(cmd: list[str], home: Path, n: int) -> list[float]:
         bridge.wait(15)
 
 
-def emulator_section() -> None:
-    """Emulator requests/s is measured by bench/emulator.py; this file only measures the bridge."""
-
-
-def write_section(text: str) -> None:
-    path = REPO / "docs" / "PERFORMANCE.md"
-    current = (
-        path.read_text()
-        if path.exists()
-        else "# Performance\n\nMeasured figures; each section is written by its benchmark.\n"
-    )
-    section = "## Bridge\n\n" + text.strip() + "\n"
-    pattern = re.compile(r"^## Bridge\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: section + "\n", current).rstrip() + "\n"
-    else:
-        updated = current.rstrip() + "\n\n" + section
-    path.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=300)
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     cmd, label = agent_command()
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,9 +154,9 @@ def main() -> None:
         f"through the bridge    : p50 {b50:.3f} ms  p99 {b99:.3f} ms  mean {statistics.mean(bridge_times) * ms:.3f} ms"
     )
     print(f"ratio bridge/direct   : p50 {b50 / d50:.2f}x  p99 {b99 / d99:.2f}x; added p50 {b50 - d50:.3f} ms")
-    if args.no_write:
+    if not args.write_docs:
         return
-    write_section(f"""
+    write_section("Bridge", f"""
 `bench/bridge.py`, Python {platform.python_version()} on {platform.machine()} ({date.today().isoformat()}); {label},
 {args.n} model switches alternating {MODELS[0]}/{MODELS[1]} after 20 warm-up calls, one session.
 

@@ -25,6 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.docs import write_section  # noqa: E402
 from devstack.emulator.process import EmulatorProcess  # noqa: E402
 
 SYSTEM = " ".join(["You build small web apps; answer with concrete code and short notes."] * 150)
@@ -108,16 +109,6 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def write_docs(lines: list[str]) -> None:
-    path = ROOT / "docs" / "PERFORMANCE.md"
-    text = (path.read_text() if path.exists()
-            else "# Performance\n\nMeasured figures; each section is written by its benchmark.\n")
-    section = "## Emulator\n\n" + "\n".join(lines) + "\n"
-    pattern = re.compile(r"## Emulator\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
@@ -161,7 +152,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.write_docs:
-        write_docs(lines)
+        write_section("Emulator", "\n".join(lines))
 
 
 if __name__ == "__main__":

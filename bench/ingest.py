@@ -33,6 +33,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stack  # noqa: E402
+from bench.docs import write_section  # noqa: E402
 
 # A database of its own, so this can run beside the other service benchmarks.
 stack.BENCH_DB = "mk0r_bench_ingest"
@@ -307,7 +308,7 @@ def main() -> None:
     text = report(rows, cli, in_process, cc, rules, args.clients)
     print(text)
     if args.write_docs:
-        stack.write_section("Ingestion and log import", text)
+        write_section("Ingestion and log import", text)
 
 
 if __name__ == "__main__":

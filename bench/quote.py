@@ -23,6 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stack  # noqa: E402
+from bench.docs import write_section  # noqa: E402
 from bench.quote_engine import bench_quotes  # noqa: E402
 
 TARGETS = ("sonnet", "opus")
@@ -129,7 +130,7 @@ def main() -> None:
     text = report(result, engine, args.clients, args.seconds)
     print(text)
     if args.write_docs:
-        stack.write_section("Quote endpoint", text)
+        write_section("Quote endpoint", text)
 
 
 if __name__ == "__main__":

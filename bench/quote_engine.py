@@ -9,7 +9,6 @@ as the API does after its one catalog read. Goal: >= 100,000 quotes/s on one cor
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.docs import write_section  # noqa: E402
 from billing.cache_state import CacheTracker, cache_snapshot_warm  # noqa: E402
 from billing.costs import Usage, usage_cost  # noqa: E402
 from billing.prices import prices_make  # noqa: E402
@@ -116,19 +116,6 @@ def bench_parse_and_cost(seconds):
     return rate(run, seconds)
 
 
-def write_docs(lines):
-    path = ROOT / "docs" / "PERFORMANCE.md"
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Performance\n\nMeasured figures; each section is written by its benchmark.\n"
-    )
-    section = "## Quote engine\n\n" + "\n".join(lines) + "\n"
-    pattern = re.compile(r"## Quote engine\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -157,7 +144,7 @@ def main():
     ]
     print("\n".join(lines))
     if args.write_docs:
-        write_docs(lines)
+        write_section("Quote engine", "\n".join(lines))
 
 
 if __name__ == "__main__":

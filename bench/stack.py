@@ -163,22 +163,3 @@ def service(*, bridge_url: str, workers: int = 2, threads: int = 1) -> Iterator[
     with _process(cmd, env):
         _wait_http(f"{url}/api/chat/sessions")
         yield url
-
-
-def write_section(title: str, body: str) -> None:
-    """Replace (or add) one `## title` section of docs/PERFORMANCE.md."""
-    path = ROOT / "docs" / "PERFORMANCE.md"
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Performance\n\nMeasured figures; each section is written by its benchmark.\n"
-    )
-    header = f"## {title}\n"
-    section = header + "\n" + body.strip() + "\n"
-    if header in text:
-        start = text.index(header)
-        nxt = text.find("\n## ", start + len(header))
-        text = text[:start] + section + (text[nxt:] if nxt != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)

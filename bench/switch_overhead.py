@@ -20,6 +20,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stack  # noqa: E402
+from bench.docs import write_section  # noqa: E402
 
 MODELS = ("sonnet", "haiku")
 
@@ -91,7 +92,7 @@ def main() -> None:
     text = report(result, args.switches)
     print(text)
     if args.write_docs:
-        stack.write_section("Model switch overhead", text)
+        write_section("Model switch overhead", text)
 
 
 if __name__ == "__main__":
