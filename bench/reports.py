@@ -1,0 +1,219 @@
+"""Weekly cap reports at scale: 10k flat-rate users, 1M usage events, on PostgreSQL.
+
+    .venv/bin/python bench/reports.py [--users 10000] [--events 1000000] [--write-docs]
+
+Creates a dedicated database (mk0r_bench, or BENCH_DATABASE_URL), migrates it, COPYs
+synthetic usage events in and builds every user's report for one ISO week, as the Celery
+task does (users in chunks of CAP_REPORT_CHUNK, one GROUP BY per chunk), at 1/4, 1/2 and
+all of the events. Prints seconds and peak Python memory (tracemalloc, measured in a second
+run so that its overhead does not count in the time), then drops the database.
+Goal: 1M events in <= 10 s, memory flat as events grow.
+"""
+
+import argparse
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import time
+import tracemalloc
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WEEK = "2026-W10"
+WEEK_START = datetime(2026, 3, 2, tzinfo=UTC)
+GOAL_SECONDS = 10.0
+MODELS = ["claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5"]
+# Share of each miss cause among requests (the rest are hits).
+CAUSES = [("first_turn", 0.03), ("model_switch", 0.04), ("ttl_expired", 0.06), ("prefix_changed", 0.02)]
+
+
+def psql(admin_url: str, sql: str) -> None:
+    subprocess.run(["psql", admin_url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+
+
+def setup_django(db_url: str) -> None:
+    os.environ["DATABASE_URL"] = db_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mk0r.settings.base"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def make_users(n: int) -> list[int]:
+    from django.contrib.auth import get_user_model
+
+    from billing.models import Subscription
+
+    user_model = get_user_model()
+    user_model.objects.bulk_create(
+        [user_model(username=f"bench{i}", email=f"bench{i}@example.com") for i in range(n)], batch_size=5000
+    )
+    ids = list(user_model.objects.filter(username__startswith="bench").order_by("pk").values_list("pk", flat=True))
+    plans = ["pro", "max5", "max20"]
+    Subscription.objects.bulk_create(
+        [Subscription(user_id=uid, plan=plans[i % 3], billing_mode="oauth") for i, uid in enumerate(ids)],
+        batch_size=5000,
+    )
+    return ids
+
+
+def copy_events(user_ids: list[int], count: int, start_index: int, versions: dict[str, int]) -> None:
+    """COPY `count` synthetic events: ~5 sessions per user, spread over the week."""
+    from django.db import connection
+
+    rng = random.Random(start_index)  # noqa: S311 - synthetic data
+    thresholds, acc = [], 0.0
+    for cause, share in CAUSES:
+        acc += share
+        thresholds.append((acc, cause))
+    columns = (
+        "session_key, user_id, record_id, source, request_id, model, occurred_at, input_tokens, "
+        "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_usd, "
+        "price_version_id, miss_cause, is_sidechain, created_at"
+    )
+    now = datetime.now(UTC)
+    week_seconds = 7 * 24 * 3600
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(f"COPY billing_usageevent ({columns}) FROM STDIN") as copy,
+    ):
+        for k in range(start_index, start_index + count):
+            uid = user_ids[rng.randrange(len(user_ids))]
+            model = MODELS[rng.randrange(3)]
+            roll = rng.random()
+            cause = next((c for t, c in thresholds if roll < t), "")
+            read = 0 if cause else rng.randrange(20_000, 150_000)
+            write = rng.randrange(30_000, 150_000) if cause else rng.randrange(500, 5_000)
+            copy.write_row((
+                f"u{uid}-s{rng.randrange(5)}", uid, f"r{k}", "acp_turn", "", model,
+                WEEK_START + timedelta(seconds=rng.randrange(week_seconds)), rng.randrange(0, 50), 0, write, read,
+                rng.randrange(100, 3_000), "0.010000", versions[model], cause, False, now,
+            ))  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE billing_usageevent")
+
+
+def build_all() -> int:
+    """What the beat task does for one week, without the deliveries."""
+    from django.conf import settings
+
+    from billing.cap_reports import cap_reports_build, oauth_user_ids
+
+    count = 0
+    now = WEEK_START + timedelta(days=8)
+    for ids in oauth_user_ids(chunk=settings.CAP_REPORT_CHUNK):
+        count += len(cap_reports_build(user_ids=ids, week=WEEK, now=now))
+    return count
+
+
+def measure(events: int) -> dict:
+    from billing.models import CapReport
+
+    CapReport.objects.all().delete()
+    t0 = time.perf_counter()
+    reports = build_all()
+    seconds = time.perf_counter() - t0
+    CapReport.objects.all().delete()
+    tracemalloc.start()
+    build_all()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"events": events, "reports": reports, "seconds": seconds, "peak_mib": peak / 2**20}
+
+
+def write_docs(lines: list[str]) -> None:
+    path = ROOT / "docs" / "PERFORMANCE.md"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Performance\n\nMeasured figures; each section is written by its benchmark.\n"
+    )
+    section = "## Cap reports\n\n" + "\n".join(lines) + "\n"
+    pattern = re.compile(r"## Cap reports\n.*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(section.rstrip("\n") + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="do not drop the database afterwards")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+
+    db_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mk0r_bench")
+    parts = urlsplit(db_url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    psql(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
+    psql(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        setup_django(db_url)
+        from django.core.management import call_command
+        from django.db import connection
+
+        from billing.models import PriceVersion
+
+        call_command("migrate", verbosity=0)
+        t0 = time.perf_counter()
+        user_ids = make_users(args.users)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # what autovacuum would have done by the first weekly run
+        versions = {
+            m: PriceVersion.objects.filter(api_model__api_id=m)
+            .order_by("-effective_from")
+            .values_list("pk", flat=True)[0]
+            for m in MODELS
+        }
+        steps = [args.events // 4, args.events // 2, args.events]
+        results, loaded = [], 0
+        for target in steps:
+            copy_events(user_ids, target - loaded, loaded, versions)
+            loaded = target
+            result = measure(loaded)
+            results.append(result)
+            print(
+                f"{result['events']:>9,} events, {result['reports']:,} reports: {result['seconds']:.2f} s, "
+                f"peak {result['peak_mib']:.1f} MiB",
+                flush=True,
+            )
+        print(f"(setup and loading: {time.perf_counter() - t0:.0f} s)")
+        connection.close()
+    finally:
+        if not args.keep:
+            psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    last = results[-1]
+    lines = [
+        f"`bench/reports.py`, Python {platform.python_version()} on {platform.machine()}, PostgreSQL "
+        f"(local, default settings), {date.today().isoformat()}: the weekly reports of {args.users:,} "
+        f"flat-rate users (chunks of 1,000 users, one GROUP BY over UsageEvent per chunk), synthetic events "
+        "spread over one week, ~5 sessions per user, three models, 15% misses. Load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs while measuring (a shared machine).",
+        "",
+        "| events | reports | seconds | peak Python memory |",
+        "|---|---|---|---|",
+        *[f"| {r['events']:,} | {r['reports']:,} | {r['seconds']:.2f} | {r['peak_mib']:.1f} MiB |" for r in results],
+        "",
+        f"Goal: 1M events in <= {GOAL_SECONDS:.0f} s ({last['seconds']:.2f} s: "
+        f"{'met' if last['seconds'] <= GOAL_SECONDS else 'missed'}). Peak memory is measured in a second run "
+        "under tracemalloc; it follows one chunk's (user, session) totals, not the events, so it stays flat as "
+        "events grow. Most of the time is PostgreSQL's: per chunk, an index scan over the chunk's users (their "
+        "events are spread over the whole table) and a two-level GROUP BY; storing 10,000 reports is ~1 s.",
+    ]
+    if args.write_docs:
+        write_docs(lines)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
