@@ -138,7 +138,10 @@ def write_docs(lines: list[str]) -> None:
     )
     section = "## Cap reports\n\n" + "\n".join(lines) + "\n"
     pattern = re.compile(r"## Cap reports\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n") + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    if pattern.search(text):
+        text = pattern.sub(section.rstrip("\n") + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text if text.endswith("\n") else text + "\n")
 
 
