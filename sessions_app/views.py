@@ -55,6 +55,11 @@ class AuthTokenView(APIView):
 
 
 class SessionListCreateView(APIView):
+    def get_throttles(self):
+        # Starting a session starts a VM: that is what gets a rate; listing does not.
+        self.throttle_scope = "session_start" if self.request.method == "POST" else None
+        return super().get_throttles()
+
     def get(self, request):
         sessions = selectors.session_list(user=request.user)[:100]
         return Response({"sessions": SessionOutput(sessions, many=True).data})
@@ -94,6 +99,8 @@ class SwitchInput(serializers.Serializer):
 class ModelQuoteView(APIView):
     """What a switch would cost, before the user confirms it."""
 
+    throttle_scope = "quote"
+
     def post(self, request):
         data = SwitchInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -104,6 +111,8 @@ class ModelQuoteView(APIView):
 
 
 class ModelSwitchView(APIView):
+    throttle_scope = "model_switch"
+
     class Input(SwitchInput):
         quoteId = StrictUUIDField(required=False)
 

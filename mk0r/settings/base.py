@@ -120,6 +120,13 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "mk0r.errors.api_exception_handler",
+    # Per user, in the shared cache (Redis in production), for the views that set a throttle_scope.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "model_switch": env("THROTTLE_MODEL_SWITCH", default="60/min"),
+        "quote": env("THROTTLE_QUOTE", default="120/min"),
+        "session_start": env("THROTTLE_SESSION_START", default="20/hour"),
+    },
     "DEFAULT_SCHEMA_CLASS": "mk0r.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

@@ -10,3 +10,8 @@ BRIDGE_RETRIES = 1
 # Tests enqueue for real only where they start a worker themselves.
 CELERY_TASK_ALWAYS_EAGER = True
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Rates high enough that no test trips them by accident; tests of throttling set their own.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"model_switch": "100000/min", "quote": "100000/min", "session_start": "100000/min"},
+}

@@ -214,3 +214,17 @@ def test_body_over_64_kib_is_413(pro_client):
 def test_every_error_has_the_same_shape(pro_client, bridge):
     response = _switch(pro_client, "nope")
     assert set(response.json()) == {"code", "message", "extra"}
+
+
+def test_switches_are_rate_limited_per_user(pro_client, bridge, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import ScopedRateThrottle
+
+    session = _session(pro_client)
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"model_switch": "2/min"})
+    cache.delete_many([f"throttle_model_switch_{pro_client.user.pk}"])
+    codes = [_switch(pro_client, session["sessionKey"], m).status_code for m in ("sonnet", "haiku", "sonnet")]
+    assert codes == [200, 200, 429]
+    response = _switch(pro_client, session["sessionKey"], "opus")
+    assert response.json()["code"] == "throttled" and response.json()["extra"]["retryAfterSeconds"] > 0
+    assert AgentSession.objects.get(key=session["sessionKey"]).model_id == "haiku"  # the refused switch changed nothing
