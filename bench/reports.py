@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.docs import write_section  # noqa: E402
 
 WEEK = "2026-W10"
 WEEK_START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -129,22 +129,6 @@ def measure(events: int) -> dict:
     return {"events": events, "reports": reports, "seconds": seconds, "peak_mib": peak / 2**20}
 
 
-def write_docs(lines: list[str]) -> None:
-    path = ROOT / "docs" / "PERFORMANCE.md"
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Performance\n\nMeasured figures; each section is written by its benchmark.\n"
-    )
-    section = "## Cap reports\n\n" + "\n".join(lines) + "\n"
-    pattern = re.compile(r"## Cap reports\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
-        text = pattern.sub(section.rstrip("\n") + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=10_000)
@@ -214,7 +198,7 @@ def main() -> None:
         "events are spread over the whole table) and a two-level GROUP BY; storing 10,000 reports is ~1 s.",
     ]
     if args.write_docs:
-        write_docs(lines)
+        write_section("Cap reports", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import admin_selectors
+from .cache_health import user_cache_health
 from .models import (
     ApiModel,
     CacheEntry,
@@ -229,6 +230,8 @@ def _user_costs_link(user_id: int, label: str = "switch costs"):
 
 # --- switch ledger -----------------------------------------------------------------
 
+# The per-user page shows cache health over the last four weeks, as the API computes it.
+HEALTH_DAYS = 28
 CSV_COLUMNS = [
     ("id", "id"),
     ("created_at", "created_at"),
@@ -324,8 +327,8 @@ class SwitchRecordAdmin(ReadOnlyAdmin):
             "subscription": Subscription.objects.filter(user=user).first(),
             "totals": admin_selectors.user_switch_totals(user_id=user.pk),
             "accuracy": admin_selectors.user_quote_accuracy(user_id=user.pk),
-            "flaps": admin_selectors.user_flap_count(user_id=user.pk),
-            "hit_rate": admin_selectors.user_hit_rate(user_id=user.pk),
+            "health": user_cache_health(user=user, days=HEALTH_DAYS),
+            "health_days": HEALTH_DAYS,
             "worst_sessions": admin_selectors.user_worst_sessions(user_id=user.pk),
             "chart": admin_selectors.weekly_chart(series),
             "ledger_url": reverse("admin:billing_switchrecord_changelist") + f"?user={user.pk}",

@@ -1,9 +1,8 @@
-"""Reads behind the admin's per-user switch-cost page. Every figure is one aggregate query,
-except flapping, which walks the user's applied switches once (three columns each)."""
+"""Reads behind the admin's per-user switch-cost page, each one aggregate query. Hit rate and
+flapping come from billing.cache_health, the same figures the API shows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -11,14 +10,9 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Abs, TruncWeek
 from django.utils import timezone
 
-from .cache_state import TTL_DELTAS
-from .models import MissCause, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
+from .models import SwitchOutcome, SwitchReconciliation, SwitchRecord
 
 ZERO = Decimal(0)
-# DESIGN §7: hit rate over requests whose prefix was cacheable. The miss causes stand for the
-# exclusions: a session's first request, prefixes below the minimum, gaps longer than the TTL.
-HIT_RATE_EXCLUDED = (MissCause.FIRST_TURN, MissCause.BELOW_MINIMUM, MissCause.TTL_EXPIRED)
-HEALTHY_HIT_RATE = Decimal("0.80")
 
 
 def user_switch_totals(*, user_id: int) -> dict:
@@ -42,55 +36,6 @@ def user_quote_accuracy(*, user_id: int) -> dict:
     n = totals["reconciled"]
     totals["mean_abs_error"] = (totals["abs_error"] / n) if n else None
     return totals
-
-
-def user_flap_count(*, user_id: int) -> int:
-    """A->B->A inside the TTL: a switch back to the model the previous switch left, while the
-    cache that switch abandoned could still be warm."""
-    flaps = 0
-    previous = None  # (session_id, from, to, at) of the switch before, in the same session
-    rows = (
-        SwitchRecord.objects.filter(user_id=user_id, outcome=SwitchOutcome.APPLIED)
-        .order_by("session_id", "created_at")
-        .values_list("session_id", "from_model_id", "to_model_id", "created_at", "quote_payload__ttl")
-    )
-    for session_id, frm, to, at, ttl in rows.iterator(chunk_size=2000):
-        window = TTL_DELTAS.get(ttl or "5m", TTL_DELTAS["5m"])
-        if previous and previous[0] == session_id and (previous[1], previous[2]) == (to, frm):
-            flaps += at - previous[3] <= window
-        previous = (session_id, frm, to, at)
-    return flaps
-
-
-@dataclass(frozen=True)
-class HitRate:
-    rate: Decimal | None
-    read: int
-    write: int
-    uncached: int
-    requests: int
-
-    @property
-    def healthy(self) -> bool | None:
-        return None if self.rate is None else self.rate >= HEALTHY_HIT_RATE
-
-
-def user_hit_rate(*, user_id: int, since: datetime | None = None) -> HitRate:
-    """cache_read / (cache_read + cache_write + input) over the user's cacheable requests."""
-    events = UsageEvent.objects.filter(user_id=user_id).exclude(miss_cause__in=HIT_RATE_EXCLUDED)
-    if since is not None:
-        events = events.filter(occurred_at__gte=since)
-    t = events.aggregate(
-        n=Count("id"),
-        r=Sum("cache_read_tokens"),
-        w5=Sum("cache_write_5m_tokens"),
-        w1=Sum("cache_write_1h_tokens"),
-        i=Sum("input_tokens"),
-    )
-    read, write, uncached = t["r"] or 0, (t["w5"] or 0) + (t["w1"] or 0), t["i"] or 0
-    total = read + write + uncached
-    rate = (Decimal(read) / Decimal(total)).quantize(Decimal("0.0001")) if total else None
-    return HitRate(rate, read, write, uncached, t["n"])
 
 
 def user_worst_sessions(*, user_id: int, limit: int = 10) -> list[dict]:

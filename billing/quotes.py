@@ -87,7 +87,10 @@ def quote_draft(*, user, session, to_model_id: str, now: datetime) -> Draft:
     subscription = subscription_for(user=user)
     cap = None
     if subscription.billing_mode == BillingMode.OAUTH:
-        cap = cap_model_for_plan(plan=subscription.plan, prices=[prices_from, prices_to], ttl=snapshot.ttl_policy)
+        # The user's own calibration, when their rate-limit events gave one.
+        cap = cap_model_for_plan(
+            plan=subscription.plan, prices=[prices_from, prices_to], ttl=snapshot.ttl_policy, user=user
+        )
     figures = quote_compute(
         from_model=priced_from.resolved.api_id,
         to_model=priced_to.resolved.api_id,

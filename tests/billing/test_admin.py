@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.admin import EstimatedCountPaginator
-from billing.admin_selectors import user_flap_count, user_hit_rate
 from billing.models import CapPlan, SwitchRecord, UsageEvent
 from tests.billing.cap_fixtures import agent_session, event, oauth_user, reconcile, switch
 
@@ -28,12 +27,13 @@ def ledger(db):
     switch(alice, s1, at=now - timedelta(minutes=30), frm="opus", to="haiku", quoted="0.100000")  # flap
     switch(alice, s2, at=now - timedelta(days=9), frm="haiku", to="sonnet", quoted="0.300000", outcome="failed")
     switch(bob, s3, at=now - timedelta(minutes=5), frm="haiku", to="sonnet", quoted="0.200000")
-    follow = event(alice, at=now - timedelta(minutes=49), w1=60_000, miss="model_switch")
+    key = str(s1.key)  # usage lands under the session's key
+    follow = event(alice, session_key=key, at=now - timedelta(minutes=49), w1=60_000, miss="model_switch")
     follow.save()
     reconcile(first, follow, actual_tax="0.650000", actual_input="0.700000")
     UsageEvent.objects.bulk_create([
-        event(alice, at=now - timedelta(minutes=40), r=80_000, w1=10_000, i=10_000),  # 80% hit
-        event(alice, at=now - timedelta(minutes=60), w1=500_000, miss="first_turn"),  # excluded
+        event(alice, session_key=key, at=now - timedelta(minutes=40), r=80_000, w1=10_000, i=10_000),  # 80% hit
+        event(alice, session_key=key, at=now - timedelta(minutes=60), w1=500_000, miss="first_turn"),  # excluded
     ])  # fmt: skip
     return {"alice": alice, "bob": bob, "s1": s1}
 
@@ -83,7 +83,7 @@ def test_user_costs_page(admin_client, ledger):
     ctx = response.context
     assert ctx["totals"]["switches"] == 3 and ctx["totals"]["quoted_tax"] == Decimal("1.000000")
     assert ctx["accuracy"]["reconciled"] == 1 and ctx["accuracy"]["actual"] == Decimal("0.650000")
-    assert ctx["flaps"] == 1
+    assert ctx["health"]["flapping"]["count"] == 1
     assert ctx["worst_sessions"][0]["session_key"] == ledger["s1"].key
     assert ctx["worst_sessions"][0]["quoted"] == Decimal("0.700000")
     html = response.content.decode()
@@ -95,16 +95,15 @@ def test_user_costs_page(admin_client, ledger):
     assert reverse("admin:billing_user_switch_costs", args=[alice.pk]) in subs
 
 
-def test_hit_rate_and_flaps_selectors(ledger):
-    rate = user_hit_rate(user_id=ledger["alice"].pk)
-    # the hit (80k read of 100k) plus the switch's rebuild (60k written): 80 / 160
-    assert rate.rate == Decimal("0.5000") and rate.healthy is False and rate.requests == 2
-    assert user_hit_rate(user_id=ledger["bob"].pk).rate is None
-    s = agent_session(ledger["bob"])
-    now = timezone.now()
-    switch(ledger["bob"], s, at=now - timedelta(minutes=20), frm="haiku", to="opus", ttl="5m")
-    switch(ledger["bob"], s, at=now - timedelta(minutes=10), frm="opus", to="haiku", ttl="5m")  # too late for 5m
-    assert user_flap_count(user_id=ledger["bob"].pk) == 0
+def test_user_page_shows_the_same_cache_health_as_the_api(admin_client, ledger):
+    from billing.cache_health import user_cache_health
+
+    alice = ledger["alice"]
+    page = admin_client.get(reverse("admin:billing_user_switch_costs", args=[alice.pk]))
+    api = user_cache_health(user=alice, days=28)
+    shown = {k: v for k, v in page.context["health"].items() if k != "since"}
+    assert shown == {k: v for k, v in api.items() if k != "since"}
+    assert api["hitRate"] is not None and f"{round(api['hitRate'] * 100)}%" in page.content.decode()
 
 
 def test_admins_only(ledger):
