@@ -7,12 +7,14 @@ from django.http import StreamingHttpResponse
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.selectors import switch_record_json, switch_records_for_session
 from mk0r.errors import ServiceError
 from mk0r.fields import StrictCharField, StrictUUIDField
+from mk0r.renderers import EventStreamRenderer
 
 from . import selectors, services
 from .models import AgentSession
@@ -139,6 +141,8 @@ class ModelSwitchView(APIView):
 
 class ChatView(APIView):
     """One chat turn, relayed from the agent as server-sent events (update*, then done or error)."""
+
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     class Input(serializers.Serializer):
         sessionKey = StrictUUIDField()

@@ -98,3 +98,17 @@ def test_unauthenticated_requests_get_401(anon_client):
         response = getattr(anon_client, method)(path)
         assert response.status_code == 401
         assert response.json()["code"] == "not_authenticated"
+
+
+def test_chat_for_an_event_stream_only_client_errors_as_an_event(pro_client, bridge):
+    key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
+    bridge.sessions.clear()
+
+    response = pro_client.post(
+        "/api/chat", {"sessionKey": key, "prompt": "hi"}, format="json", HTTP_ACCEPT="text/event-stream"
+    )
+
+    assert response.status_code == 409
+    assert response["Content-Type"].startswith("text/event-stream")
+    frame = response.content.decode()
+    assert frame.startswith("event: error\ndata: ") and '"code":"agent_session_lost"' in frame
