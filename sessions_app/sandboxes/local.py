@@ -129,6 +129,14 @@ def emulator_stop() -> None:
         state_path.unlink()
 
 
+def local_stack_stop() -> None:
+    """Stop every bridge under LOCAL_SANDBOX_ROOT and the emulator: sessions left open included."""
+    provider = LocalProvider()
+    for pid_file in _root().glob("*/bridge.pid"):
+        provider.stop(sandbox_id=pid_file.parent.name)
+    emulator_stop()
+
+
 def _base_env() -> dict[str, str]:
     keep = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "VIRTUAL_ENV")
     return {k: os.environ[k] for k in keep if k in os.environ}

@@ -19,7 +19,7 @@ def sandbox_root(tmp_path_factory):
     from django.test import override_settings
 
     with override_settings(LOCAL_SANDBOX_ROOT=root):
-        local.emulator_stop()
+        local.local_stack_stop()  # also the bridges of sessions a failed test left open
 
 
 @pytest.fixture

@@ -90,11 +90,8 @@ def live_stack(live_server, transactional_db, settings, tmp_path_factory, monkey
 
         monkeypatch.setattr(BaseHandler, "get_response", one_at_a_time)
     yield live_server
-    provider = local.LocalProvider()
-    for sandbox in root.glob("local-*"):
-        provider.stop(sandbox_id=sandbox.name)
     with override_settings(LOCAL_SANDBOX_ROOT=root):
-        local.emulator_stop()
+        local.local_stack_stop()  # the session the page opened, and the emulator
     shutil.rmtree(root, ignore_errors=True)
 
 
