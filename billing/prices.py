@@ -16,25 +16,35 @@ from .money import PER_MTOK
 ONE = Decimal(1)
 
 
+def _pico_per_token(per_mtok: Decimal) -> int:
+    """A per-MTok price in picodollars (1e-12 USD) per token: exact, since catalog prices have
+    at most six decimal places (PriceVersion's fields)."""
+    pico = per_mtok * PER_MTOK
+    if pico != pico.to_integral_value():
+        raise ValueError(f"price {per_mtok} per MTok has more than six decimal places")
+    return int(pico)
+
+
 @dataclass(frozen=True, slots=True)
 class Rates:
-    """USD per token for each billed class (per-MTok price / 1,000,000)."""
+    """USD per token for each billed class (per-MTok price / 1,000,000), and the same rates as
+    integer picodollars per token, for the quote's hot path (sums of exact integers)."""
 
     input: Decimal
     write_5m: Decimal
     write_1h: Decimal
     read: Decimal
     output: Decimal
+    input_pico: int = 0
+    write_5m_pico: int = 0
+    write_1h_pico: int = 0
+    read_pico: int = 0
+    output_pico: int = 0
 
     @classmethod
     def per_mtok(cls, *, input, write_5m, write_1h, read, output) -> Rates:  # noqa: A002
-        return cls(
-            input=Decimal(input) / PER_MTOK,
-            write_5m=Decimal(write_5m) / PER_MTOK,
-            write_1h=Decimal(write_1h) / PER_MTOK,
-            read=Decimal(read) / PER_MTOK,
-            output=Decimal(output) / PER_MTOK,
-        )
+        per_mtok = [Decimal(price) for price in (input, write_5m, write_1h, read, output)]
+        return cls(*(price / PER_MTOK for price in per_mtok), *(_pico_per_token(price) for price in per_mtok))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from .cache_state import TTL_DELTAS, CacheSnapshot
 from .cap_model import CapModel, cap_percent, cap_pick, cap_units
-from .money import ZERO, usd_quantize
+from .money import MICRO_USD, ZERO
 from .prices import Prices
 
 # Steady state ("typical turn" once both caches are warm): the turn reads the whole
@@ -113,16 +113,22 @@ class QuoteFigures:
         }
 
 
-def _prompt_cost(prices: Prices, plain: int, write: int, ttl: str, read: int, output: int = 0) -> Decimal:
-    """Exact cost of a prompt split into plain input / cache write / cache read (+ output)."""
+def _prompt_cost(prices: Prices, plain: int, write: int, ttl: str, read: int, output: int = 0) -> int:
+    """Exact cost, in picodollars, of a prompt split into plain input / cache write / cache read
+    (+ output). Integers: a quote is a dozen of these, and int arithmetic is exact and fast."""
     threshold = prices.long_context_threshold
     rates = prices.base if threshold is None else prices.rates_for(plain + write + read)
-    cost = write * (rates.write_1h if ttl == "1h" else rates.write_5m) + read * rates.read
-    if plain:
-        cost += plain * rates.input
-    if output:
-        cost += output * rates.output
-    return cost
+    return (
+        plain * rates.input_pico
+        + write * (rates.write_1h_pico if ttl == "1h" else rates.write_5m_pico)
+        + read * rates.read_pico
+        + output * rates.output_pico
+    )
+
+
+def _usd(pico: int) -> Decimal:
+    """Picodollars as dollars, rounded to the micro-dollar (half to even, as usd_quantize)."""
+    return Decimal(pico).scaleb(-12).quantize(MICRO_USD, ROUND_HALF_EVEN)
 
 
 def _split(prices: Prices, prompt: int, read: int) -> tuple[int, int, int]:
@@ -243,15 +249,17 @@ def quote_compute(
         m_plain, m_write, m_read = _split(prices_to, prompt_to, mapped_read)
         same_state = _prompt_cost(prices_to, m_plain, m_write, ttl, m_read)
 
-    tax = usd_quantize(switch - stay)
-    rate_delta = usd_quantize(same_state - stay)
-    # Rebuild is the remainder so that the two parts add up to the rounded tax exactly.
+    # From the rounded figures the user sees, so that switch - stay = tax to the micro-dollar;
+    # rebuild is the remainder, so that the two parts add up to the tax exactly too.
+    stay_usd, switch_usd = _usd(stay), _usd(switch)
+    tax = switch_usd - stay_usd
+    rate_delta = _usd(same_state) - stay_usd
     rebuild = tax - rate_delta
 
     # --- steady state: both warm, a typical turn ---
     steady_new = new_tokens or STEADY_NEW_TOKENS
     steady_new_to = n_to or _scale_point(STEADY_NEW_TOKENS, prices_from, prices_to)
-    steady = usd_quantize(
+    steady = _usd(
         _prompt_cost(prices_to, 0, steady_new_to + STEADY_OUTPUT_TOKENS, ttl, p_to, STEADY_OUTPUT_TOKENS)
         - _prompt_cost(prices_from, 0, steady_new + STEADY_OUTPUT_TOKENS, ttl, p_from, STEADY_OUTPUT_TOKENS)
     )
@@ -301,26 +309,11 @@ def quote_compute(
     if recent_switches and _is_flapping(recent_switches, from_model, to_model, now, TTL_DELTAS[ttl]):
         warnings.append(W_FLAPPING)
 
+    # Positional, in field order: this constructor is a sizeable share of a quote's time.
     return QuoteFigures(
-        prefix_from=p_from,
-        prefix_to=p_to,
-        prefix_to_low=low,
-        prefix_to_high=high,
-        cache_state_from=state_from,
-        cache_state_to=state_to,
-        stay_usd=usd_quantize(stay),
-        switch_usd=usd_quantize(switch),
-        tax_usd=tax,
-        cache_rebuild_usd=rebuild,
-        rate_delta_usd=rate_delta,
-        steady_state_delta_usd=steady,
-        break_even_turns=break_even,
-        ttft_penalty_ms=max(ttft, 0),
-        cap_percent=percent,
-        warnings=warnings,
-        price_version_from=prices_from.label,
-        price_version_to=prices_to.label,
-    )
+        p_from, p_to, low, high, state_from, state_to, stay_usd, switch_usd, tax, rebuild, rate_delta, steady,
+        break_even, max(ttft, 0), percent, warnings, prices_from.label, prices_to.label,
+    )  # fmt: skip
 
 
 def _scale_point(tokens: int, prices_from: Prices, prices_to: Prices) -> int:
