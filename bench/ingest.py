@@ -237,10 +237,10 @@ Ingestion: `POST /api/internal/usage` through gunicorn (4 sync workers) on Postg
 relays at once, each into its own session, signed like vm_bridge (HMAC, nonce in Redis,
 timestamp window). Each event is validated, priced at its own time, fed to the session's
 persisted cache tracker (row lock), given a miss cause and stored, all in one transaction per batch.
-That is 10 queries per event inside the transaction (the tracker state and its entries read for the
-miss cause, read again under the lock, rewritten; the event inserted) plus the catalog lookups while
-validating, so batching saves little: the next step is reading and writing the tracker state once
-per batch and caching price lookups per batch.
+A batch costs the same dozen queries whatever its size (the session lock, known ids, the tracker
+state read and written once, one bulk insert, the waiting-switch lookup; prices come from the
+per-process catalog cache), so the relay's batching is what buys throughput: a one-record batch
+pays the whole request (auth by signature, nonce in Redis, transaction) for one event.
 
 | records per batch | events | time | events/s |
 |---|---|---|---|

@@ -139,8 +139,10 @@ def main():
         "",
         f"Load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; on a shared machine",
         "the figures move by a factor of two between runs, so compare runs made side by side.",
-        "The hot path: rates are per-token Decimals computed once per price version, a quote is about",
-        "thirty Decimal operations plus integer token arithmetic, and money is rounded only at the end.",
+        "The hot path: each price version's rates are kept as exact integer picodollars per token",
+        "(catalog prices have at most six decimals per MTok), so a quote's dozen prompt costs are integer",
+        "sums; each figure becomes a Decimal once, rounded half-to-even to the micro-dollar. What is left",
+        "is Python call overhead: on this machine a bare function call costs ~0.1 µs and a quote is ~13 µs.",
     ]
     print("\n".join(lines))
     if args.write_docs:
