@@ -102,7 +102,8 @@ def _load(service_url: str, token: str, keys: list[str], seconds: float) -> dict
 def report(results: dict, engine: float, clients: int, seconds: float) -> str:
     one, many = results[1], results[clients]
     return f"""`bench/quote.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()});
-gunicorn (4 sync workers) on PostgreSQL, each client quoting its own session (100k tokens warm
+gunicorn (4 workers × 4 threads, keep-alive, as in production) on PostgreSQL, each client
+quoting its own session (100k tokens warm
 on haiku) alternately to sonnet and opus, {seconds:.0f} s per row. Every quote is also stored.
 
 | clients | p50 | p99 | requests/s |

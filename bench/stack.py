@@ -140,8 +140,9 @@ def bridge() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def service(*, bridge_url: str, workers: int = 2, threads: int = 1) -> Iterator[str]:
-    """gunicorn serving the service on the bench database, attached to `bridge_url`."""
+def service(*, bridge_url: str, workers: int = 2, threads: int = 4) -> Iterator[str]:
+    """gunicorn serving the service on the bench database, attached to `bridge_url`: threaded
+    workers with keep-alive, as docker/gunicorn.conf.py runs it in production."""
     port = free_port()
     env = _env(
         SANDBOX_PROVIDER="static",
@@ -160,6 +161,10 @@ def service(*, bridge_url: str, workers: int = 2, threads: int = 1) -> Iterator[
         str(workers),
         "--threads",
         str(threads),
+        "--worker-class",
+        "gthread",
+        "--keep-alive",
+        "5",
         "--log-level",
         "warning",
     ]

@@ -78,8 +78,10 @@ def _timed(client: httpx.Client, path: str, count: int) -> dict[str, float]:
 
 def report(result: dict, switches: int) -> str:
     s, b, f = result["service"], result["bridge"], result["floors"]
+    floor_gap = f["session_get"]["p50"] - f["healthz"]["p50"]
     return f"""`bench/switch_overhead.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()});
-gunicorn (2 sync workers) on PostgreSQL, the real bridge with the reference agent on loopback,
+gunicorn (2 workers × 4 threads, keep-alive, as in production) on PostgreSQL, the real bridge with
+the reference agent on loopback,
 {switches} switches per path after 20 warm-up calls, the two paths interleaved.
 
 | path | p50 | p99 |
@@ -95,9 +97,11 @@ cache), the bridge call, the ledger row and the session update, in one transacti
 
 Where the time goes, on the same gunicorn: `GET /healthz` (Django, no database) takes
 {f["healthz"]["p50"]:.2f} ms and `GET /api/chat/sessions/{{key}}` (token auth + one select)
-{f["session_get"]["p50"]:.2f} ms at the median. On this machine Python runs a bare function call
-in ~0.1 µs and the ORM spends 1–2 ms of Python per query, so the switch's seven queries, not
-PostgreSQL (0.05 ms a round trip) or the quote engine (~13 µs), make up most of the overhead.
+{f["session_get"]["p50"]:.2f} ms at the median: {floor_gap:.1f} ms of DRF, token lookup and one ORM select,
+on a machine where Python runs a bare function call in ~0.1 µs. PostgreSQL answers a query in
+0.05 ms and the quote engine takes ~13 µs, so the switch's seven ORM queries and DRF, in Python,
+make up the overhead; the levers left are fewer queries (one read for session, cache state and
+recent switches) and less framework on this one path.
 Load average while measuring: {result["load"]}.
 """
 
