@@ -109,3 +109,22 @@ def test_chat_on_a_lost_agent_session_is_409(pro_client, local_stack):
     assert response.status_code == 409
     assert response.json()["code"] == "agent_session_lost"
     pro_client.delete(f"/api/chat/sessions/{key}")
+
+
+def test_stop_local_sandboxes_stops_what_a_dev_server_left(settings, tmp_path, monkeypatch):
+    import os
+
+    from django.core.management import call_command
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    settings.LOCAL_SANDBOX_ROOT = tmp_path
+    sandbox = local.LocalProvider().start(session_key="k", user_id=1)
+    pid = int((tmp_path / sandbox.sandbox_id / "bridge.pid").read_text())
+
+    call_command("stop_local_sandboxes")
+
+    assert not (tmp_path / sandbox.sandbox_id / "bridge.pid").exists()
+    assert not (tmp_path / "emulator.json").exists()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
