@@ -25,6 +25,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from mk0r.timefmt import iso_z
+
 from .cache_state import TTL_DELTAS
 from .models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from .money import ZERO, usd_str
@@ -51,8 +53,6 @@ _FIELDS = (
 )
 
 
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat().replace("+00:00", "Z") if at else None
 
 
 @dataclass(slots=True)
@@ -105,8 +105,8 @@ class Health:
                 "withinOnePercent": self.within_tolerance,
                 "share": round(self.within_tolerance / self.predicted, 4) if self.predicted else None,
             },
-            "firstAt": _iso(self.first_at),
-            "lastAt": _iso(self.last_at),
+            "firstAt": iso_z(self.first_at),
+            "lastAt": iso_z(self.last_at),
         }
 
 
@@ -176,7 +176,7 @@ def _flaps(switches: list[tuple], window: timedelta, source: str) -> list[dict]:
         if src2 == dst1 and dst2 == src1 and at2 - at1 < window:
             found.append(
                 {
-                    "at": _iso(at2),
+                    "at": iso_z(at2),
                     "models": [src1, dst1],
                     "secondsBetween": int((at2 - at1).total_seconds()),
                     "source": source,
@@ -241,7 +241,7 @@ def user_cache_health(*, user, days: int = DEFAULT_DAYS, now: datetime | None = 
     unhealthy = [key for key, h in sessions if h.hit_rate is not None and h.hit_rate < HEALTHY_HIT_RATE]
     return {
         "days": days,
-        "since": _iso(since),
+        "since": iso_z(since),
         **body,
         "sessionCount": len(sessions),
         "unhealthySessions": len(unhealthy),
@@ -271,7 +271,7 @@ def quote_accuracy(*, user, days: int | None = None, worst: int = 5, now: dateti
         since = (now or timezone.now()) - timedelta(days=days)
         rows = rows.filter(created_at__gte=since)
     rows = list(rows.order_by("created_at"))
-    body: dict = {"days": days, "since": _iso(since), "count": len(rows)}
+    body: dict = {"days": days, "since": iso_z(since), "count": len(rows)}
     if not rows:
         return {**body, "errorUsd": None, "errorPercent": None, "worst": []}
     errors = [r.quote_error_usd for r in rows]
@@ -302,7 +302,7 @@ def quote_accuracy(*, user, days: int | None = None, worst: int = 5, now: dateti
             "quotedTaxUsd": usd_str(r.switch.quoted_tax_usd),
             "actualTaxUsd": usd_str(r.actual_tax_usd),
             "errorUsd": usd_str(r.quote_error_usd),
-            "at": _iso(r.switch.created_at),
+            "at": iso_z(r.switch.created_at),
         }
         for r in sorted(rows, key=lambda r: abs(r.quote_error_usd), reverse=True)[:worst]
     ]

@@ -35,6 +35,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from mk0r.errors import ServiceError
+from mk0r.timefmt import iso_z
 
 from .cap_model import cap_percent
 from .caps import ESTIMATE, PlanCap, TokenWeights, cap_weights_resolve, plan_cap_for, weights_from_prices
@@ -652,13 +653,10 @@ def _enqueue(task, report_ids: list[int]) -> None:
 
 
 def cap_report_json(report: CapReport) -> dict:
-    def ts(value):
-        return value.isoformat().replace("+00:00", "Z") if value else None
-
     return {
         "week": report.week,
-        "weekStart": ts(report.week_start),
-        "weekEnd": ts(report.week_end),
+        "weekStart": iso_z(report.week_start),
+        "weekEnd": iso_z(report.week_end),
         "plan": report.plan,
         "label": ESTIMATE,
         "capUnits": str(report.cap_units),
@@ -668,10 +666,10 @@ def cap_report_json(report: CapReport) -> dict:
         "switchUnits": str(report.switch_units),
         "missUnits": str(report.miss_units),
         "requests": report.requests,
-        "runsOutAt": ts(report.runs_out_at),
+        "runsOutAt": iso_z(report.runs_out_at),
         "worstSessions": report.worst_sessions,
-        "computedAt": ts(report.computed_at),
-        "sentAt": ts(report.sent_at),
+        "computedAt": iso_z(report.computed_at),
+        "sentAt": iso_z(report.sent_at),
     }
 
 
@@ -823,8 +821,8 @@ def cap_live(*, user, now: datetime | None = None) -> dict:
         "label": ESTIMATE,
         "plan": subscription.plan,
         "resetMode": ResetMode.ROLLING if rolling else ResetMode.FIXED,
-        "weekStart": window.start.isoformat().replace("+00:00", "Z"),
-        "weekEnd": window.end.isoformat().replace("+00:00", "Z"),
+        "weekStart": iso_z(window.start),
+        "weekEnd": iso_z(window.end),
         "capUnits": str(cap.units),
         "configuredCapUnits": str(cap.configured_units),
         "capSource": cap.source,
@@ -837,14 +835,12 @@ def cap_live(*, user, now: datetime | None = None) -> dict:
         "projection": {
             "unitsAtWeekEnd": str(projected),
             "capPercentAtWeekEnd": str(cap_percent(units=projected, cap=_CapLike(cap.units))),
-            "runsOutAt": _iso(out_at),
+            "runsOutAt": iso_z(out_at),
         },
         "worstSessions": _worst(burn),
     }
 
 
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 __all__ = [

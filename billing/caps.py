@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from mk0r.timefmt import iso_z
+
 from .cap_model import CapModel, ClassWeights
 from .models import CapPlan, CapSettings, CapWeight
 from .money import PER_MTOK
@@ -59,7 +61,7 @@ class PlanCap:
             return None
         return {
             "unitsPerWeek": str(self.units),
-            "calibratedAt": self.calibrated_at.isoformat().replace("+00:00", "Z") if self.calibrated_at else None,
+            "calibratedAt": iso_z(self.calibrated_at),
             "events": self.calibration_events,
         }
 

@@ -45,6 +45,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from mk0r.timefmt import iso_z
+
 from .cache_state import TTL_DELTAS, CacheTracker
 from .costs import CostBreakdown, Usage, usage_cost
 from .models import PriceVersion, UsageEvent
@@ -277,7 +279,7 @@ class ReplayedSwitch:
         return {
             "sessionId": self.session_id,
             "recordId": self.record_id,
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": iso_z(self.at),
             "from": self.from_model,
             "to": self.to_model,
             "prefixTokens": self.prefix_tokens,
@@ -398,8 +400,8 @@ class SessionReplay:
             "sessionId": self.session_id,
             "requests": t.requests,
             "sidechainRequests": t.sidechain_requests,
-            "firstAt": first.isoformat().replace("+00:00", "Z") if first else None,
-            "lastAt": last.isoformat().replace("+00:00", "Z") if last else None,
+            "firstAt": iso_z(first),
+            "lastAt": iso_z(last),
             "models": sorted({r.model for r in self.requests}),
             "totalUsd": usd_str(t.total),
             "cost": t.cost_json(),

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from mk0r.errors import ServiceError
+from mk0r.timefmt import iso_z
 
 from .cache_state import TTL_DELTAS
 from .cache_store import cache_state_snapshot
@@ -126,7 +127,7 @@ def quote_payload(*, draft: Draft, quote_id, expires_at: datetime | None) -> dic
         "toModelId": draft.to_model_id,
         "ttl": draft.ttl,
         **draft.figures.to_json(),
-        "expiresAt": expires_at.isoformat().replace("+00:00", "Z") if expires_at else None,
+        "expiresAt": iso_z(expires_at),
     }
 
 

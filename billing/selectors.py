@@ -2,6 +2,8 @@
 
 from django.db.models import QuerySet
 
+from mk0r.timefmt import iso_z
+
 from .models import SwitchRecord
 from .money import usd_str
 
@@ -28,6 +30,6 @@ def switch_record_json(record: SwitchRecord) -> dict:
         "priceVersion": {"from": record.price_version_from.label, "to": record.price_version_to.label},
         "bridgeLatencyMs": record.bridge_latency_ms,
         "errorCode": record.error_code or None,
-        "createdAt": record.created_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": iso_z(record.created_at),
         "quote": record.quote_payload,
     }
