@@ -53,8 +53,6 @@ _FIELDS = (
 )
 
 
-
-
 @dataclass(slots=True)
 class Health:
     """Accumulates one session's (or a user's) requests, in time order per session."""

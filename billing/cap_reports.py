@@ -841,8 +841,6 @@ def cap_live(*, user, now: datetime | None = None) -> dict:
     }
 
 
-
-
 __all__ = [
     "InvalidWeek",
     "NoWeeklyCap",
