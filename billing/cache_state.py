@@ -16,7 +16,6 @@ Token counts are in each model's own tokens; pass canonical API model ids
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -41,11 +40,6 @@ class CacheEntryState:
     ttl: str
     expires_at: datetime
 
-    def is_warm(self, at: datetime) -> bool:
-        # Warm strictly before expiry: a request starting at the expiry instant misses.
-        return at < self.expires_at
-
-
 @dataclass(frozen=True, slots=True)
 class CacheSnapshot:
     """What the quote needs to know about one session's cache at a moment."""
@@ -65,18 +59,6 @@ class CacheSnapshot:
         for entry in self.entries:
             if entry.model == model and best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
                 best = entry.prefix_tokens
-        return best
-
-    def warm_entry(self, *, model: str, at: datetime) -> CacheEntryState | None:
-        """The longest warm entry of `model`, whatever the prompt."""
-        best = None
-        for entry in self.entries:
-            if (
-                entry.model == model
-                and at < entry.expires_at
-                and (best is None or entry.prefix_tokens > best.prefix_tokens)
-            ):
-                best = entry
         return best
 
     def has_cached(self, model: str) -> bool:
@@ -119,7 +101,7 @@ class CacheTracker:
 
     def record(self, *, model: str, usage: Usage, at: datetime) -> None:
         """Apply one request (started at `at`) to the state."""
-        kept = [e for e in self.entries.get(model, ()) if at < e.expires_at]  # = is_warm, inlined (hot path)
+        kept = [e for e in self.entries.get(model, ()) if at < e.expires_at]  # warm strictly before expiry
         read = usage.cache_read_tokens
         if read:
             # The entry that was read gets a new lifetime from this request's start.
@@ -158,10 +140,6 @@ class CacheTracker:
         self.current_model = model
         self.context_tokens = usage.context_tokens
         self.last_request_at = at
-
-    def record_many(self, requests: Iterable[tuple[str, Usage, datetime]]) -> None:
-        for model, usage, at in requests:
-            self.record(model=model, usage=usage, at=at)
 
     def snapshot(self) -> CacheSnapshot:
         return CacheSnapshot(

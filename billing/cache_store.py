@@ -1,6 +1,6 @@
 """Persisting the per-session cache state.
 
-Writes (`cache_state_record_request`, `cache_state_set_ttl_policy`) are services,
+Writes (`cache_state_record_requests` and its one-request form) are services,
 `cache_state_snapshot` is the selector the quote path uses. Both go through
 `billing.cache_state.CacheTracker`, so the database and the in-memory replay agree.
 """
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from .cache_state import TTL_SECONDS, CacheEntryState, CacheSnapshot, CacheTracker
+from .cache_state import CacheEntryState, CacheSnapshot, CacheTracker
 from .costs import Usage
 from .models import CacheEntry, SessionCacheState
 
@@ -80,14 +80,3 @@ def cache_state_record_request(
     cache_state_record_requests(session_key=session_key, requests=[(model, usage, at)], ttl_policy=ttl_policy)
     return cache_state_snapshot(session_key=session_key)
 
-
-def cache_state_set_ttl_policy(*, session_key: str, ttl_policy: str) -> None:
-    """Declare how the session writes its cache (subscription: 1h, API key: 5m)."""
-    if ttl_policy not in TTL_SECONDS:
-        raise ValueError(f"ttl_policy must be one of {tuple(TTL_SECONDS)}")
-    state, created = SessionCacheState.objects.get_or_create(
-        session_key=session_key, defaults={"ttl_policy": ttl_policy}
-    )
-    if not created and state.ttl_policy != ttl_policy:
-        state.ttl_policy = ttl_policy
-        state.save(update_fields=["ttl_policy", "updated_at"])

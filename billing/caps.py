@@ -9,7 +9,6 @@ Every figure is an estimate and is labelled so wherever it shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -139,6 +138,3 @@ def cap_model_for_plan(*, plan: str, prices: list[Prices], ttl: str, user=None) 
         weights[p.api_model] = token_weights.for_ttl(ttl)
     return CapModel(units_per_week=Decimal(cap.units), weights=weights, label=cap.label)
 
-
-def capped_plans() -> Iterable[str]:
-    return CapPlan.objects.values_list("plan", flat=True)

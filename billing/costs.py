@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .money import ZERO, usd_quantize
+from .money import usd_quantize
 from .prices import Prices
 
 WRITE_TTLS = ("5m", "1h")
@@ -206,23 +206,3 @@ def usage_cost(*, usage: Usage, prices: Prices, batch: bool = False, geo: str | 
         price_label=prices.label,
         long_context=rates is not prices.base,
     )
-
-
-def input_cost(
-    *,
-    prices: Prices,
-    input_tokens: int = 0,
-    write_tokens: int = 0,
-    write_ttl: str = "5m",
-    read_tokens: int = 0,
-) -> Decimal:
-    """Exact input-side cost of a prompt, without building a Usage (the quote's hot path)."""
-    rates = prices.rates_for(input_tokens + write_tokens + read_tokens)
-    cost = ZERO
-    if input_tokens:
-        cost += input_tokens * rates.input
-    if write_tokens:
-        cost += write_tokens * (rates.write_1h if write_ttl == "1h" else rates.write_5m)
-    if read_tokens:
-        cost += read_tokens * rates.read
-    return cost

@@ -87,9 +87,6 @@ class Prices:
         return prompt_tokens > 0 and (minimum is None or prompt_tokens >= minimum)
 
 
-# The name used in the design notes for the same thing.
-PriceSnapshot = Prices
-
 
 def prices_make(
     *,

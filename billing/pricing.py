@@ -85,12 +85,6 @@ def price_version_for(*, api_model: ApiModel | str, at: datetime) -> PriceVersio
     return version
 
 
-def prices_for(*, model_id: str, at: datetime) -> Prices:
-    """Immutable prices of whatever `model_id` means at `at` (for the cost engine and quotes)."""
-    resolved = model_resolve(model_id=model_id, at=at)
-    return prices_from_version(price_version_for(api_model=resolved.priced_model, at=at))
-
-
 @dataclass(frozen=True, slots=True)
 class PricedModel:
     resolved: ResolvedModel

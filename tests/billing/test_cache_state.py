@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from billing.cache_state import CacheTracker, cache_snapshot_warm
-from billing.cache_store import cache_state_record_request, cache_state_set_ttl_policy, cache_state_snapshot
+from billing.cache_store import cache_state_record_request, cache_state_snapshot
 from billing.costs import Usage
 
 from .conftest import NOW
@@ -70,14 +70,14 @@ def test_switch_back_reads_the_earlier_prefix_while_warm():
 def test_snapshot_round_trip_and_warm_builder():
     snap = cache_snapshot_warm(model=H, prefix_tokens=100_000, idle_seconds=120, now=NOW, ttl="1h")
     assert snap.warm_prefix(model=H, prefix_tokens=100_000, at=NOW) == 100_000
-    assert snap.warm_entry(model=H, at=NOW).expires_at == NOW - 120 * s + timedelta(hours=1)
+    (entry,) = snap.entries
+    assert entry.expires_at == NOW - 120 * s + timedelta(hours=1)
     assert CacheTracker.from_snapshot(snap).snapshot() == snap
 
 
 @pytest.mark.django_db
 def test_persisted_service_matches_the_tracker():
     key = "5b0c7f0e-0000-4000-8000-000000000001"
-    cache_state_set_ttl_policy(session_key=key, ttl_policy="1h")
     requests = [
         (H, Usage(cache_write_1h_tokens=20_000, output_tokens=500), NOW),
         (H, Usage(cache_write_1h_tokens=800, cache_read_tokens=20_000, output_tokens=300), NOW + 30 * s),

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from billing.costs import Usage, usage_cost
 from billing.models import ApiModel, PriceVersion
 from billing.prices import prices_from_version
-from billing.pricing import UnknownModel, model_resolve, price_version_for, prices_for
+from billing.pricing import UnknownModel, model_priced, model_resolve, price_version_for
 
 pytestmark = pytest.mark.django_db
 
@@ -58,11 +58,11 @@ def test_sonnet_55_read_price_change_is_a_second_version():
 
 
 def test_haiku_55_tier_and_geo_from_the_catalog():
-    prices = prices_for(model_id="claude-haiku-5-5", at=AT)
+    prices = model_priced(model_id="claude-haiku-5-5", at=AT).prices
     cost = usage_cost(usage=Usage(cache_read_tokens=150_000), prices=prices)
     assert cost.total == Decimal("0.0075") and cost.long_context
-    assert prices_for(model_id="claude-opus-4-6", at=AT).geo_multiplier == Decimal("1.1")
-    assert prices_for(model_id="claude-opus-4-5", at=AT).geo_multiplier == Decimal(1)
+    assert model_priced(model_id="claude-opus-4-6", at=AT).prices.geo_multiplier == Decimal("1.1")
+    assert model_priced(model_id="claude-opus-4-5", at=AT).prices.geo_multiplier == Decimal(1)
 
 
 @pytest.mark.parametrize(
