@@ -1,7 +1,8 @@
 """Switch quotes for live sessions: build, persist, and check one when it is confirmed.
 
 `session` arguments are agent sessions passed in by the caller (billing never imports
-the sessions app): anything with `pk`, `key`, `model_id` and `cache_ttl`.
+the sessions app): anything with `pk`, `key`, `model_id` and `cache_ttl`; `context` is what
+the caller read with it (`billing.switch_context`).
 """
 
 import dataclasses
@@ -15,16 +16,12 @@ from django.utils import timezone
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
 
-from .cache_state import TTL_DELTAS
-from .cache_store import cache_state_snapshot
 from .caps import cap_model_for_plan
 from .entitlements import subscription_for
 from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
 from .pricing import model_priced
-from .quoting import QuoteFigures, SwitchEvent, quote_compute
-
-# Flapping is A->B->A: the last few switches tell it.
-RECENT_SWITCHES = 4
+from .quoting import QuoteFigures, quote_compute
+from .switch_context import SwitchContext
 
 
 class QuoteNotFound(ServiceError):
@@ -75,13 +72,13 @@ class Draft:
     ttl: str
 
 
-def quote_draft(*, user, session, to_model_id: str, now: datetime) -> Draft:
+def quote_draft(*, user, session, context: SwitchContext, to_model_id: str, now: datetime) -> Draft:
     """What switching `session` to `to_model_id` costs at `now`, from its real cache state."""
     priced_from = model_priced(model_id=session.model_id, at=now)
     priced_to = model_priced(model_id=to_model_id, at=now)
     version_from, version_to = priced_from.version, priced_to.version
     prices_from, prices_to = priced_from.prices, priced_to.prices
-    snapshot = cache_state_snapshot(session_key=str(session.key))
+    snapshot = context.snapshot
     if snapshot.last_request_at is None:
         # Nothing recorded yet: the session's own policy says how it will write.
         snapshot = dataclasses.replace(snapshot, ttl_policy=session.cache_ttl)
@@ -101,23 +98,9 @@ def quote_draft(*, user, session, to_model_id: str, now: datetime) -> Draft:
         now=now,
         plan=subscription.plan,
         cap=cap,
-        recent_switches=_recent_switches(session=session, now=now, ttl=snapshot.ttl_policy),
+        recent_switches=context.recent_switches,
     )
     return Draft(session.model_id, to_model_id, figures, version_from, version_to, snapshot.ttl_policy)
-
-
-def _recent_switches(*, session, now: datetime, ttl: str) -> list[SwitchEvent]:
-    """The session's last switches inside the TTL: enough to see A->B->A."""
-    rows = (
-        SwitchRecord.objects.filter(
-            session_id=session.pk, outcome=SwitchOutcome.APPLIED, created_at__gte=now - TTL_DELTAS[ttl]
-        )
-        .order_by("-created_at")
-        .values_list("created_at", "price_version_from__api_model__api_id", "price_version_to__api_model__api_id")[
-            :RECENT_SWITCHES
-        ]
-    )
-    return [SwitchEvent(at, from_model, to_model) for at, from_model, to_model in rows]
 
 
 def quote_payload(*, draft: Draft, quote_id, expires_at: datetime | None) -> dict[str, Any]:
@@ -147,12 +130,11 @@ def quote_store(*, user, session, draft: Draft, now: datetime) -> Quote:
     return quote
 
 
-def quote_create(*, user, session, to_model_id: str) -> Quote:
-    now = timezone.now()
+def quote_create(*, user, session, context: SwitchContext, to_model_id: str, now: datetime) -> Quote:
     return quote_store(
         user=user,
         session=session,
-        draft=quote_draft(user=user, session=session, to_model_id=to_model_id, now=now),
+        draft=quote_draft(user=user, session=session, context=context, to_model_id=to_model_id, now=now),
         now=now,
     )
 
@@ -181,11 +163,12 @@ class Confirmation:
     error: ServiceError | None = None
 
 
-def switch_confirmation(*, user, session, to_model_id: str, quote_id=None) -> Confirmation:
+def switch_confirmation(
+    *, user, session, context: SwitchContext, to_model_id: str, now: datetime, quote_id=None
+) -> Confirmation:
     """Decide whether a switch may go ahead. Call inside the transaction that locks the session."""
-    now = timezone.now()
     if quote_id is None:
-        draft = quote_draft(user=user, session=session, to_model_id=to_model_id, now=now)
+        draft = quote_draft(user=user, session=session, context=context, to_model_id=to_model_id, now=now)
         if draft.figures.tax_usd > subscription_for(user=user).auto_confirm_threshold:
             quote = quote_store(user=user, session=session, draft=draft, now=now)
             return Confirmation(None, None, draft, ConfirmationRequired(top_level={"quote": quote.payload}))
@@ -200,7 +183,7 @@ def switch_confirmation(*, user, session, to_model_id: str, quote_id=None) -> Co
         return Confirmation(None, None, None, QuoteUsed(extra={"quoteId": str(quote.pk)}))
     if quote.expires_at <= now:
         return Confirmation(None, None, None, QuoteExpired(extra={"quoteId": str(quote.pk)}))
-    draft = quote_draft(user=user, session=session, to_model_id=to_model_id, now=now)
+    draft = quote_draft(user=user, session=session, context=context, to_model_id=to_model_id, now=now)
     if quote.from_model_id != session.model_id or _materially_different(quote, draft):
         fresh = quote_store(user=user, session=session, draft=draft, now=now)
         return Confirmation(None, None, draft, QuoteStale(top_level={"quote": fresh.payload}))

@@ -1,7 +1,14 @@
+from datetime import datetime
+from functools import cache
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import QuerySet
+
+from billing import switch_context
+from billing.switch_context import SwitchContext, switch_context_load
+from mk0r.db import prepared_cursor
 
 from .errors import SessionNotFound
 from .models import AgentSession
@@ -18,3 +25,43 @@ def session_get(*, user, key: UUID | str, for_update: bool = False) -> AgentSess
         return queryset.get(key=key, user=user)
     except (AgentSession.DoesNotExist, ValidationError, ValueError):
         raise SessionNotFound() from None
+
+
+def session_with_switch_context(
+    *, user, key: UUID | str, now: datetime, for_update: bool = False
+) -> tuple[AgentSession, SwitchContext]:
+    """The user's session (locked when `for_update`) and what a quote reads about it.
+
+    Every quote and switch starts here, so on PostgreSQL it is one statement, prepared once per
+    connection, instead of four ORM queries, each of which costs more in Python than in the server.
+    """
+    if connection.vendor != "postgresql":
+        session = session_get(user=user, key=key, for_update=for_update)
+        return session, switch_context_load(session_pk=session.pk, session_key=str(session.key), now=now)
+    try:
+        key = key if isinstance(key, UUID) else UUID(str(key))
+    except ValueError:
+        raise SessionNotFound() from None
+    sql, field_names = _session_with_context_sql(for_update)
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, [*switch_context.pg_params(now), key, user.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise SessionNotFound()
+    split = len(field_names)
+    return AgentSession.from_db(connection.alias, field_names, row[:split]), switch_context.switch_context_from_pg(
+        row[split:]
+    )
+
+
+@cache
+def _session_with_context_sql(for_update: bool) -> tuple[str, list[str]]:
+    fields = AgentSession._meta.concrete_fields
+    columns = ", ".join(f"s.{connection.ops.quote_name(f.column)}" for f in fields)
+    # Built from the model's own metadata and constants; every value is a parameter.
+    sql = (
+        f"SELECT {columns}, {switch_context.PG_COLUMNS} FROM {AgentSession._meta.db_table} s"  # noqa: S608
+        f"{switch_context.PG_JOINS} WHERE s.key = %s AND s.user_id = %s"
+        + (" FOR UPDATE OF s" if for_update else "")
+    )
+    return sql, [f.attname for f in fields]

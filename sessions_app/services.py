@@ -19,7 +19,7 @@ from .bridge_client import BridgeClient, BridgeError, StreamEvent
 from .errors import SessionClosed, api_error_from_bridge, api_error_from_sandbox
 from .models import AgentSession, CacheTtl, SessionStatus
 from .sandboxes import SandboxError, provider_for
-from .selectors import session_get
+from .selectors import session_get, session_with_switch_context
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +113,10 @@ class SwitchResult:
 def session_switch_quote(*, user, key, model_id: str) -> Quote:
     """A quote for switching the session to `model_id`, valid for QUOTE_TTL_SECONDS."""
     model_access_check(user=user, model_id=model_id)
-    session = session_get(user=user, key=key)
+    now = timezone.now()
+    session, context = session_with_switch_context(user=user, key=key, now=now)
     _require_open(session)
-    return quote_create(user=user, session=session, to_model_id=model_id)
+    return quote_create(user=user, session=session, context=context, to_model_id=model_id, now=now)
 
 
 def session_model_switch(*, user, key, model_id: str, quote_id=None) -> SwitchResult:
@@ -129,12 +130,15 @@ def session_model_switch(*, user, key, model_id: str, quote_id=None) -> SwitchRe
     with transaction.atomic():
         # The row lock serialises switches of one session across web replicas, and with it
         # the claims of its quotes: of concurrent confirms of one quote, one wins.
-        session = session_get(user=user, key=key, for_update=True)
+        now = timezone.now()
+        session, context = session_with_switch_context(user=user, key=key, now=now, for_update=True)
         _require_open(session)
         previous = session.model_id
         if model_id == previous and quote_id is None:
             return SwitchResult(session, previous, changed=False)
-        confirmation = switch_confirmation(user=user, session=session, to_model_id=model_id, quote_id=quote_id)
+        confirmation = switch_confirmation(
+            user=user, session=session, context=context, to_model_id=model_id, now=now, quote_id=quote_id
+        )
         if confirmation.error is None:
             error = _forward_switch(user=user, session=session, model_id=model_id, confirmation=confirmation)
         else:

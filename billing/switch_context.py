@@ -1,0 +1,104 @@
+"""What a quote reads about one session: its cache state and its last switches.
+
+A quote (and every switch, which quotes first) needs these on each call, so they are read
+together with the session row itself. On PostgreSQL that is one statement: the session's
+selector appends `PG_COLUMNS` and `PG_JOINS` to its own select; elsewhere (SQLite, the
+embedded default) `switch_context_load` reads them through the ORM. Both give the same
+`SwitchContext`; a test holds them to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .cache_state import TTL_DELTAS, CacheEntryState, CacheSnapshot
+from .cache_store import cache_state_snapshot
+from .models import SwitchOutcome, SwitchRecord
+from .quoting import SwitchEvent
+
+# Flapping is A->B->A: the last few switches tell it.
+RECENT_SWITCHES = 4
+# Switches are read over the longest TTL; the quote keeps those inside the session's own TTL
+# (the newest come first, so the last few inside a shorter TTL are among these).
+RECENT_WINDOW = max(TTL_DELTAS.values())
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchContext:
+    snapshot: CacheSnapshot
+    recent_switches: tuple[SwitchEvent, ...]  # applied, newest first, inside RECENT_WINDOW
+
+
+def switch_context_load(*, session_pk: int, session_key: str, now: datetime) -> SwitchContext:
+    """The ORM read, for any database."""
+    rows = (
+        SwitchRecord.objects.filter(
+            session_id=session_pk, outcome=SwitchOutcome.APPLIED, created_at__gte=now - RECENT_WINDOW
+        )
+        .order_by("-created_at")
+        .values_list("created_at", "price_version_from__api_model__api_id", "price_version_to__api_model__api_id")[
+            :RECENT_SWITCHES
+        ]
+    )
+    return SwitchContext(
+        snapshot=cache_state_snapshot(session_key=session_key),
+        recent_switches=tuple(SwitchEvent(*row) for row in rows),
+    )
+
+
+# The PostgreSQL read: the caller selects from the session table as `s`, appends PG_COLUMNS to
+# its columns and PG_JOINS to its FROM, and puts `pg_params(now)` first among its parameters.
+# Entries and switches come back as parallel arrays, which psycopg turns into typed lists.
+PG_COLUMNS = """
+    cs.id IS NOT NULL, cs.ttl_policy, cs.current_model, cs.context_tokens, cs.last_request_at,
+    ARRAY(SELECT jsonb_array_elements_text(cs.seen_models)),
+    ce.models, ce.prefix_tokens, ce.ttls, ce.expires_at, sw.at, sw.from_models, sw.to_models"""
+PG_JOINS = """
+    LEFT JOIN billing_sessioncachestate cs ON cs.session_key = s.key::text
+    LEFT JOIN LATERAL (
+        SELECT array_agg(e.model ORDER BY e.model, e.prefix_tokens) AS models,
+               array_agg(e.prefix_tokens ORDER BY e.model, e.prefix_tokens) AS prefix_tokens,
+               array_agg(e.ttl ORDER BY e.model, e.prefix_tokens) AS ttls,
+               array_agg(e.expires_at ORDER BY e.model, e.prefix_tokens) AS expires_at
+        FROM billing_cacheentry e WHERE e.state_id = cs.id
+    ) ce ON true
+    LEFT JOIN LATERAL (
+        SELECT array_agg(r.created_at ORDER BY r.created_at DESC) AS at,
+               array_agg(r.from_model ORDER BY r.created_at DESC) AS from_models,
+               array_agg(r.to_model ORDER BY r.created_at DESC) AS to_models
+        FROM (
+            SELECT sr.created_at, mf.api_id AS from_model, mt.api_id AS to_model
+            FROM billing_switchrecord sr
+            JOIN billing_priceversion vf ON vf.id = sr.price_version_from_id
+            JOIN billing_apimodel mf ON mf.id = vf.api_model_id
+            JOIN billing_priceversion vt ON vt.id = sr.price_version_to_id
+            JOIN billing_apimodel mt ON mt.id = vt.api_model_id
+            WHERE sr.session_id = s.id AND sr.created_at >= %s AND sr.outcome = %s
+            ORDER BY sr.created_at DESC
+            LIMIT %s
+        ) r
+    ) sw ON true"""
+
+
+def pg_params(now: datetime) -> list:
+    return [now - RECENT_WINDOW, SwitchOutcome.APPLIED.value, RECENT_SWITCHES]
+
+
+def switch_context_from_pg(values: Sequence) -> SwitchContext:
+    """The context from the PG_COLUMNS of one row."""
+    (has_state, ttl_policy, current_model, context_tokens, last_request_at, seen_models,
+     models, prefix_tokens, ttls, expires_at, switched_at, from_models, to_models) = values  # fmt: skip
+    snapshot = CacheSnapshot()
+    if has_state:
+        snapshot = CacheSnapshot(
+            ttl_policy=ttl_policy,
+            current_model=current_model or None,
+            context_tokens=context_tokens,
+            last_request_at=last_request_at,
+            entries=tuple(map(CacheEntryState, models or (), prefix_tokens or (), ttls or (), expires_at or ())),
+            seen_models=frozenset(seen_models or ()),
+        )
+    switches = tuple(map(SwitchEvent, switched_at or (), from_models or (), to_models or ()))
+    return SwitchContext(snapshot=snapshot, recent_switches=switches)

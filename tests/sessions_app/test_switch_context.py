@@ -1,0 +1,106 @@
+"""The one-statement read of a session with its cache state and recent switches (PostgreSQL)
+gives what the ORM read gives, for every shape of history."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.cache_state import TTL_DELTAS
+from billing.cache_store import cache_state_record_requests
+from billing.costs import Usage
+from billing.models import SwitchOutcome, SwitchRecord
+from billing.pricing import price_version_for
+from billing.switch_context import RECENT_SWITCHES, switch_context_load
+from sessions_app.errors import SessionNotFound
+from sessions_app.models import AgentSession
+from sessions_app.selectors import session_with_switch_context
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement read is PostgreSQL's"),
+]
+
+
+@pytest.fixture
+def user():
+    return get_user_model().objects.create(username="ctx-user")
+
+
+@pytest.fixture
+def session(user):
+    return AgentSession.objects.create(user=user, provider="local", model_id="sonnet", status="ready")
+
+
+def _switch(session, *, at, frm: str, to: str, outcome=SwitchOutcome.APPLIED) -> None:
+    record = SwitchRecord.objects.create(
+        user=session.user, session=session, from_model_id=frm, to_model_id=to,
+        price_version_from=price_version_for(api_model=frm, at=at), price_version_to=price_version_for(api_model=to, at=at),
+        quoted_tax_usd=Decimal("0.1"), quote_payload={}, confirmed=True, outcome=outcome,
+    )  # fmt: skip
+    SwitchRecord.objects.filter(pk=record.pk).update(created_at=at)
+
+
+def _both(session, now):
+    fast_session, fast = session_with_switch_context(user=session.user, key=session.key, now=now)
+    orm = switch_context_load(session_pk=session.pk, session_key=str(session.key), now=now)
+    return fast_session, fast, orm
+
+
+def test_a_session_with_no_history(session):
+    now = timezone.now()
+    fast_session, fast, orm = _both(session, now)
+    assert fast == orm
+    assert fast.snapshot.last_request_at is None and fast.recent_switches == ()
+    assert {f.attname: getattr(fast_session, f.attname) for f in AgentSession._meta.concrete_fields} == {
+        f.attname: getattr(session, f.attname) for f in AgentSession._meta.concrete_fields
+    }
+
+
+def test_cache_entries_seen_models_and_the_last_switches(session):
+    now = timezone.now()
+    haiku, sonnet, opus = "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6"
+    cache_state_record_requests(
+        session_key=str(session.key),
+        requests=[
+            (haiku, Usage(cache_write_5m_tokens=40_000), now - timedelta(minutes=9)),
+            (haiku, Usage(cache_read_tokens=40_000, cache_write_5m_tokens=5_000), now - timedelta(minutes=6)),
+            (sonnet, Usage(cache_write_5m_tokens=47_000, output_tokens=900), now - timedelta(minutes=2)),
+        ],
+    )
+    # Outside the longest TTL, a failed one, then more applied ones than the quote reads.
+    _switch(session, at=now - TTL_DELTAS["1h"] - timedelta(seconds=1), frm=haiku, to=opus)
+    _switch(session, at=now - timedelta(seconds=30), frm=sonnet, to=opus, outcome=SwitchOutcome.FAILED)
+    for minutes, (frm, to) in zip((50, 20, 8, 3, 1), [(haiku, sonnet), (sonnet, haiku)] * 3, strict=False):
+        _switch(session, at=now - timedelta(minutes=minutes), frm=frm, to=to)
+
+    _, fast, orm = _both(session, now)
+
+    assert fast == orm
+    assert len(fast.snapshot.entries) >= 2 and fast.snapshot.seen_models == {haiku, sonnet}
+    assert fast.snapshot.current_model == sonnet and fast.snapshot.context_tokens == 47_900
+    assert len(fast.recent_switches) == RECENT_SWITCHES
+    assert [s.at for s in fast.recent_switches] == sorted((s.at for s in fast.recent_switches), reverse=True)
+    assert fast.recent_switches[0].at == now - timedelta(minutes=1)
+
+
+def test_another_users_session_and_a_bad_key_are_not_found(session):
+    stranger = get_user_model().objects.create(username="ctx-stranger")
+    for user, key in ((stranger, session.key), (session.user, "not-a-uuid")):
+        with pytest.raises(SessionNotFound):
+            session_with_switch_context(user=user, key=key, now=timezone.now())
+
+
+def test_for_update_locks_the_session_row(session):
+    with transaction.atomic():
+        session_with_switch_context(user=session.user, key=session.key, now=timezone.now(), for_update=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = %s AND l.mode = 'RowShareLock' AND l.pid = pg_backend_pid()",
+                [AgentSession._meta.db_table],
+            )
+            assert cursor.fetchone()[0] == 1
