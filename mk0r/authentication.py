@@ -1,6 +1,14 @@
+from functools import cache
+
+from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
+
+from billing.models import Subscription
+
+from .db import prepared_cursor
 
 
 class TokenWithSubscriptionAuthentication(TokenAuthentication):
@@ -8,10 +16,78 @@ class TokenWithSubscriptionAuthentication(TokenAuthentication):
     every request checks entitlements or quotes with it, and here a query costs more than a join."""
 
     def authenticate_credentials(self, key):
-        try:
-            token = Token.objects.select_related("user", "user__subscription").get(key=key)
-        except Token.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = token_with_user(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         return token.user, token
+
+
+def token_with_user(key: str) -> Token | None:
+    """The token with its user and the user's subscription (or None) attached, as
+    `select_related("user", "user__subscription")` gives them.
+
+    Every API request runs this. On PostgreSQL it is one statement, prepared once per connection
+    and hydrated with `Model.from_db`: the ORM would spend several times the database's own time
+    compiling the join and building the objects. Elsewhere it is that ORM query.
+    """
+    if connection.vendor != "postgresql":
+        return Token.objects.select_related("user", "user__subscription").filter(key=key).first()
+    sql, parts = _token_sql()
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token, user, subscription = (part.build(row) for part in parts)
+    Token.user.field.set_cached_value(token, user)
+    get_user_model().subscription.related.set_cached_value(user, subscription)
+    if subscription is not None:
+        Subscription.user.field.set_cached_value(subscription, user)
+    return token
+
+
+class _Part:
+    """One model's columns in the joined row."""
+
+    def __init__(self, model, alias: str, start: int):
+        self.model = model
+        self.fields = model._meta.concrete_fields
+        self.columns = [f"{alias}.{connection.ops.quote_name(f.column)}" for f in self.fields]
+        self.names = [f.attname for f in self.fields]
+        self.span = slice(start, start + len(self.fields))
+        self.pk_index = self.fields.index(model._meta.pk)
+        # Field-level conversions (JSON and the like); PostgreSQL's driver gives native types.
+        self.converters = [(i, f.from_db_value) for i, f in enumerate(self.fields) if hasattr(f, "from_db_value")]
+
+    def build(self, row):
+        values = row[self.span]
+        if values[self.pk_index] is None:  # the outer join found no row
+            return None
+        if self.converters:
+            values = list(values)
+            for i, convert in self.converters:
+                values[i] = convert(values[i], None, connection)
+        return self.model.from_db(connection.alias, self.names, values)
+
+
+@cache
+def _token_sql() -> tuple[str, tuple[_Part, _Part, _Part]]:
+    user_model = get_user_model()
+    token = _Part(Token, "t", 0)
+    user = _Part(user_model, "u", token.span.stop)
+    subscription = _Part(Subscription, "s", user.span.stop)
+    columns = ", ".join(token.columns + user.columns + subscription.columns)
+    user_pk = connection.ops.quote_name(user_model._meta.pk.column)
+    token_user = connection.ops.quote_name(Token.user.field.column)
+    subscription_user = connection.ops.quote_name(Subscription.user.field.column)
+    token_key = connection.ops.quote_name(Token._meta.pk.column)
+    # Built from the models' own metadata; the key is a parameter.
+    sql = (
+        f"SELECT {columns} FROM {Token._meta.db_table} t"  # noqa: S608
+        f" JOIN {user_model._meta.db_table} u ON u.{user_pk} = t.{token_user}"
+        f" LEFT JOIN {Subscription._meta.db_table} s ON s.{subscription_user} = u.{user_pk}"
+        f" WHERE t.{token_key} = %s"
+    )
+    return sql, (token, user, subscription)

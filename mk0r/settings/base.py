@@ -76,6 +76,12 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The reads every request runs (token auth, a session with its cache state) are prepared once
+    # per connection (mk0r.db.prepared_cursor). Turn off behind a transaction-pooling PgBouncer.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -121,7 +127,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "mk0r.errors.api_exception_handler",
     # Per user, in the shared cache (Redis in production), for the views that set a throttle_scope.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["mk0r.throttling.RedisScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "model_switch": env("THROTTLE_MODEL_SWITCH", default="60/min"),
         "quote": env("THROTTLE_QUOTE", default="120/min"),

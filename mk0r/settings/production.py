@@ -24,10 +24,7 @@ SECRET_KEY = required("DJANGO_SECRET_KEY")
 required("DJANGO_ALLOWED_HOSTS")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-required("DATABASE_URL")
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+required("DATABASE_URL")  # base.py built DATABASES from it; here it may not fall back to SQLite
 DEBUG = False
 
 # Redis carries the Celery broker and the cache; tasks never run in the web process.
