@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from mk0r.db import insert_row
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
 
@@ -126,7 +127,7 @@ def quote_store(*, user, session, draft: Draft, now: datetime) -> Quote:
         expires_at=now + timedelta(seconds=settings.QUOTE_TTL_SECONDS),
     )
     quote.payload = quote_payload(draft=draft, quote_id=quote.id, expires_at=quote.expires_at)
-    quote.save()
+    insert_row(quote)
     return quote
 
 
@@ -204,7 +205,7 @@ def switch_record_append(
 
     Runs inside the caller's transaction, the one holding the session's row lock."""
     draft = confirmation.draft
-    record = SwitchRecord.objects.create(
+    record = SwitchRecord(
         user=user,
         session_id=session.pk,
         quote=confirmation.quote,
@@ -220,6 +221,7 @@ def switch_record_append(
         error_message=error_message[:500],
         bridge_latency_ms=latency_ms,
     )
+    insert_row(record)
     if outcome == SwitchOutcome.APPLIED and confirmation.quote is not None:
         claimed = Quote.objects.filter(pk=confirmation.quote.pk, used_at__isnull=True).update(used_at=timezone.now())
         if not claimed:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.entitlements import model_access_check, subscription_for
 from billing.models import BillingMode, Quote, SwitchOutcome
 from billing.quotes import quote_create, switch_confirmation, switch_record_append
+from mk0r.db import update_row
 from mk0r.errors import ServiceError
 
 from .bridge_client import BridgeClient, BridgeError, StreamEvent
@@ -176,7 +177,7 @@ def _forward_switch(*, user, session: AgentSession, model_id: str, confirmation)
         latency_ms=latency,
     )
     session.model_id = model_id
-    session.save(update_fields=["model_id", "updated_at"])
+    update_row(session, fields=["model_id"])
     return None
 
 

@@ -1,0 +1,84 @@
+"""Prepared statements for the per-request queries: the rows they write are the rows the ORM
+writes, and PostgreSQL really keeps their plans."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from billing.models import Quote, SwitchOutcome, SwitchRecord
+from billing.pricing import price_version_for
+from mk0r.authentication import token_with_user
+from mk0r.db import insert_row, update_row
+from sessions_app.models import AgentSession
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def session():
+    user = get_user_model().objects.create(username="db-user")
+    return AgentSession.objects.create(user=user, provider="local", model_id="haiku", status="ready")
+
+
+def _quote(session, now) -> Quote:
+    version = price_version_for(api_model="claude-opus-4-6", at=now)
+    return Quote(
+        user=session.user, session=session, from_model_id="haiku", to_model_id="opus", price_version_from=version,
+        price_version_to=version, tax_usd=Decimal("0.615000"), payload={"taxUsd": "0.615000", "warnings": []},
+        expires_at=now + timedelta(minutes=2),
+    )  # fmt: skip
+
+
+def _row(model, pk) -> dict:
+    return {f.attname: getattr(model.objects.get(pk=pk), f.attname) for f in model._meta.concrete_fields}
+
+
+def test_insert_row_writes_what_save_writes(session):
+    now = timezone.now()
+    by_save, by_insert = _quote(session, now), _quote(session, now)
+    by_save.save()
+    insert_row(by_insert)
+
+    assert not by_insert._state.adding and by_insert.created_at is not None
+    stored = _row(Quote, by_insert.pk)
+    assert stored == {**_row(Quote, by_save.pk), "id": by_insert.pk, "created_at": by_insert.created_at}
+    assert stored["payload"] == {"taxUsd": "0.615000", "warnings": []}
+
+
+def test_insert_row_reads_back_a_generated_key(session):
+    version = price_version_for(api_model="claude-haiku-4-5", at=timezone.now())
+    record = SwitchRecord(
+        user=session.user, session=session, from_model_id="haiku", to_model_id="sonnet", price_version_from=version,
+        price_version_to=version, quoted_tax_usd=Decimal("0"), quote_payload={}, confirmed=False,
+        outcome=SwitchOutcome.APPLIED,
+    )  # fmt: skip
+    insert_row(record)
+    assert record.pk is not None
+    assert SwitchRecord.objects.get(pk=record.pk).to_model_id == "sonnet"
+
+
+def test_update_row_sets_the_fields_and_auto_now(session):
+    before = session.updated_at
+    session.model_id, session.status = "opus", "closed"
+    update_row(session, fields=["model_id"])
+
+    stored = AgentSession.objects.get(pk=session.pk)
+    assert stored.model_id == "opus" and stored.status == "ready"  # only the named field
+    assert stored.updated_at == session.updated_at > before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_the_per_request_reads_are_prepared_on_the_server(session):
+    from rest_framework.authtoken.models import Token
+
+    key = Token.objects.create(user=session.user).key
+    for _ in range(connection.settings_dict["OPTIONS"]["prepare_threshold"] + 1):
+        assert token_with_user(key).user == session.user
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("authtoken_token" in s for s in statements)
