@@ -233,14 +233,15 @@ def report(rows: dict, cli: dict, in_process: float, cc: dict, rules: dict, clie
     command = "`ccusage session --json --offline --mode calculate`"
     return f"""`bench/ingest.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()}).
 
-Ingestion: `POST /api/internal/usage` through gunicorn (4 sync workers) on PostgreSQL, {clients}
-relays at once, each into its own session, signed like vm_bridge (HMAC, nonce in Redis,
-timestamp window). Each event is validated, priced at its own time, fed to the session's
-persisted cache tracker (row lock), given a miss cause and stored, all in one transaction per batch.
-A batch costs the same dozen queries whatever its size (the session lock, known ids, the tracker
-state read and written once, one bulk insert, the waiting-switch lookup; prices come from the
-per-process catalog cache), so the relay's batching is what buys throughput: a one-record batch
-pays the whole request (auth by signature, nonce in Redis, transaction) for one event.
+Ingestion: `POST /api/internal/usage` through gunicorn (docker/gunicorn.conf.py: 2 workers ×
+16 threads) on PostgreSQL, {clients} relays at once, each into its own session, signed like
+vm_bridge (HMAC, nonce in Redis, timestamp window). Each event is validated, priced at its own
+time, fed to the session's persisted cache tracker (row lock), given a miss cause and stored,
+all in one transaction per batch. A batch costs the same dozen queries whatever its size (the
+session lock, known ids, the tracker state read and written once, one bulk insert, the
+waiting-switch lookup; prices come from the per-process catalog cache), so the relay's batching
+is what buys throughput: a one-record batch pays the whole request (auth by signature, nonce in
+Redis, transaction) for one event.
 
 | records per batch | events | time | events/s |
 |---|---|---|---|
@@ -291,7 +292,7 @@ def main() -> None:
         sample = _sample_requests(args.events * len(BATCHES))
         token = stack.manage("set_plan", "bench-user", "max20")
         rows = {}
-        with stack.bridge() as bridge_url, stack.service(bridge_url=bridge_url, workers=4) as service_url:
+        with stack.bridge() as bridge_url, stack.service(bridge_url=bridge_url) as service_url:
             for n, batch in enumerate(BATCHES):
                 events = args.events if batch > 1 else args.events // 3
                 part = sample[n * args.events : n * args.events + events]

@@ -140,35 +140,32 @@ def bridge() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def service(*, bridge_url: str, workers: int = 2, threads: int = 4) -> Iterator[str]:
-    """gunicorn serving the service on the bench database, attached to `bridge_url`: threaded
-    workers with keep-alive, as docker/gunicorn.conf.py runs it in production."""
-    port = free_port()
+def service(*, bridge_url: str) -> Iterator[str]:
+    """gunicorn serving the service on the bench database, attached to `bridge_url`, with the
+    production settings file (docker/gunicorn.conf.py: threaded workers, keep-alive, access log);
+    only the address differs."""
     env = _env(
         SANDBOX_PROVIDER="static",
         BRIDGE_STATIC_URL=bridge_url,
         BRIDGE_STATIC_TOKEN=BRIDGE_TOKEN,
         LOCAL_SANDBOX_ROOT=tempfile.mkdtemp(prefix="mk0r-bench-sbx-"),
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "mk0r.wsgi",
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--worker-class",
-        "gthread",
-        "--keep-alive",
-        "5",
-        "--log-level",
-        "warning",
-    ]
+    with _gunicorn("mk0r.wsgi:application", env, ready_path="/api/chat/sessions") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def bare_service() -> Iterator[str]:
+    """bench/bare_wsgi.py on the same gunicorn settings: what serving any request costs here."""
+    with _gunicorn("bench.bare_wsgi:application", dict(os.environ), ready_path="/") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _gunicorn(app: str, env: dict[str, str], *, ready_path: str) -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "gunicorn", "--config", "docker/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app]
     url = f"http://127.0.0.1:{port}"
     with _process(cmd, env):
-        _wait_http(f"{url}/api/chat/sessions")
+        _wait_http(f"{url}{ready_path}")
         yield url

@@ -80,8 +80,8 @@ def report(result: dict, switches: int) -> str:
     s, b, f = result["service"], result["bridge"], result["floors"]
     floor_gap = f["session_get"]["p50"] - f["healthz"]["p50"]
     return f"""`bench/switch_overhead.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()});
-gunicorn (2 workers × 4 threads, keep-alive, as in production) on PostgreSQL, the real bridge with
-the reference agent on loopback,
+gunicorn with docker/gunicorn.conf.py (2 workers × 16 threads, keep-alive) on PostgreSQL, the
+real bridge with the reference agent on loopback,
 {switches} switches per path after 20 warm-up calls, the two paths interleaved.
 
 | path | p50 | p99 |
@@ -91,17 +91,17 @@ the reference agent on loopback,
 | overhead (service − direct) | {result["overhead_p50"]:.2f} ms | {result["overhead_p99"]:.2f} ms |
 | goal | ≤ 3 ms | ≤ 10 ms |
 
-Each service call: token auth (with the subscription), the entitlement check, the session row
-lock, the quote (cache-state read, ledger read for flapping; the catalog comes from the process
-cache), the bridge call, the ledger row and the session update, in one transaction: 7 queries.
+Each service call: token auth (user and subscription joined), the rate limit (one Redis
+script), then in one transaction holding the session's row lock: one read of the session with
+its cache state and recent switches, the quote (~13 µs in process), the bridge call, the ledger
+row and the session's new model. Each statement is prepared once per connection; with BEGIN and
+the durable COMMIT that is six PostgreSQL round trips and one to Redis.
 
 Where the time goes, on the same gunicorn: `GET /healthz` (Django, no database) takes
-{f["healthz"]["p50"]:.2f} ms and `GET /api/chat/sessions/{{key}}` (token auth + one select)
-{f["session_get"]["p50"]:.2f} ms at the median: {floor_gap:.1f} ms of DRF, token lookup and one ORM select,
-on a machine where Python runs a bare function call in ~0.1 µs. PostgreSQL answers a query in
-0.05 ms and the quote engine takes ~13 µs, so the switch's seven ORM queries and DRF, in Python,
-make up the overhead; the levers left are fewer queries (one read for session, cache state and
-recent switches) and less framework on this one path.
+{f["healthz"]["p50"]:.2f} ms and `GET /api/chat/sessions/{{key}}` (token auth + one ORM select)
+{f["session_get"]["p50"]:.2f} ms at the median: {floor_gap:.1f} ms for DRF, the auth query and one select. A
+round trip to PostgreSQL costs ~0.1 ms plus the statement, and the COMMIT waits for its WAL
+flush; the rest of the overhead is Django and DRF handling the request in Python.
 Load average while measuring: {result["load"]}.
 """
 

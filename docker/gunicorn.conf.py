@@ -15,9 +15,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then (with jitter, so not all at once).
-max_requests = 2000
-max_requests_jitter = 200
+# Recycle workers now and then (with jitter, so not all at once); rarely, since a new worker
+# opens new database connections and prepares its statements again.
+max_requests = 20000
+max_requests_jitter = 2000
 # The TLS proxy in front sets X-Forwarded-Proto; trust it from anywhere on the private network.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 accesslog = "-"

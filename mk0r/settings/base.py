@@ -77,10 +77,12 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The reads every request runs (token auth, a session with its cache state) are prepared once
-    # per connection (mk0r.db.prepared_cursor). Turn off behind a transaction-pooling PgBouncer.
+    # The statements every quote and switch runs are prepared on their first run on each
+    # connection (mk0r.db.prepared_cursor; Django's own cursors never prepare). With threads
+    # holding a connection each, a later threshold would leave many requests unprepared.
+    # Turn off behind a transaction-pooling PgBouncer.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
+        0 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
