@@ -30,14 +30,20 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
         yield cursor
 
 
-def insert_row(instance) -> None:
+def insert_row(instance, *, durable: bool = True) -> None:
     """INSERT one new row for `instance`, as `save(force_insert=True)` would, in one prepared
     statement on PostgreSQL. For rows written on every quote and switch (quotes, ledger rows);
-    it sends no model signals, so it is only for models nothing listens to."""
+    it sends no model signals, so it is only for models nothing listens to.
+
+    `durable=False`, outside a transaction: the row's commit does not wait for its WAL flush
+    (PostgreSQL's asynchronous commit, for this statement alone). A crash in the next instant
+    may lose the row, never the database's consistency: only for rows whose loss is harmless.
+    Inside a transaction the commit is the transaction's, and stays durable."""
     if connection.vendor != "postgresql":
         instance.save(force_insert=True)
         return
-    sql, fields, returned = _insert_sql(type(instance))
+    asynchronous = not durable and not connection.in_atomic_block
+    sql, fields, returned = _insert_sql(type(instance), asynchronous)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with prepared_cursor() as cursor:
         cursor.execute(sql, values)
@@ -62,15 +68,20 @@ def update_row(instance, *, fields: list[str]) -> None:
 
 
 @cache
-def _insert_sql(model) -> tuple[str, list, object]:
+def _insert_sql(model, asynchronous: bool) -> tuple[str, list, object]:
     meta = model._meta
     # A database-generated key (AutoField) is left out and read back; any other is sent.
     generated = meta.pk if getattr(meta.pk, "db_returning", False) else None
     fields = [f for f in meta.concrete_fields if f is not generated]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
+    if asynchronous:
+        # set_config(..., is_local => true) lasts until this statement's own commit.
+        source = f"SELECT {placeholders} FROM (SELECT set_config('synchronous_commit', 'off', true)) AS a"  # noqa: S608
+    else:
+        source = f"VALUES ({placeholders})"
     # Built from the model's metadata; every value is a parameter.
-    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) {source}"  # noqa: S608
     if generated is not None:
         sql += f" RETURNING {connection.ops.quote_name(generated.column)}"
     return sql, fields, generated

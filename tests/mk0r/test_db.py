@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import Quote, SwitchOutcome, SwitchRecord
@@ -82,3 +83,26 @@ def test_the_per_request_reads_are_prepared_on_the_server(session):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         statements = [row[0] for row in cursor.fetchall()]
     assert any("authtoken_token" in s for s in statements)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="asynchronous commit is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_non_durable_insert_commits_asynchronously_for_itself_alone():
+    user = get_user_model().objects.create(username="async-user")
+    session = AgentSession.objects.create(user=user, provider="local", model_id="haiku", status="ready")
+    quote = _quote(session, timezone.now())
+
+    with CaptureQueriesContext(connection) as queries:
+        insert_row(quote, durable=False)
+
+    assert "synchronous_commit" in queries[0]["sql"]
+    assert Quote.objects.get(pk=quote.pk).payload == quote.payload
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # the connection's own setting is untouched
+
+
+def test_inside_a_transaction_a_non_durable_insert_stays_durable(session):
+    with CaptureQueriesContext(connection) as queries:
+        insert_row(_quote(session, timezone.now()), durable=False)
+    assert "synchronous_commit" not in queries[0]["sql"]
