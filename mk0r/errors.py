@@ -92,6 +92,15 @@ def json_error(status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
 
 
+def handler400(request, exception=None):  # noqa: ARG001
+    # Django's own refusals before any view runs: a Host not in ALLOWED_HOSTS, a malformed request.
+    return json_error(400, "bad_request", "The request was malformed or not meant for this host.")
+
+
+def handler403(request, exception=None):  # noqa: ARG001
+    return json_error(403, "forbidden", "Not allowed.")
+
+
 def handler404(request, exception=None):  # noqa: ARG001
     return json_error(404, "not_found", "No such endpoint.")
 

@@ -15,5 +15,7 @@ urlpatterns = [
     path("api/", include("sessions_app.urls")),
 ]
 
+handler400 = "mk0r.errors.handler400"
+handler403 = "mk0r.errors.handler403"
 handler404 = "mk0r.errors.handler404"
 handler500 = "mk0r.errors.handler500"
