@@ -10,13 +10,12 @@ p99 <= 10 ms. The engine figure is bench/quote_engine.py's (goal >= 100k quotes/
 """
 
 import argparse
-import http.client
+import asyncio
 import json
 import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -53,6 +52,9 @@ def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "mk0r.settings.base", "DATABASE_URL": stack.DATABASE_URL},
         check=True,
     )
+    for key in keys:  # what every timed request will answer
+        quote = api.post("/api/chat/model/quote", json={"sessionKey": key, "modelId": TARGETS[0]}).json()["quote"]
+        assert quote["cacheState"]["from"] == "warm", quote
     return keys
 
 
@@ -66,106 +68,94 @@ def run(clients: int, seconds: float, rate: float) -> dict:
         with stack.bridge() as bridge_url, stack.service(bridge_url=bridge_url) as service_url:
             keys = _warm_sessions(service_url, token, clients)
 
-            def quoters(n: int) -> list:
-                return [_Quoter(service_url, token, key).quote for key in keys[:n]]
+            def quotes(n: int) -> list[list[bytes]]:
+                return [_quote_requests(token, key) for key in keys[:n]]
 
             results = {
-                "one": _load(quoters(1), seconds),
-                "one_light": _load(quoters(1), seconds, rate=LIGHT_RATE),
-                "paced": _load(quoters(clients), seconds, rate=rate),
-                "saturated": _load(quoters(clients), seconds),
+                "one": _load(service_url, quotes(1), seconds),
+                "one_light": _load(service_url, quotes(1), seconds, rate=LIGHT_RATE),
+                "paced": _load(service_url, quotes(clients), seconds, rate=rate),
+                "saturated": _load(service_url, quotes(clients), seconds),
             }
         with stack.bare_service() as bare_url:
-            results["bare"] = _load([_Getter(bare_url).get], seconds)
-            results["bare_light"] = _load([_Getter(bare_url).get], seconds, rate=LIGHT_RATE)
+            bare_get = [b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"]
+            results["bare"] = _load(bare_url, [bare_get], seconds)
+            results["bare_light"] = _load(bare_url, [bare_get], seconds, rate=LIGHT_RATE)
         return results
     finally:
         stack.drop_database()
 
 
-# Lean clients (http.client, one keep-alive connection each): the load generator shares the
-# 2 CPUs with the service, and httpx would spend more of them per request than the quote's own
-# database work. Each send returns None, or what was wrong with the answer.
+def _quote_requests(token: str, key: str) -> list[bytes]:
+    """The client's two requests, one per target model, as bytes on the wire."""
+    requests = []
+    for model in TARGETS:
+        body = json.dumps({"sessionKey": key, "modelId": model}).encode()
+        head = (
+            "POST /api/chat/model/quote HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Token {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
 
 
-class _Quoter:
-    def __init__(self, service_url: str, token: str, key: str):
-        self.connection = _connect(service_url)
-        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-        self.bodies = [json.dumps({"sessionKey": key, "modelId": model}) for model in TARGETS]
-
-    def quote(self, n: int) -> str | None:
-        self.connection.request("POST", "/api/chat/model/quote", self.bodies[n % 2], self.headers)
-        response = self.connection.getresponse()
-        body = response.read()
-        if response.status != 200 or json.loads(body)["quote"]["cacheState"]["from"] != "warm":
-            return body[:200].decode()
-        return None
+def _load(url: str, clients: list[list[bytes]], seconds: float, rate: float | None = None) -> dict:
+    """Each client (one keep-alive connection) sends its requests in turn, back to back or (with
+    `rate`) on a fixed schedule, `rate` per second in all, staggered. The load generator is one
+    asyncio loop writing prepared bytes: it shares the 2 CPUs with the service, so it should
+    spend as little of them as it can, and no client waits on another's thread."""
+    return asyncio.run(_load_async(url, clients, seconds, rate))
 
 
-class _Getter:
-    def __init__(self, url: str):
-        self.connection = _connect(url)
-
-    def get(self, n: int) -> str | None:
-        self.connection.request("GET", "/")
-        response = self.connection.getresponse()
-        body = response.read()
-        return None if response.status == 200 else body[:200].decode()
-
-
-def _connect(url: str) -> http.client.HTTPConnection:
+async def _load_async(url: str, clients: list[list[bytes]], seconds: float, rate: float | None) -> dict:
     host, port = url.removeprefix("http://").split(":")
-    return http.client.HTTPConnection(host, int(port), timeout=30)
-
-
-def _load(senders: list, seconds: float, rate: float | None = None) -> dict:
-    """Each sender sends back to back, or (with `rate`) on a fixed schedule, `rate` per second in
-    all, staggered. A paced request held up by the answer before it counts from when it was due,
-    so a slow answer that delays the next send counts against that one too."""
-    clients = len(senders)
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[str] = []
-    begin = [0.0]
-    # The clock starts when every client has warmed up, not before.
-    start = threading.Barrier(clients + 1, action=lambda: begin.__setitem__(0, time.perf_counter()))
-
-    def client(i: int) -> None:
-        send = senders[i]
+    connections = []
+    for requests in clients:
+        # Each connection sends at once: gunicorn gives a new, silent connection a thread of
+        # its own to wait on, so opening them all first would tie up every thread.
+        reader, writer = await asyncio.open_connection(host, int(port))
         for n in range(5):  # warm-up: connection, worker caches, prepared statements
-            send(n)
-        start.wait()
-        deadline = begin[0] + seconds
-        interval = clients / rate if rate else 0.0
-        due = begin[0] + interval * i / clients
-        done = 0.0
-        n = 0
-        while due < deadline:
+            await _exchange(reader, writer, requests[n % len(requests)])
+        connections.append((reader, writer))
+    begin = time.perf_counter()
+    latencies: list[float] = []
+
+    async def client(i: int) -> None:
+        (reader, writer), requests = connections[i], clients[i]
+        interval = len(clients) / rate if rate else 0.0
+        due, done, n = begin + interval * i / len(clients), 0.0, 0
+        while due < begin + seconds:
             if rate:
-                time.sleep(max(0.0, due - time.perf_counter()))
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
-            error = send(n)
-            # Late because the previous answer came late: that wait counts. Late because this
-            # client's own timer woke late: it does not (that is the load generator, not the service).
+            await _exchange(reader, writer, requests[n % len(requests)])
+            # Late because the previous answer came late: that wait counts. Late because the
+            # load generator's own timer woke late: it does not.
             started = due if rate and done > due else sent
             done = time.perf_counter()
-            latencies[i].append((done - started) * 1000)
-            if error:
-                errors.append(error)
+            latencies.append((done - started) * 1000)
             n += 1
             due = due + interval if rate else done
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - begin[0]
-    flat = [ms for per_client in latencies for ms in per_client]
-    if errors:
-        raise SystemExit(f"{len(errors)} bad answers, e.g. {errors[0]}")
-    return {"stats": stack.summary(flat), "rps": len(flat) / elapsed, "load": stack.load_average()}
+    await asyncio.gather(*(client(i) for i in range(len(clients))))
+    elapsed = time.perf_counter() - begin
+    for _, writer in connections:
+        writer.close()
+    return {"stats": stack.summary(latencies), "rps": len(latencies) / elapsed, "load": stack.load_average()}
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bytes:
+    """One request and its answer on a keep-alive connection; anything but 200 stops the bench."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    body = await reader.readexactly(length)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise SystemExit(f"bad answer: {head[:40]!r} {body[:200]!r}")
+    return body
 
 
 def _row(clients: int, how: str, result: dict) -> str:

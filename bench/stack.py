@@ -157,14 +157,17 @@ def service(*, bridge_url: str) -> Iterator[str]:
 @contextlib.contextmanager
 def bare_service() -> Iterator[str]:
     """bench/bare_wsgi.py on the same gunicorn settings: what serving any request costs here."""
-    with _gunicorn("bench.bare_wsgi:application", dict(os.environ), ready_path="/") as url:
+    # Thousands of requests a second: no worker recycling in the middle of the measurement.
+    no_recycling = ("--max-requests", "0")
+    with _gunicorn("bench.bare_wsgi:application", dict(os.environ), ready_path="/", extra=no_recycling) as url:
         yield url
 
 
 @contextlib.contextmanager
-def _gunicorn(app: str, env: dict[str, str], *, ready_path: str) -> Iterator[str]:
+def _gunicorn(app: str, env: dict[str, str], *, ready_path: str, extra: tuple[str, ...] = ()) -> Iterator[str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "gunicorn", "--config", "docker/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app]
+    config = ("--config", "docker/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}")
+    cmd = [sys.executable, "-m", "gunicorn", *config, *extra, app]
     url = f"http://127.0.0.1:{port}"
     with _process(cmd, env):
         _wait_http(f"{url}{ready_path}")
