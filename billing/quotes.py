@@ -229,3 +229,15 @@ def switch_record_append(
         if not claimed:
             raise QuoteUsed(extra={"quoteId": str(confirmation.quote.pk)})
     return record
+
+
+def quotes_prune(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete the quotes nobody can use any more: expired more than QUOTE_RETENTION_DAYS ago and
+    never confirmed. A confirmed quote stays with the ledger row that points at it. Deletes in
+    batches, each its own short statement, so that quoting goes on meanwhile; returns the count."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.QUOTE_RETENTION_DAYS)
+    stale = Quote.objects.filter(expires_at__lt=cutoff, used_at__isnull=True, switches__isnull=True)
+    deleted = 0
+    while batch := list(stale.values_list("pk", flat=True)[:batch_size]):
+        deleted += Quote.objects.filter(pk__in=batch).delete()[0]
+    return deleted

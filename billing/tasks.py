@@ -1,4 +1,4 @@
-"""Celery tasks for the cap reports: thin wrappers, one service call each, safe to repeat.
+"""Celery tasks: thin wrappers, one service call each, safe to repeat.
 
 The schedule is CELERY_BEAT_SCHEDULE in mk0r/settings/base.py.
 """
@@ -6,6 +6,7 @@ The schedule is CELERY_BEAT_SCHEDULE in mk0r/settings/base.py.
 from celery import shared_task
 
 from .cap_reports import cap_report_deliver, cap_reports_dispatch
+from .quotes import quotes_prune
 
 
 @shared_task(acks_late=True)
@@ -19,3 +20,9 @@ def cap_report_deliver_task(report_id: int) -> dict:
     """Alerts and the weekly mail of one user's report; repeats send nothing new."""
     delivery = cap_report_deliver(report_id=report_id)
     return {"alerts": delivery.alerts, "reportSent": delivery.report_sent}
+
+
+@shared_task(acks_late=True)
+def quotes_prune_task() -> int:
+    """Delete expired quotes that were never confirmed (see quotes_prune)."""
+    return quotes_prune()

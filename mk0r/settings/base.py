@@ -184,6 +184,8 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 FREE_MODEL = env("FREE_MODEL", default="haiku")
 DEFAULT_MODEL = env("DEFAULT_MODEL", default=FREE_MODEL)
 QUOTE_TTL_SECONDS = env.int("QUOTE_TTL_SECONDS", default=120)
+# Every quote is stored; unconfirmed ones are deleted this long after they expire.
+QUOTE_RETENTION_DAYS = env.int("QUOTE_RETENTION_DAYS", default=7)
 DEFAULT_AUTO_CONFIRM_USD = Decimal(env("DEFAULT_AUTO_CONFIRM_USD", default="0"))
 # A confirmed quote goes stale when the tax it would show now differs by more than this share.
 QUOTE_STALE_TOLERANCE = Decimal(env("QUOTE_STALE_TOLERANCE", default="0.05"))
@@ -219,6 +221,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="30", hour="0"),
         "kwargs": {"previous": True},
     },
+    # Every day at 03:15 UTC: delete expired quotes that were never confirmed.
+    "quotes-prune": {"task": "billing.tasks.quotes_prune_task", "schedule": crontab(minute="15", hour="3")},
 }
 
 LOGGING = {
