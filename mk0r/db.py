@@ -10,8 +10,8 @@ from django.db.backends.utils import CursorWrapper
 
 @contextmanager
 def prepared_cursor() -> Iterator[CursorWrapper]:
-    """A cursor whose statements are prepared on the server (after the connection's
-    `prepare_threshold` runs of the same SQL; see DB_PREPARED_STATEMENTS in settings).
+    """A cursor whose statements are prepared on the server, on their first run on the
+    connection (`prepare_threshold`; see DB_PREPARED_STATEMENTS in settings).
 
     Django's own PostgreSQL cursors bind parameters on the client and so never prepare: every
     query is planned again, which for a query of several joins costs more than running it. This
@@ -25,6 +25,10 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
         return
     import psycopg  # only on PostgreSQL; SQLite installs need not have it
 
+    # What Django does before handing out a cursor: the per-request health check (CONN_HEALTH_CHECKS)
+    # of a reused connection, and the connection itself.
+    connection.validate_thread_sharing()
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with CursorWrapper(psycopg.Cursor(connection.connection), connection) as cursor:
         yield cursor

@@ -106,3 +106,24 @@ def test_inside_a_transaction_a_non_durable_insert_stays_durable(session):
     with CaptureQueriesContext(connection) as queries:
         insert_row(_quote(session, timezone.now()), durable=False)
     assert "synchronous_commit" not in queries[0]["sql"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_is_replaced_before_the_first_prepared_query():
+    import psycopg
+    from django.db import close_old_connections
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create(username="reconnect-user")
+    key = Token.objects.create(user=user).key
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    settings = connection.settings_dict
+    dsn = f"host={settings['HOST']} port={settings['PORT'] or 5432} user={settings['USER']} dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    close_old_connections()  # what the start of the next request does
+    assert token_with_user(key).user == user
