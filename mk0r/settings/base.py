@@ -77,6 +77,8 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a per-request health check that needs no round trip (see the module).
+    DATABASES["default"]["ENGINE"] = "mk0r.postgresql"
     # The statements every quote and switch runs are prepared on their first run on each
     # connection (mk0r.db.prepared_cursor; Django's own cursors never prepare). With threads
     # holding a connection each, a later threshold would leave many requests unprepared.

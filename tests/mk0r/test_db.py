@@ -34,6 +34,12 @@ def _quote(session, now) -> Quote:
     )  # fmt: skip
 
 
+def _admin_dsn() -> str:
+    """A second connection to the same server, to act on the test's own."""
+    settings = connection.settings_dict
+    return f"host={settings['HOST']} port={settings['PORT'] or 5432} user={settings['USER']} dbname=postgres"
+
+
 def _row(model, pk) -> dict:
     return {f.attname: getattr(model.objects.get(pk=pk), f.attname) for f in model._meta.concrete_fields}
 
@@ -120,10 +126,26 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_first_prepared_q
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-    settings = connection.settings_dict
-    dsn = f"host={settings['HOST']} port={settings['PORT'] or 5432} user={settings['USER']} dbname=postgres"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])  # returns once it is gone
 
     close_old_connections()  # what the start of the next request does
     assert token_with_user(key).user == user
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the health check is PostgreSQL's backend's")
+@pytest.mark.django_db(transaction=True)
+def test_the_health_check_of_a_quiet_connection_sends_nothing():
+    import psycopg
+    from django.db import close_old_connections
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'last statement', pg_backend_pid()")
+        pid = cursor.fetchone()[1]
+    close_old_connections()  # the start of the next request
+    connection.close_if_health_check_failed()
+    assert connection.health_check_done
+
+    with psycopg.connect(_admin_dsn(), autocommit=True) as admin:
+        last = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0]
+    assert "last statement" in last  # no SELECT 1 went out
