@@ -13,8 +13,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # A worker that stops answering its heartbeat for this long is replaced; gthread workers
 # keep beating while their threads stream, so long chat turns are not cut off.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-# The heartbeat touches a file on every turn of a worker's loop: keep it in memory, not on disk.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The heartbeat touches a file on every turn of a worker's loop: keep it in memory, not on disk
+# (gunicorn creates its own private file in this directory).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then (with jitter, so not all at once); rarely, since a new worker

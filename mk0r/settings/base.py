@@ -130,7 +130,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "mk0r.errors.api_exception_handler",
-    # Per user, in the shared cache (Redis in production), for the views that set a throttle_scope.
+    # Per user, for the views that set a throttle_scope: one atomic script in Redis when
+    # REDIS_URL is set (mk0r.throttling), else DRF's own in the local cache.
     "DEFAULT_THROTTLE_CLASSES": ["mk0r.throttling.RedisScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "model_switch": env("THROTTLE_MODEL_SWITCH", default="60/min"),

@@ -36,10 +36,10 @@ def session(user):
 
 
 def _switch(session, *, at, frm: str, to: str, outcome=SwitchOutcome.APPLIED) -> None:
+    version_from, version_to = price_version_for(api_model=frm, at=at), price_version_for(api_model=to, at=at)
     record = SwitchRecord.objects.create(
-        user=session.user, session=session, from_model_id=frm, to_model_id=to,
-        price_version_from=price_version_for(api_model=frm, at=at), price_version_to=price_version_for(api_model=to, at=at),
-        quoted_tax_usd=Decimal("0.1"), quote_payload={}, confirmed=True, outcome=outcome,
+        user=session.user, session=session, from_model_id=frm, to_model_id=to, price_version_from=version_from,
+        price_version_to=version_to, quoted_tax_usd=Decimal("0.1"), quote_payload={}, confirmed=True, outcome=outcome,
     )  # fmt: skip
     SwitchRecord.objects.filter(pk=record.pk).update(created_at=at)
 
