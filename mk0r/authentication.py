@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 
 from billing.models import Subscription
 
-from .db import prepared_cursor
+from .db import ModelColumns, prepared_cursor
 
 
 class TokenWithSubscriptionAuthentication(TokenAuthentication):
@@ -48,37 +48,13 @@ def token_with_user(key: str) -> Token | None:
     return token
 
 
-class _Part:
-    """One model's columns in the joined row."""
-
-    def __init__(self, model, alias: str, start: int):
-        self.model = model
-        self.fields = model._meta.concrete_fields
-        self.columns = [f"{alias}.{connection.ops.quote_name(f.column)}" for f in self.fields]
-        self.names = [f.attname for f in self.fields]
-        self.span = slice(start, start + len(self.fields))
-        self.pk_index = self.fields.index(model._meta.pk)
-        # Field-level conversions (JSON and the like); PostgreSQL's driver gives native types.
-        self.converters = [(i, f.from_db_value) for i, f in enumerate(self.fields) if hasattr(f, "from_db_value")]
-
-    def build(self, row):
-        values = row[self.span]
-        if values[self.pk_index] is None:  # the outer join found no row
-            return None
-        if self.converters:
-            values = list(values)
-            for i, convert in self.converters:
-                values[i] = convert(values[i], None, connection)
-        return self.model.from_db(connection.alias, self.names, values)
-
-
 @cache
-def _token_sql() -> tuple[str, tuple[_Part, _Part, _Part]]:
+def _token_sql() -> tuple[str, tuple[ModelColumns, ModelColumns, ModelColumns]]:
     user_model = get_user_model()
-    token = _Part(Token, "t", 0)
-    user = _Part(user_model, "u", token.span.stop)
-    subscription = _Part(Subscription, "s", user.span.stop)
-    columns = ", ".join(token.columns + user.columns + subscription.columns)
+    token = ModelColumns(Token, "t")
+    user = ModelColumns(user_model, "u", token.span.stop)
+    subscription = ModelColumns(Subscription, "s", user.span.stop)
+    columns = f"{token.sql}, {user.sql}, {subscription.sql}"
     user_pk = connection.ops.quote_name(user_model._meta.pk.column)
     token_user = connection.ops.quote_name(Token.user.field.column)
     subscription_user = connection.ops.quote_name(Subscription.user.field.column)

@@ -34,6 +34,32 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
         yield cursor
 
 
+class ModelColumns:
+    """One model's columns in a hand-written select, and the instance built from a row of it
+    (`Model.from_db`, as the ORM builds it): for the per-request reads on prepared statements."""
+
+    def __init__(self, model, alias: str, start: int = 0):
+        self.model = model
+        fields = model._meta.concrete_fields
+        self.sql = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields)
+        self.names = [f.attname for f in fields]
+        self.span = slice(start, start + len(fields))
+        self.pk_index = fields.index(model._meta.pk)
+        # Field-level conversions (JSON and the like); PostgreSQL's driver gives native types.
+        self.converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+
+    def build(self, row):
+        """The instance from its span of `row`; None where an outer join found no row."""
+        values = row[self.span]
+        if values[self.pk_index] is None:
+            return None
+        if self.converters:
+            values = list(values)
+            for i, convert in self.converters:
+                values[i] = convert(values[i], None, connection)
+        return self.model.from_db(connection.alias, self.names, values)
+
+
 def insert_row(instance, *, durable: bool = True) -> None:
     """INSERT one new row for `instance`, as `save(force_insert=True)` would, in one prepared
     statement on PostgreSQL. For rows written on every quote and switch (quotes, ledger rows);

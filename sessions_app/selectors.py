@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from billing import switch_context
 from billing.switch_context import SwitchContext, switch_context_load
-from mk0r.db import prepared_cursor
+from mk0r.db import ModelColumns, prepared_cursor
 
 from .errors import SessionNotFound
 from .models import AgentSession
@@ -42,26 +42,23 @@ def session_with_switch_context(
         key = key if isinstance(key, UUID) else UUID(str(key))
     except ValueError:
         raise SessionNotFound() from None
-    sql, field_names = _session_with_context_sql(for_update)
+    sql, session_columns = _session_with_context_sql(for_update)
     with prepared_cursor() as cursor:
         cursor.execute(sql, [*switch_context.pg_params(now), key, user.pk])
         row = cursor.fetchone()
     if row is None:
         raise SessionNotFound()
-    split = len(field_names)
-    return AgentSession.from_db(connection.alias, field_names, row[:split]), switch_context.switch_context_from_pg(
-        row[split:]
-    )
+    context = switch_context.switch_context_from_pg(row[session_columns.span.stop :])
+    return session_columns.build(row), context
 
 
 @cache
-def _session_with_context_sql(for_update: bool) -> tuple[str, list[str]]:
-    fields = AgentSession._meta.concrete_fields
-    columns = ", ".join(f"s.{connection.ops.quote_name(f.column)}" for f in fields)
+def _session_with_context_sql(for_update: bool) -> tuple[str, ModelColumns]:
+    session = ModelColumns(AgentSession, "s")
+    lock = " FOR UPDATE OF s" if for_update else ""
     # Built from the model's own metadata and constants; every value is a parameter.
     sql = (
-        f"SELECT {columns}, {switch_context.PG_COLUMNS} FROM {AgentSession._meta.db_table} s"  # noqa: S608
-        f"{switch_context.PG_JOINS} WHERE s.key = %s AND s.user_id = %s"
-        + (" FOR UPDATE OF s" if for_update else "")
+        f"SELECT {session.sql}, {switch_context.PG_COLUMNS} FROM {AgentSession._meta.db_table} s"  # noqa: S608
+        f"{switch_context.PG_JOINS} WHERE s.key = %s AND s.user_id = %s{lock}"
     )
-    return sql, [f.attname for f in fields]
+    return sql, session
