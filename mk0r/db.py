@@ -4,20 +4,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
+from django.conf import settings
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
 
 @contextmanager
 def prepared_cursor() -> Iterator[CursorWrapper]:
-    """A cursor whose statements are prepared on the server, on their first run on the
-    connection (`prepare_threshold`; see DB_PREPARED_STATEMENTS in settings).
+    """A cursor whose statements are prepared on the server at their first run on the
+    connection (unless settings.DB_PREPARED_STATEMENTS is off).
 
     Django's own PostgreSQL cursors bind parameters on the client and so never prepare: every
     query is planned again, which for a query of several joins costs more than running it. This
     one binds on the server, wrapped as Django wraps its own cursors (execute wrappers, error
     translation). While queries are being logged (DEBUG, a test counting queries) it is Django's
     own cursor instead: a server-bound query leaves no SQL text for the log. PostgreSQL only.
+
+    psycopg's prepare threshold is on only while this cursor runs: with it on, psycopg would
+    also track every query Django runs (by its full text, parameters inlined), up to a hundred.
     """
     if connection.queries_logged:
         with connection.cursor() as cursor:
@@ -30,8 +34,13 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     connection.validate_thread_sharing()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    with CursorWrapper(psycopg.Cursor(connection.connection), connection) as cursor:
-        yield cursor
+    raw = connection.connection
+    raw.prepare_threshold = 0 if settings.DB_PREPARED_STATEMENTS else None
+    try:
+        with CursorWrapper(psycopg.Cursor(raw), connection) as cursor:
+            yield cursor
+    finally:
+        raw.prepare_threshold = None
 
 
 class ModelColumns:

@@ -79,13 +79,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a per-request health check that needs no round trip (see the module).
     DATABASES["default"]["ENGINE"] = "mk0r.postgresql"
-    # The statements every quote and switch runs are prepared on their first run on each
-    # connection (mk0r.db.prepared_cursor; Django's own cursors never prepare). With threads
-    # holding a connection each, a later threshold would leave many requests unprepared.
-    # Turn off behind a transaction-pooling PgBouncer.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        0 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
-    )
+# The statements every quote and switch runs are prepared on each connection at their first run
+# (mk0r.db.prepared_cursor). Turn off behind a transaction-pooling PgBouncer.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
