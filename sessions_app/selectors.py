@@ -6,8 +6,14 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import QuerySet
 
-from billing import switch_context
-from billing.switch_context import SwitchContext, switch_context_load
+from billing.switch_context import (
+    PG_COLUMNS,
+    PG_JOINS,
+    SwitchContext,
+    pg_params,
+    switch_context_from_pg,
+    switch_context_load,
+)
 from mk0r.db import ModelColumns, prepared_cursor
 
 from .errors import SessionNotFound
@@ -44,11 +50,11 @@ def session_with_switch_context(
         raise SessionNotFound() from None
     sql, session_columns = _session_with_context_sql(for_update)
     with prepared_cursor() as cursor:
-        cursor.execute(sql, [*switch_context.pg_params(now), key, user.pk])
+        cursor.execute(sql, [*pg_params(now), key, user.pk])
         row = cursor.fetchone()
     if row is None:
         raise SessionNotFound()
-    context = switch_context.switch_context_from_pg(row[session_columns.span.stop :])
+    context = switch_context_from_pg(row[session_columns.span.stop :])
     return session_columns.build(row), context
 
 
@@ -58,7 +64,7 @@ def _session_with_context_sql(for_update: bool) -> tuple[str, ModelColumns]:
     lock = " FOR UPDATE OF s" if for_update else ""
     # Built from the model's own metadata and constants; every value is a parameter.
     sql = (
-        f"SELECT {session.sql}, {switch_context.PG_COLUMNS} FROM {AgentSession._meta.db_table} s"  # noqa: S608
-        f"{switch_context.PG_JOINS} WHERE s.key = %s AND s.user_id = %s{lock}"
+        f"SELECT {session.sql}, {PG_COLUMNS} FROM {AgentSession._meta.db_table} s"  # noqa: S608
+        f"{PG_JOINS} WHERE s.key = %s AND s.user_id = %s{lock}"
     )
     return sql, session
