@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from mk0r.db import insert_row
+from mk0r.db import RowUpdate, insert_row
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
 
@@ -169,7 +169,7 @@ class Confirmation:
 def switch_confirmation(
     *, user, session, context: SwitchContext, to_model_id: str, now: datetime, quote_id=None
 ) -> Confirmation:
-    """Decide whether a switch may go ahead. Call inside the transaction that locks the session."""
+    """Decide whether a switch may go ahead. Call while holding the session's lease."""
     if quote_id is None:
         draft = quote_draft(user=user, session=session, context=context, to_model_id=to_model_id, now=now)
         if draft.figures.tax_usd > subscription_for(user=user).auto_confirm_threshold:
@@ -177,7 +177,9 @@ def switch_confirmation(
             return Confirmation(None, None, draft, ConfirmationRequired(top_level={"quote": quote.payload}))
         return Confirmation(None, quote_payload(draft=draft, quote_id=None, expires_at=None), draft)
 
-    quote = Quote.objects.select_for_update().filter(pk=quote_id, user=user).first()
+    # No row lock needed: a quote belongs to one session, and the session's lease keeps every
+    # other switch of it (and so every other claim of this quote) out until this one is written.
+    quote = Quote.objects.filter(pk=quote_id, user=user).first()
     if quote is None:
         return Confirmation(None, None, None, QuoteNotFound())
     if quote.session_id != session.pk or quote.to_model_id != to_model_id:
@@ -193,7 +195,7 @@ def switch_confirmation(
     return Confirmation(quote, quote.payload, draft)
 
 
-def switch_record_append(
+def switch_record_build(
     *,
     user,
     session,
@@ -203,11 +205,9 @@ def switch_record_append(
     error_code: str = "",
     error_message: str = "",
 ) -> SwitchRecord:
-    """Write the ledger row; an applied switch also uses up its quote.
-
-    Runs inside the caller's transaction, the one holding the session's row lock."""
+    """The ledger row of one switch that reached the agent, not yet written."""
     draft = confirmation.draft
-    record = SwitchRecord(
+    return SwitchRecord(
         user=user,
         session_id=session.pk,
         quote=confirmation.quote,
@@ -223,12 +223,14 @@ def switch_record_append(
         error_message=error_message[:500],
         bridge_latency_ms=latency_ms,
     )
-    insert_row(record)
-    if outcome == SwitchOutcome.APPLIED and confirmation.quote is not None:
-        claimed = Quote.objects.filter(pk=confirmation.quote.pk, used_at__isnull=True).update(used_at=timezone.now())
-        if not claimed:
-            raise QuoteUsed(extra={"quoteId": str(confirmation.quote.pk)})
-    return record
+
+
+def switch_quote_claim(*, record: SwitchRecord, now: datetime) -> list[RowUpdate]:
+    """What writing `record` also writes: an applied switch uses up the quote it was confirmed
+    with. The caller writes these together with the record (mk0r.db.rows_write)."""
+    if record.outcome != SwitchOutcome.APPLIED or record.quote_id is None:
+        return []
+    return [RowUpdate(Quote, record.quote_id, {"used_at": now}, where={"used_at": None})]
 
 
 def quotes_prune(*, now: datetime | None = None, batch_size: int = 5000) -> int:

@@ -1,11 +1,13 @@
 """Statements PostgreSQL plans once per connection, for the queries every request runs."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 
@@ -92,20 +94,6 @@ def insert_row(instance, *, durable: bool = True) -> None:
     instance._state.db = connection.alias
 
 
-def update_row(instance, *, fields: list[str]) -> None:
-    """`save(update_fields=fields)` (auto_now fields included) in one prepared statement on
-    PostgreSQL; the same limits as insert_row."""
-    meta = instance._meta
-    names = [*fields, *(f.name for f in meta.concrete_fields if getattr(f, "auto_now", False) and f.name not in fields)]
-    if connection.vendor != "postgresql":
-        instance.save(update_fields=names)
-        return
-    chosen = [meta.get_field(name) for name in names]
-    values = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in chosen]
-    with prepared_cursor() as cursor:
-        cursor.execute(_update_sql(type(instance), tuple(names)), [*values, instance.pk])
-
-
 @cache
 def _insert_sql(model, asynchronous: bool) -> tuple[str, list, object]:
     meta = model._meta
@@ -126,11 +114,108 @@ def _insert_sql(model, asynchronous: bool) -> tuple[str, list, object]:
     return sql, fields, generated
 
 
-@cache
-def _update_sql(model, names: tuple[str, ...]) -> str:
-    meta = model._meta
-    assignments = ", ".join(f"{connection.ops.quote_name(meta.get_field(n).column)} = %s" for n in names)
-    return (
-        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments}"  # noqa: S608
-        f" WHERE {connection.ops.quote_name(meta.pk.column)} = %s"
+@dataclass(frozen=True)
+class RowUpdate:
+    """An UPDATE of one row by primary key: `values` (field name -> value, exactly these) are set
+    where every field in `where` also equals its value (None: IS NULL)."""
+
+    model: type
+    pk: Any
+    values: dict[str, Any]
+    where: dict[str, Any] = field(default_factory=dict)
+
+
+def rows_write(*, guard: RowUpdate, inserts: Sequence = (), updates: Sequence[RowUpdate] = ()) -> bool:
+    """Apply `guard` and, only if it matched its row, insert `inserts` and apply `updates`: all
+    or nothing. Returns whether the guard matched.
+
+    On PostgreSQL it is one statement of data-modifying CTEs: outside a transaction, one round
+    trip and one durable commit, where the ORM would need BEGIN, a statement per row and COMMIT.
+    Elsewhere the same writes run through the ORM, in a transaction. Like insert_row it sends no
+    model signals."""
+    if connection.vendor != "postgresql":
+        return _rows_write_orm(guard, inserts, updates)
+    sql, returned = _rows_write_sql(
+        _update_shape(guard), tuple(type(i) for i in inserts), tuple(_update_shape(u) for u in updates)
     )
+    params = _update_params(guard)
+    for instance in inserts:
+        fields = _insert_sql(type(instance), False)[1]
+        params += [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    for update in updates:
+        params += _update_params(update)
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        matched, *keys = cursor.fetchone()
+    if not matched:
+        return False
+    for instance, generated, key in zip(inserts, returned, keys, strict=True):
+        if generated is not None:
+            setattr(instance, generated.attname, key)
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return True
+
+
+def _rows_write_orm(guard: RowUpdate, inserts: Sequence, updates: Sequence[RowUpdate]) -> bool:
+    with transaction.atomic():
+        if not _orm_update(guard):
+            return False
+        for instance in inserts:
+            instance.save(force_insert=True)
+        for update in updates:
+            _orm_update(update)
+    return True
+
+
+def _orm_update(update: RowUpdate) -> int:
+    return update.model._default_manager.filter(pk=update.pk, **update.where).update(**update.values)
+
+
+def _update_shape(update: RowUpdate) -> tuple:
+    """What the SQL of an update depends on (its values do not)."""
+    return update.model, tuple(update.values), tuple((name, value is None) for name, value in update.where.items())
+
+
+def _update_params(update: RowUpdate) -> list:
+    meta = update.model._meta
+    values = [meta.get_field(n).get_db_prep_save(v, connection) for n, v in update.values.items()]
+    conditions = [meta.get_field(n).get_db_prep_save(v, connection) for n, v in update.where.items() if v is not None]
+    return [*values, meta.pk.get_db_prep_save(update.pk, connection), *conditions]
+
+
+def _update_statement(shape: tuple, *, guarded: bool) -> str:
+    model, names, where = shape
+    meta, quote = model._meta, connection.ops.quote_name
+    assignments = ", ".join(f"{quote(meta.get_field(n).column)} = %s" for n in names)
+    conditions = [f"{quote(meta.pk.column)} = %s"]
+    for name, is_null in where:
+        conditions.append(f"{quote(meta.get_field(name).column)} {'IS NULL' if is_null else '= %s'}")
+    if guarded:
+        conditions.append("EXISTS (SELECT 1 FROM guard)")
+    # Built from the model's metadata; every value is a parameter.
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}"  # noqa: S608
+
+
+@cache
+def _rows_write_sql(guard: tuple, inserts: tuple, updates: tuple) -> tuple[str, tuple]:
+    quote = connection.ops.quote_name
+    ctes = [f"guard AS ({_update_statement(guard, guarded=False)} RETURNING 1)"]
+    keys, returned = [], []
+    for i, model in enumerate(inserts):
+        _, fields, generated = _insert_sql(model, False)
+        columns = ", ".join(quote(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        # FROM guard: the row goes in only where the guard matched.
+        insert = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {placeholders} FROM guard"  # noqa: S608
+        if generated is not None:
+            insert += f" RETURNING {quote(generated.column)}"
+            keys.append(f"(SELECT {quote(generated.column)} FROM insert_{i})")  # noqa: S608
+        else:
+            keys.append("NULL")
+        ctes.append(f"insert_{i} AS ({insert})")
+        returned.append(generated)
+    for i, shape in enumerate(updates):
+        ctes.append(f"update_{i} AS ({_update_statement(shape, guarded=True)})")
+    selected = ", ".join(["EXISTS (SELECT 1 FROM guard)", *keys])
+    return f"WITH {', '.join(ctes)} SELECT {selected}", tuple(returned)

@@ -67,7 +67,10 @@ _DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response({**error_body(exc.code, exc.message, exc.extra), **exc.top_level}, status=exc.status_code)
+        response = Response({**error_body(exc.code, exc.message, exc.extra), **exc.top_level}, status=exc.status_code)
+        if "retryAfterSeconds" in exc.extra:
+            response["Retry-After"] = str(exc.extra["retryAfterSeconds"])
+        return response
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("payload_too_large", "The request body is larger than the server accepts."),

@@ -72,6 +72,14 @@ def _shared_http() -> httpx.Client:
 _BACKOFF_SECONDS = 0.1
 
 
+def call_budget_seconds() -> float:
+    """The longest one idempotent call can take: every attempt waiting out its connect and read
+    timeouts, and the backoff between attempts."""
+    attempts = 1 + settings.BRIDGE_RETRIES
+    backoff = sum(_BACKOFF_SECONDS * 2**attempt for attempt in range(attempts - 1))
+    return attempts * (settings.BRIDGE_CONNECT_TIMEOUT + settings.BRIDGE_READ_TIMEOUT) + backoff
+
+
 class BridgeClient:
     def __init__(self, *, base_url: str, token: str, extra_headers: dict[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")

@@ -19,6 +19,13 @@ class SessionClosed(ServiceError):
     message = "The session is closed."
 
 
+class SessionBusy(ServiceError):
+    # Another request holds the session's lease (sessions_app.leases); it is over within seconds.
+    status_code = 409
+    code = "session_busy"
+    message = "Another model switch or resume of this session is in progress; try again shortly."
+
+
 class SandboxUnavailable(ServiceError):
     status_code = 503
     code = "sandbox_unavailable"

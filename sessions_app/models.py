@@ -38,6 +38,11 @@ class AgentSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Held by the one request talking to the agent about the session's model (a switch or a
+    # resume) for the length of its bridge call, instead of a row lock in a transaction left
+    # open across that call. It expires on its own should its holder die (sessions_app/leases.py).
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"])]

@@ -33,38 +33,45 @@ def session_get(*, user, key: UUID | str, for_update: bool = False) -> AgentSess
         raise SessionNotFound() from None
 
 
-def session_with_switch_context(
-    *, user, key: UUID | str, now: datetime, for_update: bool = False
-) -> tuple[AgentSession, SwitchContext]:
-    """The user's session (locked when `for_update`) and what a quote reads about it.
+def session_with_switch_context(*, user, key: UUID | str, now: datetime) -> tuple[AgentSession, SwitchContext]:
+    """The user's session and what a quote reads about it.
 
-    Every quote and switch starts here, so on PostgreSQL it is one statement, prepared once per
-    connection, instead of four ORM queries, each of which costs more in Python than in the server.
+    Every quote starts here, so on PostgreSQL it is one statement, prepared once per connection,
+    instead of four ORM queries, each of which costs more in Python than in the server.
     """
     if connection.vendor != "postgresql":
-        session = session_get(user=user, key=key, for_update=for_update)
+        session = session_get(user=user, key=key)
         return session, switch_context_load(session_pk=session.pk, session_key=str(session.key), now=now)
-    try:
-        key = key if isinstance(key, UUID) else UUID(str(key))
-    except ValueError:
-        raise SessionNotFound() from None
-    sql, session_columns = _session_with_context_sql(for_update)
+    key = session_key_or_not_found(key)
+    sql, session_columns = session_context_sql(
+        source=f"{AgentSession._meta.db_table} s", where="s.key = %s AND s.user_id = %s"
+    )
     with prepared_cursor() as cursor:
         cursor.execute(sql, [*pg_params(now), key, user.pk])
         row = cursor.fetchone()
     if row is None:
         raise SessionNotFound()
-    context = switch_context_from_pg(row[session_columns.span.stop :])
-    return session_columns.build(row), context
+    return session_and_context_from_row(row, session_columns)
+
+
+def session_key_or_not_found(key: UUID | str) -> UUID:
+    try:
+        return key if isinstance(key, UUID) else UUID(str(key))
+    except ValueError:
+        raise SessionNotFound() from None
+
+
+def session_and_context_from_row(row, session_columns: ModelColumns) -> tuple[AgentSession, SwitchContext]:
+    return session_columns.build(row), switch_context_from_pg(row[session_columns.span.stop :])
 
 
 @cache
-def _session_with_context_sql(for_update: bool) -> tuple[str, ModelColumns]:
+def session_context_sql(*, source: str, where: str = "", prefix: str = "") -> tuple[str, ModelColumns]:
+    """SELECT a session (from `source`, which names it `s`) with its switch context, on
+    PostgreSQL. Parameters: those of `prefix` and `source`, then pg_params(now), then `where`'s."""
     session = ModelColumns(AgentSession, "s")
-    lock = " FOR UPDATE OF s" if for_update else ""
     # Built from the model's own metadata and constants; every value is a parameter.
-    sql = (
-        f"SELECT {session.sql}, {PG_COLUMNS} FROM {AgentSession._meta.db_table} s"  # noqa: S608
-        f"{PG_JOINS} WHERE s.key = %s AND s.user_id = %s{lock}"
-    )
+    sql = f"{prefix}SELECT {session.sql}, {PG_COLUMNS} FROM {source}{PG_JOINS}"  # noqa: S608
+    if where:
+        sql += f" WHERE {where}"
     return sql, session

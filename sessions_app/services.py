@@ -3,21 +3,22 @@
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
 from billing.entitlements import model_access_check, subscription_for
 from billing.models import BillingMode, Quote, SwitchOutcome
-from billing.quotes import quote_create, switch_confirmation, switch_record_append
-from mk0r.db import update_row
-from mk0r.errors import ServiceError
+from billing.quotes import quote_create, switch_confirmation, switch_quote_claim, switch_record_build
+from mk0r.db import insert_row
 
 from .bridge_client import BridgeClient, BridgeError, StreamEvent
-from .errors import SessionClosed, api_error_from_bridge, api_error_from_sandbox
+from .errors import SessionBusy, SessionClosed, api_error_from_bridge, api_error_from_sandbox
+from .leases import Lease, session_lease_end, session_lease_take
 from .models import AgentSession, CacheTtl, SessionStatus
 from .sandboxes import SandboxError, provider_for
 from .selectors import session_get, session_with_switch_context
@@ -81,14 +82,15 @@ def _open_agent_session(session: AgentSession) -> list[dict[str, Any]]:
 
 def session_resume(*, user, key) -> StartedSession:
     """Re-create the ACP session after the agent lost it, with the stored model applied again."""
-    with transaction.atomic():
-        session = session_get(user=user, key=key, for_update=True)
-        _require_open(session)
+    # Two bridge calls: session/new, then (maybe) set_model.
+    lease = session_lease_take(user=user, key=key, now=timezone.now(), bridge_calls=2)
+    with _lease_given_back(lease):
+        session = lease.session
         try:
             available = _open_agent_session(session)
         except BridgeError as exc:
             raise api_error_from_bridge(exc) from exc
-        session.save(update_fields=["acp_session_id", "updated_at"])
+        _lease_end_or_busy(lease, values={"acp_session_id": session.acp_session_id, "updated_at": timezone.now()})
     return StartedSession(session, available)
 
 
@@ -123,62 +125,89 @@ def session_switch_quote(*, user, key, model_id: str) -> Quote:
 def session_model_switch(*, user, key, model_id: str, quote_id=None) -> SwitchResult:
     """Forward a model switch to the agent once its cost is confirmed.
 
-    The stored model changes only after the agent confirms, and every attempt that
-    reaches the agent lands in the switch ledger, applied or failed.
+    The stored model changes only after the agent confirms, and every attempt that reaches the
+    agent lands in the switch ledger, applied or failed. The session's lease keeps concurrent
+    switches of one session (across web replicas) apart, and with them the claims of its quotes:
+    of concurrent confirms of one quote, one wins.
     """
     model_access_check(user=user, model_id=model_id)
-    error = None
-    with transaction.atomic():
-        # The row lock serialises switches of one session across web replicas, and with it
-        # the claims of its quotes: of concurrent confirms of one quote, one wins.
-        now = timezone.now()
-        session, context = session_with_switch_context(user=user, key=key, now=now, for_update=True)
-        _require_open(session)
+    now = timezone.now()
+    lease = session_lease_take(user=user, key=key, now=now)
+    with _lease_given_back(lease):
+        session = lease.session
         previous = session.model_id
         if model_id == previous and quote_id is None:
             return SwitchResult(session, previous, changed=False)
         confirmation = switch_confirmation(
-            user=user, session=session, context=context, to_model_id=model_id, now=now, quote_id=quote_id
+            user=user, session=session, context=lease.context, to_model_id=model_id, now=now, quote_id=quote_id
         )
-        if confirmation.error is None:
-            error = _forward_switch(user=user, session=session, model_id=model_id, confirmation=confirmation)
-        else:
-            error = confirmation.error
-    # Raised only now, so that what the transaction wrote (a fresh quote, a failed ledger row) is kept.
-    if error is not None:
-        raise error
+        if confirmation.error is not None:
+            raise confirmation.error
+        _forward_switch(user=user, lease=lease, model_id=model_id, confirmation=confirmation)
     return SwitchResult(session, previous, changed=True, quote=confirmation.payload)
 
 
-def _forward_switch(*, user, session: AgentSession, model_id: str, confirmation) -> ServiceError | None:
+def _forward_switch(*, user, lease: Lease, model_id: str, confirmation) -> None:
+    """Call the agent, then write the ledger row and give the lease back in one statement (with
+    the new model and the quote's claim when the agent applied it)."""
+    session = lease.session
     started = time.monotonic()
     try:
         bridge_for(session).set_model(session_id=session.acp_session_id, model_id=model_id)
     except BridgeError as exc:
         api_error = api_error_from_bridge(exc)
-        latency = round((time.monotonic() - started) * 1000)
         logger.info("switch %s -> %s failed for session %s: %s", session.model_id, model_id, session.key, exc.kind)
-        switch_record_append(
+        record = switch_record_build(
             user=user,
             session=session,
             confirmation=confirmation,
             outcome=SwitchOutcome.FAILED,
-            latency_ms=latency,
+            latency_ms=_ms_since(started),
             error_code=api_error.code,
             error_message=exc.message,
         )
-        return api_error
-    latency = round((time.monotonic() - started) * 1000)
-    switch_record_append(
-        user=user,
-        session=session,
-        confirmation=confirmation,
-        outcome=SwitchOutcome.APPLIED,
-        latency_ms=latency,
+        _lease_end_or_busy(lease, inserts=[record])
+        raise api_error from exc
+    latency = _ms_since(started)
+    record = switch_record_build(
+        user=user, session=session, confirmation=confirmation, outcome=SwitchOutcome.APPLIED, latency_ms=latency
     )
-    session.model_id = model_id
-    update_row(session, fields=["model_id"])
-    return None
+    _lease_end_or_busy(
+        lease,
+        values={"model_id": model_id, "updated_at": timezone.now()},
+        inserts=[record],
+        updates=switch_quote_claim(record=record, now=timezone.now()),
+    )
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+@contextmanager
+def _lease_given_back(lease: Lease) -> Iterator[None]:
+    """Whatever happens in the block, the lease does not outlive it."""
+    try:
+        yield
+    finally:
+        if lease.session.lease_token is not None:
+            try:
+                session_lease_end(lease)
+            except DatabaseError:
+                # Not worth hiding the request's own error for: the lease expires on its own.
+                logger.exception("session %s: could not give the lease back", lease.session.key)
+
+
+def _lease_end_or_busy(lease: Lease, *, values: dict | None = None, inserts=(), updates=()) -> None:
+    if session_lease_end(lease, values=values, inserts=inserts, updates=updates):
+        return
+    # Only when the bridge calls outlasted the lease and another request took the session over:
+    # the session is that request's to update now, but the ledger still gets what the agent did.
+    logger.error("session %s: lease lost during a bridge call", lease.session.key)
+    lease.session.lease_token = None
+    for row in inserts:
+        insert_row(row)
+    raise SessionBusy()
 
 
 def session_prompt(*, user, key, prompt: str) -> Iterator[StreamEvent]:

@@ -14,7 +14,10 @@ from django.db import models
 class Quote(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switch_quotes")
-    session = models.ForeignKey("sessions_app.AgentSession", on_delete=models.CASCADE, related_name="quotes")
+    # Indexed by Meta's (session, -created_at), which also serves lookups by session alone.
+    session = models.ForeignKey(
+        "sessions_app.AgentSession", on_delete=models.CASCADE, related_name="quotes", db_index=False
+    )
     from_model_id = models.CharField(max_length=32)
     to_model_id = models.CharField(max_length=32)
     price_version_from = models.ForeignKey("billing.PriceVersion", on_delete=models.PROTECT, related_name="+")
@@ -42,8 +45,14 @@ class SwitchOutcome(models.TextChoices):
 class SwitchRecord(models.Model):
     """One attempted model switch. Rows are written once and never changed."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switch_records")
-    session = models.ForeignKey("sessions_app.AgentSession", on_delete=models.CASCADE, related_name="switches")
+    # Both indexed by Meta's (session|user, -created_at), which also serve lookups by either alone:
+    # every index is one more write on each switch.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switch_records", db_index=False
+    )
+    session = models.ForeignKey(
+        "sessions_app.AgentSession", on_delete=models.CASCADE, related_name="switches", db_index=False
+    )
     quote = models.ForeignKey(Quote, null=True, blank=True, on_delete=models.SET_NULL, related_name="switches")
     from_model_id = models.CharField(max_length=32)
     to_model_id = models.CharField(max_length=32)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.models import Quote, SwitchOutcome, SwitchRecord
 from billing.pricing import price_version_for
 from mk0r.authentication import token_with_user
-from mk0r.db import insert_row, update_row
+from mk0r.db import RowUpdate, insert_row, rows_write
 from sessions_app.models import AgentSession
 
 pytestmark = pytest.mark.django_db
@@ -68,14 +68,57 @@ def test_insert_row_reads_back_a_generated_key(session):
     assert SwitchRecord.objects.get(pk=record.pk).to_model_id == "sonnet"
 
 
-def test_update_row_sets_the_fields_and_auto_now(session):
-    before = session.updated_at
-    session.model_id, session.status = "opus", "closed"
-    update_row(session, fields=["model_id"])
+def _record(session) -> SwitchRecord:
+    version = price_version_for(api_model="claude-haiku-4-5", at=timezone.now())
+    return SwitchRecord(
+        user=session.user, session=session, from_model_id="haiku", to_model_id="opus", price_version_from=version,
+        price_version_to=version, quoted_tax_usd=Decimal("0"), quote_payload={"taxUsd": "0"}, confirmed=True,
+        outcome=SwitchOutcome.APPLIED,
+    )  # fmt: skip
+
+
+def test_rows_write_applies_everything_when_the_guard_matches(session):
+    now = timezone.now()
+    quote = _quote(session, now)
+    quote.save()
+    record = _record(session)
+    guard = RowUpdate(AgentSession, session.pk, {"model_id": "opus", "updated_at": now}, where={"closed_at": None})
+    claim = RowUpdate(Quote, quote.pk, {"used_at": now}, where={"used_at": None})
+
+    assert rows_write(guard=guard, inserts=[record], updates=[claim])
 
     stored = AgentSession.objects.get(pk=session.pk)
-    assert stored.model_id == "opus" and stored.status == "ready"  # only the named field
-    assert stored.updated_at == session.updated_at > before
+    assert (stored.model_id, stored.status, stored.updated_at) == ("opus", "ready", now)  # only what was named
+    assert record.pk is not None and not record._state.adding
+    assert _row(SwitchRecord, record.pk)["quote_payload"] == {"taxUsd": "0"}
+    assert Quote.objects.get(pk=quote.pk).used_at == now
+
+
+def test_rows_write_writes_nothing_when_the_guard_does_not_match(session):
+    now = timezone.now()
+    quote = _quote(session, now)
+    quote.save()
+    record = _record(session)
+    guard = RowUpdate(AgentSession, session.pk, {"model_id": "opus"}, where={"status": "closed"})
+    claim = RowUpdate(Quote, quote.pk, {"used_at": now})
+
+    assert not rows_write(guard=guard, inserts=[record], updates=[claim])
+
+    assert AgentSession.objects.get(pk=session.pk).model_id == "haiku"
+    assert record.pk is None and not SwitchRecord.objects.exists()
+    assert Quote.objects.get(pk=quote.pk).used_at is None
+
+
+def test_rows_write_updates_only_where_their_own_conditions_hold(session):
+    now = timezone.now()
+    quote = _quote(session, now)
+    quote.used_at = now - timedelta(seconds=5)
+    quote.save()
+    claim = RowUpdate(Quote, quote.pk, {"used_at": now}, where={"used_at": None})
+
+    assert rows_write(guard=RowUpdate(AgentSession, session.pk, {"model_id": "opus"}), updates=[claim])
+
+    assert Quote.objects.get(pk=quote.pk).used_at == now - timedelta(seconds=5)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")

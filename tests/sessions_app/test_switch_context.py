@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from billing.cache_state import TTL_DELTAS
@@ -92,15 +92,3 @@ def test_another_users_session_and_a_bad_key_are_not_found(session):
     for user, key in ((stranger, session.key), (session.user, "not-a-uuid")):
         with pytest.raises(SessionNotFound):
             session_with_switch_context(user=user, key=key, now=timezone.now())
-
-
-def test_for_update_locks_the_session_row(session):
-    with transaction.atomic():
-        session_with_switch_context(user=session.user, key=session.key, now=timezone.now(), for_update=True)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = %s AND l.mode = 'RowShareLock' AND l.pid = pg_backend_pid()",
-                [AgentSession._meta.db_table],
-            )
-            assert cursor.fetchone()[0] == 1

@@ -1,0 +1,109 @@
+"""The session lease: held by the one request that talks to the agent about the session's
+model (a switch or a resume) for the length of its bridge calls.
+
+It takes the place of a row lock held in a transaction left open across the bridge call (up to
+the bridge's timeouts, with a database connection idle in transaction and usage ingestion for
+the session waiting behind it). Taking the lease and reading what a quote needs is one
+statement; giving it back goes into the statement that writes the outcome. A lease whose holder
+died expires on its own, after the longest its bridge calls could have taken.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+
+from billing.switch_context import SwitchContext, pg_params, switch_context_load
+from mk0r.db import RowUpdate, prepared_cursor, rows_write
+
+from .bridge_client import call_budget_seconds
+from .errors import SessionBusy, SessionClosed, SessionNotFound
+from .models import AgentSession, SessionStatus
+from .selectors import session_and_context_from_row, session_context_sql, session_key_or_not_found
+
+# Beyond the bridge calls themselves: the request's own work around them.
+_MARGIN = timedelta(seconds=5)
+_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class Lease:
+    session: AgentSession
+    context: SwitchContext  # as read when the lease was taken
+    token: UUID
+
+
+def session_lease_take(*, user, key: UUID | str, now: datetime, bridge_calls: int = 1) -> Lease:
+    """Lease the user's open session for `bridge_calls` calls to its agent, and read it with its
+    switch context. SessionNotFound, SessionClosed, or SessionBusy while another request has it."""
+    key = session_key_or_not_found(key)
+    token = uuid4()
+    expires_at = now + bridge_calls * timedelta(seconds=call_budget_seconds()) + _MARGIN
+    take = _take_pg if connection.vendor == "postgresql" else _take_orm
+    give_up_at = time.monotonic() + settings.SESSION_LEASE_WAIT_SECONDS
+    while (leased := take(user=user, key=key, now=now, token=token, expires_at=expires_at)) is None:
+        error = _why_not_leased(user=user, key=key)
+        # A double click: the other switch is done in milliseconds as a rule, so wait for it.
+        if not isinstance(error, SessionBusy) or time.monotonic() >= give_up_at:
+            raise error
+        time.sleep(_POLL_SECONDS)
+    session, context = leased
+    return Lease(session, context, token)
+
+
+def session_lease_end(lease: Lease, *, values: dict | None = None, inserts=(), updates=()) -> bool:
+    """Give the lease back, setting `values` on the session and writing `inserts` and `updates`
+    (mk0r.db.rows_write) with it, all or nothing. False, with nothing written, when the lease was
+    lost: it expired and another request took the session."""
+    released = {**(values or {}), "lease_token": None, "lease_expires_at": None}
+    guard = RowUpdate(AgentSession, lease.session.pk, released, where={"lease_token": lease.token})
+    if not rows_write(guard=guard, inserts=inserts, updates=updates):
+        return False
+    for name, value in released.items():
+        setattr(lease.session, name, value)
+    return True
+
+
+def _take_pg(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetime):
+    sql, session_columns = _take_sql()
+    params = [token, expires_at, key, user.pk, SessionStatus.READY.value, now, *pg_params(now)]
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else session_and_context_from_row(row, session_columns)
+
+
+def _take_sql():
+    table = AgentSession._meta.db_table
+    # Asynchronous commit for this statement: a lease lost to a database crash is simply free
+    # again, and the outcome's durable commit flushes it anyway.
+    take = (
+        f"WITH leased AS (UPDATE {table} SET lease_token = %s, lease_expires_at = %s"  # noqa: S608
+        " WHERE key = %s AND user_id = %s AND status = %s AND (lease_token IS NULL OR lease_expires_at <= %s)"
+        " RETURNING *) "
+    )
+    return session_context_sql(
+        prefix=take, source="leased s CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS a"
+    )
+
+
+def _take_orm(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetime):
+    free = Q(lease_token__isnull=True) | Q(lease_expires_at__lte=now)
+    open_session = AgentSession.objects.filter(key=key, user=user, status=SessionStatus.READY)
+    if not open_session.filter(free).update(lease_token=token, lease_expires_at=expires_at):
+        return None
+    session = AgentSession.objects.get(key=key, user=user)
+    return session, switch_context_load(session_pk=session.pk, session_key=str(session.key), now=now)
+
+
+def _why_not_leased(*, user, key: UUID) -> Exception:
+    status = AgentSession.objects.filter(key=key, user=user).values_list("status", flat=True).first()
+    if status is None:
+        return SessionNotFound()
+    if status != SessionStatus.READY:
+        return SessionClosed(extra={"status": status})
+    return SessionBusy(extra={"retryAfterSeconds": 1})

@@ -1,0 +1,173 @@
+"""The session lease that keeps switches and resumes of one session apart (sessions_app.leases):
+taken with the read, given back with the outcome's write, never kept past the request."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from billing.models import SwitchRecord
+from sessions_app.bridge_client import BridgeClient
+from sessions_app.errors import SessionBusy, SessionClosed, SessionNotFound
+from sessions_app.leases import session_lease_end, session_lease_take
+from sessions_app.models import AgentSession
+from sessions_app.selectors import session_with_switch_context
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_waiting(settings):
+    settings.SESSION_LEASE_WAIT_SECONDS = 0
+
+
+@pytest.fixture
+def session():
+    user = get_user_model().objects.create(username="lease-user")
+    return AgentSession.objects.create(user=user, provider="local", model_id="sonnet", status="ready")
+
+
+def _held(session) -> uuid.UUID | None:
+    return AgentSession.objects.values_list("lease_token", flat=True).get(pk=session.pk)
+
+
+def test_one_holder_at_a_time(session):
+    now = timezone.now()
+    lease = session_lease_take(user=session.user, key=session.key, now=now)
+
+    with pytest.raises(SessionBusy) as busy:
+        session_lease_take(user=session.user, key=str(session.key), now=now)
+
+    assert busy.value.extra == {"retryAfterSeconds": 1}
+    assert _held(session) == lease.token == lease.session.lease_token
+    assert session_lease_end(lease)
+    assert _held(session) is None and lease.session.lease_token is None
+    session_lease_take(user=session.user, key=session.key, now=now)
+
+
+def test_the_lease_reads_what_a_quote_reads(session):
+    now = timezone.now()
+    _, expected = session_with_switch_context(user=session.user, key=session.key, now=now)
+
+    lease = session_lease_take(user=session.user, key=session.key, now=now)
+
+    assert lease.context == expected
+    assert (lease.session.pk, lease.session.model_id) == (session.pk, "sonnet")
+
+
+def test_a_lease_outlasting_every_bridge_call_is_taken_over(session, settings):
+    settings.BRIDGE_RETRIES, settings.BRIDGE_CONNECT_TIMEOUT, settings.BRIDGE_READ_TIMEOUT = 1, 2.0, 8.0
+    now = timezone.now()
+    stale = session_lease_take(user=session.user, key=session.key, now=now)
+    expires_at = AgentSession.objects.values_list("lease_expires_at", flat=True).get(pk=session.pk)
+    # Two attempts of 2 s + 8 s, 0.1 s of backoff, and the 5 s margin.
+    assert expires_at == now + timedelta(seconds=25.1)
+
+    with pytest.raises(SessionBusy):
+        session_lease_take(user=session.user, key=session.key, now=expires_at - timedelta(milliseconds=1))
+    fresh = session_lease_take(user=session.user, key=session.key, now=expires_at)
+
+    # The old holder finds its lease gone, and its write does not happen.
+    assert not session_lease_end(stale, values={"model_id": "opus"})
+    assert AgentSession.objects.get(pk=session.pk).model_id == "sonnet"
+    assert _held(session) == fresh.token
+
+
+def test_closed_missing_and_foreign_sessions_are_refused(session):
+    now = timezone.now()
+    stranger = get_user_model().objects.create(username="lease-stranger")
+    for user, key in ((stranger, session.key), (session.user, uuid.uuid4()), (session.user, "not-a-uuid")):
+        with pytest.raises(SessionNotFound):
+            session_lease_take(user=user, key=key, now=now)
+    AgentSession.objects.filter(pk=session.pk).update(status="closed")
+    with pytest.raises(SessionClosed) as closed:
+        session_lease_take(user=session.user, key=session.key, now=now)
+    assert closed.value.extra == {"status": "closed"}
+    assert _held(session) is None
+
+
+def _start(client) -> dict:
+    return client.post("/api/chat/sessions", format="json").json()
+
+
+def _switch(client, key, model_id="sonnet"):
+    return client.post("/api/chat/model", {"sessionKey": key, "modelId": model_id}, format="json")
+
+
+def _lease_of(key) -> uuid.UUID | None:
+    return AgentSession.objects.values_list("lease_token", flat=True).get(key=key)
+
+
+def test_a_switch_while_another_holds_the_session_is_409_busy(pro_client, bridge):
+    key = _start(pro_client)["sessionKey"]
+    session = AgentSession.objects.get(key=key)
+    session_lease_take(user=session.user, key=key, now=timezone.now())
+    calls = len(bridge.paths())
+
+    response = _switch(pro_client, key)
+
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "session_busy" and response["Retry-After"] == "1"
+    assert AgentSession.objects.get(key=key).model_id == "haiku"
+    assert not SwitchRecord.objects.exists() and len(bridge.paths()) == calls
+
+
+def test_every_way_out_of_a_switch_gives_the_lease_back(pro_client, bridge, monkeypatch):
+    key = _start(pro_client)["sessionKey"]
+
+    assert _switch(pro_client, key, "sonnet").status_code == 200  # applied
+    assert _lease_of(key) is None
+    assert _switch(pro_client, key, "sonnet").status_code == 200  # already on it: nothing to do
+    assert _lease_of(key) is None
+    bridge.fail(500, "agent_error", times=1)
+    assert _switch(pro_client, key, "opus").status_code == 502  # the agent refused
+    assert _lease_of(key) is None
+    assert _switch(pro_client, key, "opus").status_code == 200
+    assert _lease_of(key) is None
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug between the lease and the bridge call")
+
+    monkeypatch.setattr("sessions_app.services.switch_confirmation", broken)
+    with pytest.raises(RuntimeError):
+        _switch(pro_client, key, "haiku")
+    assert _lease_of(key) is None
+    outcomes = list(SwitchRecord.objects.order_by("created_at").values_list("to_model_id", "outcome"))
+    assert outcomes == [("sonnet", "applied"), ("opus", "failed"), ("opus", "applied")]
+
+
+def test_a_switch_that_lost_its_lease_still_lands_in_the_ledger(pro_client, bridge, monkeypatch):
+    key = _start(pro_client)["sessionKey"]
+    set_model = BridgeClient.set_model
+    intruder = uuid.uuid4()
+
+    def slow_set_model(self, **kwargs):
+        # The call outlasts the lease, and another request takes the session meanwhile.
+        AgentSession.objects.filter(key=key).update(lease_token=intruder)
+        return set_model(self, **kwargs)
+
+    monkeypatch.setattr(BridgeClient, "set_model", slow_set_model)
+    response = _switch(pro_client, key, "sonnet")
+
+    assert response.status_code == 409 and response.json()["code"] == "session_busy"
+    session = AgentSession.objects.get(key=key)
+    # The session is the other request's to update; what the agent did is still recorded.
+    assert (session.model_id, session.lease_token) == ("haiku", intruder)
+    assert list(SwitchRecord.objects.values_list("to_model_id", "outcome")) == [("sonnet", "applied")]
+
+
+def test_resume_holds_the_lease_and_gives_it_back(pro_client, bridge):
+    key = _start(pro_client)["sessionKey"]
+    session = AgentSession.objects.get(key=key)
+    lease = session_lease_take(user=session.user, key=key, now=timezone.now())
+
+    busy = pro_client.post(f"/api/chat/sessions/{key}/resume", format="json")
+    session_lease_end(lease)
+    resumed = pro_client.post(f"/api/chat/sessions/{key}/resume", format="json")
+
+    assert busy.status_code == 409 and busy.json()["code"] == "session_busy"
+    assert resumed.status_code == 200, resumed.json()
+    assert AgentSession.objects.get(key=key).acp_session_id == resumed.json()["sessionId"]
+    assert _lease_of(key) is None
