@@ -179,6 +179,7 @@ SWITCH_ERRORS = {
         "quote_stale",
         "quote_used",
         "quote_mismatch",
+        "session_busy",
     ),
     410: ("quote_expired",),
     413: ("payload_too_large",),
@@ -291,7 +292,7 @@ def document() -> None:
                     {
                         400: ("model_rejected",),
                         404: ("session_not_found",),
-                        409: ("session_closed", "agent_session_lost"),
+                        409: ("session_closed", "agent_session_lost", "session_busy"),
                         **AGENT_ERRORS,
                     }
                 ),

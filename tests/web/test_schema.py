@@ -18,7 +18,10 @@ EXPECTED = {
     ("post", "/api/chat/sessions"): {401: {"not_authenticated"}, 503: {"sandbox_unavailable"}},
     ("get", "/api/chat/sessions/{key}"): {404: {"session_not_found"}},
     ("delete", "/api/chat/sessions/{key}"): {404: {"session_not_found"}},
-    ("post", "/api/chat/sessions/{key}/resume"): {404: {"session_not_found"}, 409: {"session_closed"}},
+    ("post", "/api/chat/sessions/{key}/resume"): {
+        404: {"session_not_found"},
+        409: {"session_closed", "session_busy"},
+    },
     ("post", "/api/chat"): {
         400: {"invalid_request"},
         404: {"session_not_found"},
@@ -47,6 +50,7 @@ EXPECTED = {
             "quote_stale",
             "quote_used",
             "quote_mismatch",
+            "session_busy",
         },
         410: {"quote_expired"},
         413: {"payload_too_large"},
