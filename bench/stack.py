@@ -140,7 +140,7 @@ def bridge() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def service(*, bridge_url: str) -> Iterator[str]:
+def service(*, bridge_url: str, config: str = "docker/gunicorn.conf.py", **extra_env: str) -> Iterator[str]:
     """gunicorn serving the service on the bench database, attached to `bridge_url`, with the
     production settings file (docker/gunicorn.conf.py: threaded workers, keep-alive, access log);
     only the address differs."""
@@ -149,8 +149,9 @@ def service(*, bridge_url: str) -> Iterator[str]:
         BRIDGE_STATIC_URL=bridge_url,
         BRIDGE_STATIC_TOKEN=BRIDGE_TOKEN,
         LOCAL_SANDBOX_ROOT=tempfile.mkdtemp(prefix="mk0r-bench-sbx-"),
+        **extra_env,
     )
-    with _gunicorn("mk0r.wsgi:application", env, ready_path="/api/chat/sessions") as url:
+    with _gunicorn("mk0r.wsgi:application", env, ready_path="/api/chat/sessions", config=config) as url:
         yield url
 
 
@@ -164,10 +165,16 @@ def bare_service() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _gunicorn(app: str, env: dict[str, str], *, ready_path: str, extra: tuple[str, ...] = ()) -> Iterator[str]:
+def _gunicorn(
+    app: str,
+    env: dict[str, str],
+    *,
+    ready_path: str,
+    extra: tuple[str, ...] = (),
+    config: str = "docker/gunicorn.conf.py",
+) -> Iterator[str]:
     port = free_port()
-    config = ("--config", "docker/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}")
-    cmd = [sys.executable, "-m", "gunicorn", *config, *extra, app]
+    cmd = [sys.executable, "-m", "gunicorn", "--config", config, "--bind", f"127.0.0.1:{port}", *extra, app]
     url = f"http://127.0.0.1:{port}"
     with _process(cmd, env):
         _wait_http(f"{url}{ready_path}")

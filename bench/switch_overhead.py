@@ -9,8 +9,11 @@ paths so that both see the same machine load. Goal: overhead p50 <= 3 ms, p99 <=
 """
 
 import argparse
+import json
 import platform
+import statistics
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -23,37 +26,30 @@ from bench import stack  # noqa: E402
 from bench.docs import write_section  # noqa: E402
 
 MODELS = ("sonnet", "haiku")
+TIMED_CONFIG = "bench/timed_gunicorn.conf.py"
 
 
 def run(switches: int) -> dict:
     stack.fresh_database()
     try:
         token = stack.manage("set_plan", "bench-user", "pro")
-        with stack.bridge() as bridge_url, stack.service(bridge_url=bridge_url) as service_url:
-            api = httpx.Client(base_url=service_url, headers={"Authorization": f"Token {token}"}, timeout=30)
+        with stack.bridge() as bridge_url:
             direct = httpx.Client(
                 base_url=bridge_url, headers={"Authorization": f"Bearer {stack.BRIDGE_TOKEN}"}, timeout=30
             )
-            session = api.post("/api/chat/sessions").json()
-            key, acp_id = session["sessionKey"], session["sessionId"]
-            via_service, via_bridge = [], []
-            for i in range(switches + 20):
-                model = MODELS[i % 2]
-                started = time.perf_counter()
-                response = api.post("/api/chat/model", json={"sessionKey": key, "modelId": model})
-                service_ms = (time.perf_counter() - started) * 1000
-                assert response.status_code == 200, response.text
-                # Back to where the service left it, then the same switch straight to the bridge.
-                started = time.perf_counter()
-                response = direct.post("/session/set_model", json={"sessionId": acp_id, "modelId": MODELS[(i + 1) % 2]})
-                bridge_ms = (time.perf_counter() - started) * 1000
-                assert response.status_code == 200, response.text
-                direct.post("/session/set_model", json={"sessionId": acp_id, "modelId": model})
-                if i >= 20:  # warm-up: connections, caches, the agent's JIT-free first calls
-                    via_service.append(service_ms)
-                    via_bridge.append(bridge_ms)
-            floors = {name: _timed(api, path, switches) for name, path in
-                      (("healthz", "/healthz"), ("session_get", f"/api/chat/sessions/{key}"))}  # fmt: skip
+            with stack.service(bridge_url=bridge_url) as service_url:
+                api = _client(service_url, token)
+                session = api.post("/api/chat/sessions").json()
+                key, acp_id = session["sessionKey"], session["sessionId"]
+                via_service, via_bridge = _interleaved(api, direct, key, acp_id, switches)
+                floors = {name: _timed(api, path, switches) for name, path in
+                          (("healthz", "/healthz"), ("session_get", f"/api/chat/sessions/{key}"))}  # fmt: skip
+            # Again, on a gunicorn that clocks each stage of a request (bench/timed_gunicorn.conf.py).
+            with tempfile.TemporaryDirectory() as phases_dir:
+                timed = stack.service(bridge_url=bridge_url, config=TIMED_CONFIG, PHASES_DIR=phases_dir)
+                with timed as service_url:
+                    timed_service, _ = _interleaved(_client(service_url, token), direct, key, acp_id, switches)
+                phases = _phases(Path(phases_dir), "/api/chat/model")
     finally:
         stack.drop_database()
     service_stats, bridge_stats = stack.summary(via_service), stack.summary(via_bridge)
@@ -63,8 +59,42 @@ def run(switches: int) -> dict:
         "bridge": bridge_stats,
         "overhead_p50": service_stats["p50"] - bridge_stats["p50"],
         "overhead_p99": service_stats["p99"] - bridge_stats["p99"],
+        "phases": {"client: the whole call": stack.summary(timed_service)["p50"], **phases},
         "load": stack.load_average(),
     }
+
+
+def _client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Token {token}"}, timeout=30)
+
+
+def _interleaved(api, direct, key: str, acp_id: str, switches: int) -> tuple[list[float], list[float]]:
+    via_service, via_bridge = [], []
+    for i in range(switches + 20):
+        model = MODELS[i % 2]
+        started = time.perf_counter()
+        response = api.post("/api/chat/model", json={"sessionKey": key, "modelId": model})
+        service_ms = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.text
+        # Back to where the service left it, then the same switch straight to the bridge.
+        started = time.perf_counter()
+        response = direct.post("/session/set_model", json={"sessionId": acp_id, "modelId": MODELS[(i + 1) % 2]})
+        bridge_ms = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.text
+        direct.post("/session/set_model", json={"sessionId": acp_id, "modelId": model})
+        if i >= 20:  # warm-up: connections, caches, the agent's JIT-free first calls
+            via_service.append(service_ms)
+            via_bridge.append(bridge_ms)
+    return via_service, via_bridge
+
+
+def _phases(directory: Path, path: str) -> dict[str, float]:
+    """Median milliseconds per stage of the requests to `path`, from every worker's file."""
+    stages: dict[str, list[float]] = {}
+    for worker_file in directory.glob("*.json"):
+        for stage, times in json.loads(worker_file.read_text()).get(path, {}).items():
+            stages.setdefault(stage, []).extend(times[20:])  # the same warm-up as the headline run
+    return {stage: statistics.median(times) for stage, times in stages.items()}
 
 
 def _timed(client: httpx.Client, path: str, count: int) -> dict[str, float]:
@@ -92,18 +122,56 @@ real bridge with the reference agent on loopback,
 | goal | ≤ 3 ms | ≤ 10 ms |
 
 Each service call: token auth (user and subscription joined), the rate limit (one Redis
-script), then in one transaction holding the session's row lock: one read of the session with
-its cache state and recent switches, the quote (~13 µs in process), the bridge call, the ledger
-row and the session's new model. Each statement is prepared once per connection; with BEGIN and
-the durable COMMIT that is six PostgreSQL round trips and one to Redis.
+script), one statement that takes the session's lease and reads the session with its cache
+state and recent switches (asynchronous commit), the quote (~13 µs in process), the bridge
+call, then one statement that writes the ledger row and the new model and gives the lease back
+(durable commit). Each statement is prepared once per connection: three PostgreSQL round trips
+and one to Redis, with no transaction open across the bridge call.
 
 Where the time goes, on the same gunicorn: `GET /healthz` (Django, no database) takes
 {f["healthz"]["p50"]:.2f} ms and `GET /api/chat/sessions/{{key}}` (token auth + one ORM select)
-{f["session_get"]["p50"]:.2f} ms at the median: {floor_gap:.1f} ms for DRF, the auth query and one select. A
-round trip to PostgreSQL costs ~0.1 ms plus the statement, and the COMMIT waits for its WAL
-flush; the rest of the overhead is Django and DRF handling the request in Python.
+{f["session_get"]["p50"]:.2f} ms at the median: {floor_gap:.1f} ms for DRF, the auth query and one select.
+Each stage of a switch, clocked inside gunicorn by bench/timed_gunicorn.conf.py in a second run
+of {switches} interleaved switches (medians; a stage's own time is what its parts leave over):
+
+{_phase_table(result["phases"])}
 Load average while measuring: {result["load"]}.
 """
+
+
+# (label, stage, the stages inside it), outermost first; a row shows the stage's own time.
+_STAGES = (
+    ("client's httpx, loopback, gunicorn handing the connection to a thread", None, ()),
+    ("gunicorn: reading the request, writing the answer", "gunicorn: request read, app, answer written",
+     ("django: the WSGI app",)),
+    ("Django: middleware, DRF dispatch, validation, rendering", "django: the WSGI app",
+     ("drf: auth, permissions, rate limit", "view: the switch")),
+    ("token auth (1 PostgreSQL statement)", "token auth (1 PostgreSQL statement)", ()),
+    ("rate limit (1 Redis script)", "rate limit (1 Redis script)", ()),
+    ("DRF: the rest of authentication and permissions", "drf: auth, permissions, rate limit",
+     ("token auth (1 PostgreSQL statement)", "rate limit (1 Redis script)")),
+    ("lease taken with the session's read (1 statement)", "lease taken, session read (1 statement)", ()),
+    ("bridge call (httpx)", "bridge call (httpx)", ()),
+    ("ledger row, new model, lease back (1 statement)", "ledger, model, lease back (1 statement)", ()),
+    ("the view's own Python: validation, quote, response",
+     "view: the switch",
+     ("lease taken, session read (1 statement)", "bridge call (httpx)", "ledger, model, lease back (1 statement)")),
+)  # fmt: skip
+
+
+def _phase_table(phases: dict[str, float]) -> str:
+    rows = [
+        "| stage | p50 |",
+        "|---|---|",
+        f"| **the whole call, as the client sees it** | {phases['client: the whole call']:.2f} ms |",
+    ]
+    for label, stage, inner in _STAGES:
+        if stage is None:  # the client's side: the whole call less gunicorn's handling
+            own = phases["client: the whole call"] - phases["gunicorn: request read, app, answer written"]
+        else:
+            own = phases[stage] - sum(phases[i] for i in inner)
+        rows.append(f"| {label} | {own:.2f} ms |")
+    return "\n".join(rows)
 
 
 def main() -> None:

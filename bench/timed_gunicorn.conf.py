@@ -1,0 +1,88 @@
+"""docker/gunicorn.conf.py plus a wall clock on each stage of a request, for
+bench/switch_overhead.py --phases: where a model switch spends its time inside gunicorn.
+
+Each worker wraps the functions below once it has loaded the app and, when it exits, writes
+{path: {stage: [milliseconds, ...]}} to $PHASES_DIR/<pid>.json. A wrapper costs about a
+microsecond; the headline figures are measured without them.
+"""
+
+import collections
+import functools
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+exec((Path(__file__).resolve().parent.parent / "docker" / "gunicorn.conf.py").read_text())  # noqa: S102
+
+_times: dict = collections.defaultdict(lambda: collections.defaultdict(list))
+_request = threading.local()
+
+
+def _timed(stage: str, function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            path = getattr(_request, "path", None)
+            if path is not None:
+                _times[path][stage].append((time.perf_counter() - started) * 1000)
+
+    return wrapper
+
+
+def _handle(function):
+    """gunicorn's handling of one connection's request: reading it, the app, writing the answer."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            path = getattr(_request, "path", None)
+            if path is not None:
+                _times[path]["gunicorn: request read, app, answer written"].append(
+                    (time.perf_counter() - started) * 1000
+                )
+            _request.path = None
+
+    return wrapper
+
+
+def _wsgi(function):
+    @functools.wraps(function)
+    def wrapper(self, environ, start_response):
+        _request.path = environ.get("PATH_INFO")
+        return _timed("django: the WSGI app", function)(self, environ, start_response)
+
+    return wrapper
+
+
+def post_worker_init(worker):  # noqa: ARG001
+    from django.core.handlers.wsgi import WSGIHandler
+    from gunicorn.workers import gthread
+    from rest_framework.views import APIView
+
+    from mk0r import authentication, throttling
+    from sessions_app import bridge_client, services, views
+
+    gthread.ThreadWorker.handle = _handle(gthread.ThreadWorker.handle)
+    WSGIHandler.__call__ = _wsgi(WSGIHandler.__call__)
+    APIView.initial = _timed("drf: auth, permissions, rate limit", APIView.initial)
+    authentication.token_with_user = _timed("token auth (1 PostgreSQL statement)", authentication.token_with_user)
+    throttling.RedisScopedRateThrottle.allow_request = _timed(
+        "rate limit (1 Redis script)", throttling.RedisScopedRateThrottle.allow_request
+    )
+    views.ModelSwitchView.post = _timed("view: the switch", views.ModelSwitchView.post)
+    services.session_lease_take = _timed("lease taken, session read (1 statement)", services.session_lease_take)
+    services.session_lease_end = _timed("ledger, model, lease back (1 statement)", services.session_lease_end)
+    bridge_client.BridgeClient.set_model = _timed("bridge call (httpx)", bridge_client.BridgeClient.set_model)
+
+
+def worker_exit(server, worker):  # noqa: ARG001
+    with open(os.path.join(os.environ["PHASES_DIR"], f"{os.getpid()}.json"), "w") as out:
+        json.dump(_times, out)
