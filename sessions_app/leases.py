@@ -11,6 +11,7 @@ died expires on its own, after the longest its bridge calls could have taken.
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -69,7 +70,7 @@ def session_lease_end(lease: Lease, *, values: dict | None = None, inserts=(), u
 
 
 def _take_pg(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetime):
-    sql, session_columns = _take_sql()
+    sql, session_columns = _take_sql(asynchronous=not connection.in_atomic_block)
     params = [token, expires_at, key, user.pk, SessionStatus.READY.value, now, *pg_params(now)]
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
@@ -77,18 +78,20 @@ def _take_pg(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetim
     return None if row is None else session_and_context_from_row(row, session_columns)
 
 
-def _take_sql():
+@cache
+def _take_sql(*, asynchronous: bool):
     table = AgentSession._meta.db_table
-    # Asynchronous commit for this statement: a lease lost to a database crash is simply free
-    # again, and the outcome's durable commit flushes it anyway.
     take = (
         f"WITH leased AS (UPDATE {table} SET lease_token = %s, lease_expires_at = %s"  # noqa: S608
         " WHERE key = %s AND user_id = %s AND status = %s AND (lease_token IS NULL OR lease_expires_at <= %s)"
         " RETURNING *) "
     )
-    return session_context_sql(
-        prefix=take, source="leased s CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS a"
-    )
+    source = "leased s"
+    if asynchronous:
+        # Asynchronous commit, for this statement's own transaction only: a lease lost to a
+        # database crash is simply free again, and the outcome's durable commit flushes it anyway.
+        source += " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS a"
+    return session_context_sql(prefix=take, source=source)
 
 
 def _take_orm(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetime):

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import SwitchRecord
@@ -86,6 +88,30 @@ def test_closed_missing_and_foreign_sessions_are_refused(session):
         session_lease_take(user=session.user, key=session.key, now=now)
     assert closed.value.extra == {"status": "closed"}
     assert _held(session) is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="asynchronous commit is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_taking_a_lease_does_not_wait_for_a_disk_flush_giving_it_back_does():
+    user = get_user_model().objects.create(username="lease-async")
+    session = AgentSession.objects.create(user=user, provider="local", model_id="sonnet", status="ready")
+
+    with CaptureQueriesContext(connection) as queries:
+        lease = session_lease_take(user=user, key=session.key, now=timezone.now())
+        session_lease_end(lease, values={"model_id": "opus"})
+
+    take, end = (q["sql"] for q in queries)
+    assert "synchronous_commit" in take and "synchronous_commit" not in end
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # the connection's own setting is untouched
+    assert AgentSession.objects.get(pk=session.pk).model_id == "opus"
+
+
+def test_inside_a_transaction_taking_a_lease_stays_durable(session):
+    with CaptureQueriesContext(connection) as queries:
+        session_lease_take(user=session.user, key=session.key, now=timezone.now())
+    assert "synchronous_commit" not in queries[0]["sql"]
 
 
 def _start(client) -> dict:
