@@ -1,6 +1,7 @@
 """The session lease that keeps switches and resumes of one session apart (sessions_app.leases):
 taken with the read, given back with the outcome's write, never kept past the request."""
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from sessions_app.errors import SessionBusy, SessionClosed, SessionNotFound
 from sessions_app.leases import session_lease_end, session_lease_take
 from sessions_app.models import AgentSession
 from sessions_app.selectors import session_with_switch_context
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -196,4 +198,42 @@ def test_resume_holds_the_lease_and_gives_it_back(pro_client, bridge):
     assert busy.status_code == 409 and busy.json()["code"] == "session_busy"
     assert resumed.status_code == 200, resumed.json()
     assert AgentSession.objects.get(key=key).acp_session_id == resumed.json()["sessionId"]
+    assert _lease_of(key) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_switches_twice_in_turn(bridge, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("a race needs PostgreSQL (set DATABASE_URL)")
+    settings.SESSION_LEASE_WAIT_SECONDS = 5
+    client = client_for("double-clicker", "pro")
+    key = _start(client)["sessionKey"]
+    token = client._credentials["HTTP_AUTHORIZATION"]
+    results: dict[str, int] = {}
+    start = threading.Barrier(2)
+
+    def click(model_id: str) -> None:
+        from django.db import connections
+        from rest_framework.test import APIClient
+
+        clicker = APIClient()
+        clicker.credentials(HTTP_AUTHORIZATION=token)
+        start.wait()
+        try:
+            results[model_id] = _switch(clicker, key, model_id).status_code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=click, args=(model_id,)) for model_id in ("sonnet", "opus")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # The second waited for the first's lease instead of failing, and the ledger says in which order.
+    assert results == {"sonnet": 200, "opus": 200}
+    ledger = list(SwitchRecord.objects.order_by("created_at").values_list("from_model_id", "to_model_id"))
+    assert ledger in ([("haiku", "sonnet"), ("sonnet", "opus")], [("haiku", "opus"), ("opus", "sonnet")])
+    assert AgentSession.objects.get(key=key).model_id == ledger[-1][1]
     assert _lease_of(key) is None

@@ -215,7 +215,7 @@ def test_switching_back_inside_the_ttl_warns_flapping_and_reads_the_warm_prefix(
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_confirms_of_one_quote_have_one_winner(bridge):
     if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL (set DATABASE_URL)")
+        pytest.skip("a race needs PostgreSQL (set DATABASE_URL)")
     client = client_for("racer", "pro")
     session = _warm_session(client, bridge)
     quote = _quote(client, session["sessionKey"]).json()["quote"]
