@@ -20,7 +20,9 @@ _times: dict = collections.defaultdict(lambda: collections.defaultdict(list))
 _request = threading.local()
 
 
-def _timed(stage: str, function):
+def _timed(stage: str, function, *, ends_request: bool = False):
+    """`function`, clocked under the path of the request it runs for (set by _wsgi)."""
+
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         started = time.perf_counter()
@@ -30,25 +32,8 @@ def _timed(stage: str, function):
             path = getattr(_request, "path", None)
             if path is not None:
                 _times[path][stage].append((time.perf_counter() - started) * 1000)
-
-    return wrapper
-
-
-def _handle(function):
-    """gunicorn's handling of one connection's request: reading it, the app, writing the answer."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            path = getattr(_request, "path", None)
-            if path is not None:
-                _times[path]["gunicorn: request read, app, answer written"].append(
-                    (time.perf_counter() - started) * 1000
-                )
-            _request.path = None
+            if ends_request:
+                _request.path = None
 
     return wrapper
 
@@ -70,7 +55,10 @@ def post_worker_init(worker):  # noqa: ARG001
     from mk0r import authentication, throttling
     from sessions_app import bridge_client, services, views
 
-    gthread.ThreadWorker.handle = _handle(gthread.ThreadWorker.handle)
+    # gunicorn's handling of one request on a connection: reading it, the app, writing the answer.
+    gthread.ThreadWorker.handle = _timed(
+        "gunicorn: request read, app, answer written", gthread.ThreadWorker.handle, ends_request=True
+    )
     WSGIHandler.__call__ = _wsgi(WSGIHandler.__call__)
     APIView.initial = _timed("drf: auth, permissions, rate limit", APIView.initial)
     authentication.token_with_user = _timed("token auth (1 PostgreSQL statement)", authentication.token_with_user)
