@@ -1,5 +1,5 @@
-"""docker/gunicorn.conf.py plus a wall clock on each stage of a request, for
-bench/switch_overhead.py --phases: where a model switch spends its time inside gunicorn.
+"""docker/gunicorn.conf.py plus a wall clock on each stage of a request: bench/switch_overhead.py
+runs it after the headline measurement, to show where a model switch spends its time.
 
 Each worker wraps the functions below once it has loaded the app and, when it exits, writes
 {path: {stage: [milliseconds, ...]}} to $PHASES_DIR/<pid>.json. A wrapper costs about a
