@@ -42,7 +42,8 @@ class UsageIngestView(APIView):
         if not isinstance(payload, dict) or payload.get("sandboxId", sandbox_id) != sandbox_id:
             raise ServiceError("The body must be an object for the signing sandbox.", code="invalid_request")
         raw_records = payload.get("records")
-        by_acp_id = {s.acp_session_id: s for s in sessions if s.acp_session_id}
+        # Usage of an ACP session a resume replaced still counts for its agent session.
+        by_acp_id = {acp_id: s for s in sessions for acp_id in [*s.earlier_acp_session_ids, s.acp_session_id] if acp_id}
         if not isinstance(raw_records, list):
             raise InvalidUsageRecord("records must be a list.", extra={"index": None})
         groups: dict[int, list] = {}

@@ -31,6 +31,8 @@ class AgentSession(models.Model):
     # E2B's traffic access token for the sandbox's public host; a secret like the bridge token.
     sandbox_access_token = models.CharField(max_length=256, blank=True)
     acp_session_id = models.CharField(max_length=128, blank=True)
+    # The ACP sessions a resume replaced, newest last: their usage may still be on its way.
+    earlier_acp_session_ids = models.JSONField(default=list, blank=True)
     model_id = models.CharField(max_length=32)
     cwd = models.CharField(max_length=512, blank=True)
     cache_ttl = models.CharField(max_length=2, choices=CacheTtl.choices, default=CacheTtl.FIVE_MINUTES)

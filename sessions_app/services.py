@@ -25,6 +25,9 @@ from .selectors import session_get, session_with_switch_context
 
 logger = logging.getLogger(__name__)
 
+# How many replaced ACP sessions of one session still get their late usage recorded.
+_EARLIER_ACP_IDS_KEPT = 20
+
 
 def bridge_for(session: AgentSession) -> BridgeClient:
     headers = provider_for(session.provider).bridge_headers(access_token=session.sandbox_access_token)
@@ -86,11 +89,17 @@ def session_resume(*, user, key) -> StartedSession:
     lease = session_lease_take(user=user, key=key, now=timezone.now(), bridge_calls=2)
     with _lease_given_back(lease):
         session = lease.session
+        replaced = session.acp_session_id
         try:
             available = _open_agent_session(session)
         except BridgeError as exc:
             raise api_error_from_bridge(exc) from exc
-        _lease_end_or_busy(lease, values={"acp_session_id": session.acp_session_id, "updated_at": timezone.now()})
+        # The relay may still send the replaced session's last usage; it is kept (up to a limit).
+        earlier = [*session.earlier_acp_session_ids, replaced][-_EARLIER_ACP_IDS_KEPT:] if replaced else None
+        values = {"acp_session_id": session.acp_session_id, "updated_at": timezone.now()}
+        if earlier is not None:
+            values["earlier_acp_session_ids"] = earlier
+        _lease_end_or_busy(lease, values=values)
     return StartedSession(session, available)
 
 

@@ -132,6 +132,21 @@ def test_one_bad_record_rejects_the_whole_batch(anon_client, bridge, session, mu
     assert not UsageEvent.objects.exists() and not SessionCacheState.objects.exists()
 
 
+def test_late_usage_of_an_acp_session_a_resume_replaced_still_counts(pro_client, anon_client, bridge, session):
+    resumed = pro_client.post(f"/api/chat/sessions/{session['sessionKey']}/resume", format="json").json()
+    assert resumed["sessionId"] != session["sessionId"]
+    records = [
+        request_record(session["sessionId"], "req_before", at=minutes_ago(2), write_5m=5000, output=10),
+        request_record(resumed["sessionId"], "req_after", at=minutes_ago(1), write_5m=6000, output=10),
+    ]
+
+    response = _post(anon_client, bridge, records)
+
+    assert response.status_code == 202, response.json()
+    assert response.json() == {"accepted": 2, "duplicates": 0}
+    assert set(UsageEvent.objects.values_list("session_key", flat=True)) == {session["sessionKey"]}
+
+
 def test_record_for_a_session_of_another_sandbox_is_409(anon_client, bridge, session):
     records = [request_record("acp-unknown", "req_1", at=minutes_ago(1), write_5m=5000)]
     response = _post(anon_client, bridge, records)
