@@ -24,11 +24,22 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import stack  # noqa: E402
+from bench import stack, stages  # noqa: E402
 from bench.docs import write_section  # noqa: E402
 from bench.quote_engine import bench_quotes  # noqa: E402
 
 TARGETS = ("sonnet", "opus")
+QUOTE_PATH = "/api/chat/model/quote"
+READ = "session read (1 statement)"
+STORE = "quote computed and stored (1 statement)"
+QUOTE_STAGES = (
+    *stages.FRAME,
+    ("Django: middleware, DRF dispatch, validation, rendering", stages.DJANGO, (stages.DRF, "view: the quote")),
+    *stages.DRF_ROWS,
+    ("the session's read with its cache state and switches (1 statement)", READ, ()),
+    ("the quote computed and stored (1 statement, asynchronous commit)", STORE, ()),
+    ("the view's own Python: validation, entitlements, response", "view: the quote", (READ, STORE)),
+)
 # A user's pace: a few quotes a second at most.
 LIGHT_RATE = 5.0
 
@@ -65,18 +76,24 @@ def run(clients: int, seconds: float, rate: float) -> dict:
     stack.fresh_database()
     try:
         token = stack.manage("set_plan", "bench-user", "max20")
-        with stack.bridge() as bridge_url, stack.service(bridge_url=bridge_url) as service_url:
-            keys = _warm_sessions(service_url, token, clients)
+        with stack.bridge() as bridge_url:
+            with stack.service(bridge_url=bridge_url) as service_url:
+                keys = _warm_sessions(service_url, token, clients)
 
-            def quotes(n: int) -> list[list[bytes]]:
-                return [_quote_requests(token, key) for key in keys[:n]]
+                def quotes(n: int) -> list[list[bytes]]:
+                    return [_quote_requests(token, key) for key in keys[:n]]
 
-            results = {
-                "one": _load(service_url, quotes(1), seconds),
-                "one_light": _load(service_url, quotes(1), seconds, rate=LIGHT_RATE),
-                "paced": _load(service_url, quotes(clients), seconds, rate=rate),
-                "saturated": _load(service_url, quotes(clients), seconds),
-            }
+                results = {
+                    "one": _load(service_url, quotes(1), seconds),
+                    "one_light": _load(service_url, quotes(1), seconds, rate=LIGHT_RATE),
+                    "paced": _load(service_url, quotes(clients), seconds, rate=rate),
+                    "saturated": _load(service_url, quotes(clients), seconds),
+                }
+            # The paced row again, on a gunicorn that clocks each stage of a request.
+            results["stages"] = {}
+            with stages.timed_service(bridge_url=bridge_url, path=QUOTE_PATH, into=results["stages"]) as url:
+                timed = _load(url, quotes(clients), seconds, rate=rate)
+            results["stages"][stages.WHOLE] = timed["stats"]["p50"]
         with stack.bare_service() as bare_url:
             bare_get = [b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"]
             results["bare"] = _load(bare_url, [bare_get], seconds)
@@ -92,7 +109,7 @@ def _quote_requests(token: str, key: str) -> list[bytes]:
     for model in TARGETS:
         body = json.dumps({"sessionKey": key, "modelId": model}).encode()
         head = (
-            "POST /api/chat/model/quote HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"POST {QUOTE_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Authorization: Token {token}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
@@ -188,6 +205,11 @@ Engine in process (`quote_compute`, from bench/quote_engine.py): {engine:,.0f} q
 Per quote the service runs three statements, each prepared on its connection's first run: token
 auth (user and subscription joined), one read of the session with its cache state and recent
 switches, and the quote's insert; plus one Redis script for the rate limit.
+
+Each stage of a quote in the paced row, run again on a gunicorn that clocks them
+(bench/timed_gunicorn.conf.py; medians, a stage's own time is what its parts leave over):
+
+{stages.table(r["stages"], QUOTE_STAGES)}
 
 This machine answers faster the busier it is. The smallest WSGI app (bench/bare_wsgi.py) on the
 same gunicorn takes {bare:.2f} ms back to back and {bare_light:.2f} ms at {LIGHT_RATE:.0f}/s: each process a

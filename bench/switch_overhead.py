@@ -9,11 +9,8 @@ paths so that both see the same machine load. Goal: overhead p50 <= 3 ms, p99 <=
 """
 
 import argparse
-import json
 import platform
-import statistics
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -22,11 +19,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import stack  # noqa: E402
+from bench import stack, stages  # noqa: E402
 from bench.docs import write_section  # noqa: E402
 
 MODELS = ("sonnet", "haiku")
-TIMED_CONFIG = "bench/timed_gunicorn.conf.py"
+LEASE_TAKE = "lease taken, session read (1 statement)"
+BRIDGE = "bridge call (httpx)"
+LEASE_END = "ledger, model, lease back (1 statement)"
 
 
 def run(switches: int) -> dict:
@@ -44,12 +43,10 @@ def run(switches: int) -> dict:
                 via_service, via_bridge = _interleaved(api, direct, key, acp_id, switches)
                 floors = {name: _timed(api, path, switches) for name, path in
                           (("healthz", "/healthz"), ("session_get", f"/api/chat/sessions/{key}"))}  # fmt: skip
-            # Again, on a gunicorn that clocks each stage of a request (bench/timed_gunicorn.conf.py).
-            with tempfile.TemporaryDirectory() as phases_dir:
-                timed = stack.service(bridge_url=bridge_url, config=TIMED_CONFIG, PHASES_DIR=phases_dir)
-                with timed as service_url:
-                    timed_service, _ = _interleaved(_client(service_url, token), direct, key, acp_id, switches)
-                phases = _phases(Path(phases_dir), "/api/chat/model")
+            # Again, on a gunicorn that clocks each stage of a request.
+            phases: dict[str, float] = {}
+            with stages.timed_service(bridge_url=bridge_url, path="/api/chat/model", into=phases) as service_url:
+                timed_service, _ = _interleaved(_client(service_url, token), direct, key, acp_id, switches)
     finally:
         stack.drop_database()
     service_stats, bridge_stats = stack.summary(via_service), stack.summary(via_bridge)
@@ -59,7 +56,7 @@ def run(switches: int) -> dict:
         "bridge": bridge_stats,
         "overhead_p50": service_stats["p50"] - bridge_stats["p50"],
         "overhead_p99": service_stats["p99"] - bridge_stats["p99"],
-        "phases": {"client: the whole call": stack.summary(timed_service)["p50"], **phases},
+        "phases": {**phases, stages.WHOLE: stack.summary(timed_service)["p50"]},
         "load": stack.load_average(),
     }
 
@@ -86,15 +83,6 @@ def _interleaved(api, direct, key: str, acp_id: str, switches: int) -> tuple[lis
             via_service.append(service_ms)
             via_bridge.append(bridge_ms)
     return via_service, via_bridge
-
-
-def _phases(directory: Path, path: str) -> dict[str, float]:
-    """Median milliseconds per stage of the requests to `path`, from every worker's file."""
-    stages: dict[str, list[float]] = {}
-    for worker_file in directory.glob("*.json"):
-        for stage, times in json.loads(worker_file.read_text()).get(path, {}).items():
-            stages.setdefault(stage, []).extend(times[20:])  # the same warm-up as the headline run
-    return {stage: statistics.median(times) for stage, times in stages.items()}
 
 
 def _timed(client: httpx.Client, path: str, count: int) -> dict[str, float]:
@@ -134,44 +122,20 @@ Where the time goes, on the same gunicorn: `GET /healthz` (Django, no database) 
 Each stage of a switch, clocked inside gunicorn by bench/timed_gunicorn.conf.py in a second run
 of {switches} interleaved switches (medians; a stage's own time is what its parts leave over):
 
-{_phase_table(result["phases"])}
+{stages.table(result["phases"], SWITCH_STAGES)}
 Load average while measuring: {result["load"]}.
 """
 
 
-# (label, stage, the stages inside it), outermost first; a row shows the stage's own time.
-_STAGES = (
-    ("client's httpx, loopback, gunicorn handing the connection to a thread", None, ()),
-    ("gunicorn: reading the request, writing the answer", "gunicorn: request read, app, answer written",
-     ("django: the WSGI app",)),
-    ("Django: middleware, DRF dispatch, validation, rendering", "django: the WSGI app",
-     ("drf: auth, permissions, rate limit", "view: the switch")),
-    ("token auth (1 PostgreSQL statement)", "token auth (1 PostgreSQL statement)", ()),
-    ("rate limit (1 Redis script)", "rate limit (1 Redis script)", ()),
-    ("DRF: the rest of authentication and permissions", "drf: auth, permissions, rate limit",
-     ("token auth (1 PostgreSQL statement)", "rate limit (1 Redis script)")),
-    ("lease taken with the session's read (1 statement)", "lease taken, session read (1 statement)", ()),
-    ("bridge call (httpx)", "bridge call (httpx)", ()),
-    ("ledger row, new model, lease back (1 statement)", "ledger, model, lease back (1 statement)", ()),
-    ("the view's own Python: validation, quote, response",
-     "view: the switch",
-     ("lease taken, session read (1 statement)", "bridge call (httpx)", "ledger, model, lease back (1 statement)")),
-)  # fmt: skip
-
-
-def _phase_table(phases: dict[str, float]) -> str:
-    rows = [
-        "| stage | p50 |",
-        "|---|---|",
-        f"| **the whole call, as the client sees it** | {phases['client: the whole call']:.2f} ms |",
-    ]
-    for label, stage, inner in _STAGES:
-        if stage is None:  # the client's side: the whole call less gunicorn's handling
-            own = phases["client: the whole call"] - phases["gunicorn: request read, app, answer written"]
-        else:
-            own = phases[stage] - sum(phases[i] for i in inner)
-        rows.append(f"| {label} | {own:.2f} ms |")
-    return "\n".join(rows)
+SWITCH_STAGES = (
+    *stages.FRAME,
+    ("Django: middleware, DRF dispatch, validation, rendering", stages.DJANGO, (stages.DRF, "view: the switch")),
+    *stages.DRF_ROWS,
+    ("lease taken with the session's read (1 statement)", LEASE_TAKE, ()),
+    ("bridge call (httpx)", BRIDGE, ()),
+    ("ledger row, new model, lease back (1 statement)", LEASE_END, ()),
+    ("the view's own Python: validation, quote, response", "view: the switch", (LEASE_TAKE, BRIDGE, LEASE_END)),
+)
 
 
 def main() -> None:

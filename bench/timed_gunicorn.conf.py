@@ -66,6 +66,9 @@ def post_worker_init(worker):  # noqa: ARG001
         "rate limit (1 Redis script)", throttling.RedisScopedRateThrottle.allow_request
     )
     views.ModelSwitchView.post = _timed("view: the switch", views.ModelSwitchView.post)
+    views.ModelQuoteView.post = _timed("view: the quote", views.ModelQuoteView.post)
+    services.session_with_switch_context = _timed("session read (1 statement)", services.session_with_switch_context)
+    services.quote_create = _timed("quote computed and stored (1 statement)", services.quote_create)
     services.session_lease_take = _timed("lease taken, session read (1 statement)", services.session_lease_take)
     services.session_lease_end = _timed("ledger, model, lease back (1 statement)", services.session_lease_end)
     bridge_client.BridgeClient.set_model = _timed("bridge call (httpx)", bridge_client.BridgeClient.set_model)
