@@ -181,11 +181,12 @@ def _forward_switch(*, user, lease: Lease, model_id: str, confirmation) -> None:
     record = switch_record_build(
         user=user, session=session, confirmation=confirmation, outcome=SwitchOutcome.APPLIED, latency_ms=latency
     )
+    now = timezone.now()
     _lease_end_or_busy(
         lease,
-        values={"model_id": model_id, "updated_at": timezone.now()},
+        values={"model_id": model_id, "updated_at": now},
         inserts=[record],
-        updates=switch_quote_claim(record=record, now=timezone.now()),
+        updates=switch_quote_claim(record=record, now=now),
     )
 
 

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sessions_app', '0002_session_lease'),
+        ("sessions_app", "0002_session_lease"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agentsession',
-            name='earlier_acp_session_ids',
+            model_name="agentsession",
+            name="earlier_acp_session_ids",
             field=models.JSONField(blank=True, default=list),
         ),
     ]
