@@ -3,9 +3,10 @@
     .venv/bin/python bench/switch_overhead.py [--switches 300] [--write-docs]
 
 POST /api/chat/model through the service (gunicorn, PostgreSQL: auth, entitlements, the
-session row lock, the quote, the ledger row) against the real bridge on loopback, versus
+session's lease, the quote, the ledger row) against the real bridge on loopback, versus
 POST /session/set_model sent to that same bridge directly. Calls alternate between the two
 paths so that both see the same machine load. Goal: overhead p50 <= 3 ms, p99 <= 10 ms.
+A second run on a gunicorn that clocks each stage (bench/stages.py) shows where the time goes.
 """
 
 import argparse
