@@ -45,8 +45,8 @@ def run(switches: int) -> dict:
                 floors = {name: _timed(api, path, switches) for name, path in
                           (("healthz", "/healthz"), ("session_get", f"/api/chat/sessions/{key}"))}  # fmt: skip
             # Again, on a gunicorn that clocks each stage of a request.
-            phases: dict[str, float] = {}
-            with stages.timed_service(bridge_url=bridge_url, path="/api/chat/model", into=phases) as service_url:
+            clocked: dict[str, float] = {}
+            with stages.timed_service(bridge_url=bridge_url, path="/api/chat/model", into=clocked) as service_url:
                 timed_service, _ = _interleaved(_client(service_url, token), direct, key, acp_id, switches)
     finally:
         stack.drop_database()
@@ -57,7 +57,7 @@ def run(switches: int) -> dict:
         "bridge": bridge_stats,
         "overhead_p50": service_stats["p50"] - bridge_stats["p50"],
         "overhead_p99": service_stats["p99"] - bridge_stats["p99"],
-        "phases": {**phases, stages.WHOLE: stack.summary(timed_service)["p50"]},
+        "stages": {**clocked, stages.WHOLE: stack.summary(timed_service)["p50"]},
         "load": stack.load_average(),
     }
 
@@ -123,7 +123,7 @@ Where the time goes, on the same gunicorn: `GET /healthz` (Django, no database) 
 Each stage of a switch, clocked inside gunicorn by bench/timed_gunicorn.conf.py in a second run
 of {switches} interleaved switches (medians; a stage's own time is what its parts leave over):
 
-{stages.table(result["phases"], SWITCH_STAGES)}
+{stages.table(result["stages"], SWITCH_STAGES)}
 Load average while measuring: {result["load"]}.
 """
 

@@ -2,7 +2,7 @@
 runs it after the headline measurement, to show where a model switch spends its time.
 
 Each worker wraps the functions below once it has loaded the app and, when it exits, writes
-{path: {stage: [milliseconds, ...]}} to $PHASES_DIR/<pid>.json. A wrapper costs about a
+{path: {stage: [milliseconds, ...]}} to $STAGES_DIR/<pid>.json. A wrapper costs about a
 microsecond; the headline figures are measured without them.
 """
 
@@ -75,5 +75,5 @@ def post_worker_init(worker):  # noqa: ARG001
 
 
 def worker_exit(server, worker):  # noqa: ARG001
-    with open(os.path.join(os.environ["PHASES_DIR"], f"{os.getpid()}.json"), "w") as out:
+    with open(os.path.join(os.environ["STAGES_DIR"], f"{os.getpid()}.json"), "w") as out:
         json.dump(_times, out)
