@@ -84,7 +84,7 @@ def insert_row(instance, *, durable: bool = True) -> None:
         instance.save(force_insert=True)
         return
     asynchronous = not durable and not connection.in_atomic_block
-    sql, fields, returned = _insert_sql(type(instance), asynchronous)
+    sql, fields, returned = _insert_sql(type(instance), ASYNCHRONOUS_COMMIT if asynchronous else None)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with prepared_cursor() as cursor:
         cursor.execute(sql, values)
@@ -94,20 +94,23 @@ def insert_row(instance, *, durable: bool = True) -> None:
     instance._state.db = connection.alias
 
 
+# A FROM item that turns on asynchronous commit for the statement's own transaction alone:
+# set_config(..., is_local => true) lasts until that transaction commits.
+ASYNCHRONOUS_COMMIT = "(SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit"
+
+
 @cache
-def _insert_sql(model, asynchronous: bool) -> tuple[str, list, object]:
+def _insert_sql(model, select_from: str | None = None) -> tuple[str, list, object]:
+    """INSERT of one row of `model`: its VALUES, or with `select_from` its values SELECTed
+    from that FROM item (one row: the values, none: nothing inserted)."""
     meta = model._meta
     # A database-generated key (AutoField) is left out and read back; any other is sent.
     generated = meta.pk if getattr(meta.pk, "db_returning", False) else None
     fields = [f for f in meta.concrete_fields if f is not generated]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    if asynchronous:
-        # set_config(..., is_local => true) lasts until this statement's own commit.
-        source = f"SELECT {placeholders} FROM (SELECT set_config('synchronous_commit', 'off', true)) AS a"  # noqa: S608
-    else:
-        source = f"VALUES ({placeholders})"
-    # Built from the model's metadata; every value is a parameter.
+    # Built from the model's metadata and the caller's constant FROM item; every value is a parameter.
+    source = f"VALUES ({placeholders})" if select_from is None else f"SELECT {placeholders} FROM {select_from}"  # noqa: S608
     sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) {source}"  # noqa: S608
     if generated is not None:
         sql += f" RETURNING {connection.ops.quote_name(generated.column)}"
@@ -140,7 +143,7 @@ def rows_write(*, guard: RowUpdate, inserts: Sequence = (), updates: Sequence[Ro
     )
     params = _update_params(guard)
     for instance in inserts:
-        fields = _insert_sql(type(instance), False)[1]
+        fields = _insert_sql(type(instance))[1]
         params += [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
     for update in updates:
         params += _update_params(update)
@@ -203,18 +206,12 @@ def _rows_write_sql(guard: tuple, inserts: tuple, updates: tuple) -> tuple[str, 
     ctes = [f"guard AS ({_update_statement(guard, guarded=False)} RETURNING 1)"]
     keys, returned = [], []
     for i, model in enumerate(inserts):
-        _, fields, generated = _insert_sql(model, False)
-        columns = ", ".join(quote(f.column) for f in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
         # FROM guard: the row goes in only where the guard matched.
-        insert = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {placeholders} FROM guard"  # noqa: S608
-        if generated is not None:
-            insert += f" RETURNING {quote(generated.column)}"
-            keys.append(f"(SELECT {quote(generated.column)} FROM insert_{i})")  # noqa: S608
-        else:
-            keys.append("NULL")
+        insert, _, generated = _insert_sql(model, "guard")
         ctes.append(f"insert_{i} AS ({insert})")
         returned.append(generated)
+        column = None if generated is None else quote(generated.column)
+        keys.append("NULL" if column is None else f"(SELECT {column} FROM insert_{i})")  # noqa: S608
     for i, shape in enumerate(updates):
         ctes.append(f"update_{i} AS ({_update_statement(shape, guarded=True)})")
     selected = ", ".join(["EXISTS (SELECT 1 FROM guard)", *keys])

@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Q
 
 from billing.switch_context import SwitchContext, pg_params, switch_context_load
-from mk0r.db import RowUpdate, prepared_cursor, rows_write
+from mk0r.db import ASYNCHRONOUS_COMMIT, RowUpdate, prepared_cursor, rows_write
 
 from .bridge_client import call_budget_seconds
 from .errors import SessionBusy, SessionClosed, SessionNotFound
@@ -90,7 +90,7 @@ def _take_sql(*, asynchronous: bool):
     if asynchronous:
         # Asynchronous commit, for this statement's own transaction only: a lease lost to a
         # database crash is simply free again, and the outcome's durable commit flushes it anyway.
-        source += " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS a"
+        source += f" CROSS JOIN {ASYNCHRONOUS_COMMIT}"
     return session_context_sql(prefix=take, source=source)
 
 
