@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -624,12 +624,15 @@ def oauth_user_ids(*, chunk: int) -> Iterator[list[int]]:
 
 
 def cap_reports_dispatch(
-    *, week: str | None = None, previous: bool = False, now: datetime | None = None, deliver: bool = True
+    *,
+    week: str | None = None,
+    previous: bool = False,
+    now: datetime | None = None,
+    deliver: Callable[[int], object] | None = None,
 ) -> int:
-    """Build the reports of every flat-rate user, chunk by chunk, and enqueue one delivery
-    task per report once its chunk is committed. Returns the number of reports."""
-    from .tasks import cap_report_deliver_task  # the task module imports this one
-
+    """Build the reports of every flat-rate user, chunk by chunk, and hand each new report's id
+    to `deliver` once its chunk is committed (the Celery task passes its delivery task's
+    `delay`, so this module never imports the task module). Returns the number of reports."""
     now = now or timezone.now()
     if week is not None:
         iso_week_start(week)  # validate before doing any work
@@ -637,16 +640,11 @@ def cap_reports_dispatch(
     for ids in oauth_user_ids(chunk=settings.CAP_REPORT_CHUNK):
         with transaction.atomic():
             reports = cap_reports_build(user_ids=ids, now=now, week=week, previous=previous)
-            if deliver:
+            if deliver is not None:
                 report_ids = [r.pk for r in reports if r.sent_at is None]
-                transaction.on_commit(lambda report_ids=report_ids: _enqueue(cap_report_deliver_task, report_ids))
+                transaction.on_commit(lambda report_ids=report_ids: [deliver(pk) for pk in report_ids])
         count += len(reports)
     return count
-
-
-def _enqueue(task, report_ids: list[int]) -> None:
-    for report_id in report_ids:
-        task.delay(report_id)
 
 
 # --- delivery ------------------------------------------------------------------

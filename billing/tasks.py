@@ -12,7 +12,7 @@ from .quotes import quotes_prune
 @shared_task(acks_late=True)
 def cap_reports_run(week: str | None = None, previous: bool = False) -> int:
     """Build the reports of every flat-rate user (in chunks) and fan out one delivery per user."""
-    return cap_reports_dispatch(week=week, previous=previous)
+    return cap_reports_dispatch(week=week, previous=previous, deliver=cap_report_deliver_task.delay)
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)

@@ -23,6 +23,7 @@ from billing.cap_reports import (
 )
 from billing.models import CapAlert, CapReport, CapSettings, RateLimitEvent, UsageEvent
 from billing.services import subscription_set
+from billing.tasks import cap_report_deliver_task
 from tests.billing.cap_fixtures import WEEK, WEEK_START, agent_session, event, oauth_user, reconcile, switch
 from tests.conftest import client_for
 
@@ -237,7 +238,9 @@ def test_dispatch_enqueues_one_delivery_per_user_on_commit(db, django_capture_on
     users = [oauth_user(f"d{i}", plan="pro") for i in range(3)]
     UsageEvent.objects.bulk_create([event(u, at=WEEK_START + H, w1=3_000_000) for u in users])  # 60% of 50
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert cap_reports.cap_reports_dispatch(week=WEEK, now=WEEK_START + D) == 3
+        assert (
+            cap_reports.cap_reports_dispatch(week=WEEK, now=WEEK_START + D, deliver=cap_report_deliver_task.delay) == 3
+        )
     assert len(callbacks) == 1  # one chunk
     # the eager tasks ran now (real time), after W10: each report went out once
     assert CapReport.objects.filter(sent_at__isnull=False).count() == 3
