@@ -122,6 +122,10 @@ def create_app(config: Config) -> Starlette:
         )
         return JSONResponse(result)
 
+    async def session_state(request: Request) -> Response:
+        body = await _json_body(request, config)
+        return JSONResponse(bridge.sessions.state(session_id=_field(body, "sessionId", str)))
+
     async def prompt(request: Request) -> Response:
         body = await _json_body(request, config)
         session_id = _field(body, "sessionId", str)
@@ -158,6 +162,7 @@ def create_app(config: Config) -> Starlette:
             Route("/health", health, methods=["GET"]),
             Route("/session/new", session_new, methods=["POST"]),
             Route("/session/set_model", set_model, methods=["POST"]),
+            Route("/session/state", session_state, methods=["POST"]),
             Route("/session/prompt", prompt, methods=["POST"]),
             Route("/session/cancel", cancel, methods=["POST"]),
         ],

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from acp import RequestError
 from .agent import AgentDied, AgentHost
 from .client_methods import build_handler
 from .config import Config
-from .errors import INVALID_PARAMS, METHOD_NOT_FOUND, BridgeError, from_acp, invalid_request, session_lost
+from .errors import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    BridgeError,
+    agent_message,
+    from_acp,
+    invalid_request,
+    session_lost,
+)
 from .models import CONFIG_OPTION, ModelState, from_config_options, from_new_session
 from .usage import rate_limit_records
 
@@ -37,6 +46,23 @@ class Session:
     listeners: set[asyncio.Queue] = field(default_factory=set)
     # Rate-limit records seen since the last relay, by record id (the latest wins).
     rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    switch: "SwitchState" = field(default_factory=lambda: SwitchState())
+
+
+@dataclass
+class SwitchState:
+    """What the bridge knows of the session's model switches: the one still waiting on the agent
+    (which keeps running after its HTTP request gave up, so that a late answer is recorded
+    rather than silently applied) and how the last one ended."""
+
+    pending: str | None = None
+    task: asyncio.Task | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last: dict[str, Any] | None = None
+
+    def finish(self, model_id: str, outcome: str, *, late: bool, error: str | None = None) -> None:
+        self.pending = None
+        self.last = {"modelId": model_id, "outcome": outcome, "late": late, "at": _now_iso(), "error": error}
 
 
 class Turn:
@@ -144,31 +170,100 @@ class SessionManager:
 
     async def set_model(self, *, session_id: str, model_id: str) -> dict[str, Any]:
         session = self._live(session_id)
-        state = session.models
-        ok = {"ok": True, "sessionId": session_id, "modelId": model_id}
-        if model_id == state.current:
+        switch = session.switch
+        # One switch of a session at a time: a second one waits for the first one's answer, so
+        # that the agent's model ends as the last request said, and never in between.
+        async with switch.lock:
+            previous = switch.task
+            if previous is not None and not previous.done():
+                # Its outcome, whatever it is, was the earlier request's; only its end matters here.
+                done, _ = await asyncio.wait({previous}, timeout=self.config.agent_timeout)
+                if not done:
+                    raise self._switch_timeout(session)
+            state = session.models
+            ok = {"ok": True, "sessionId": session_id, "modelId": model_id}
+            if model_id == state.current:
+                return ok
+            if state.available and not state.knows(model_id):
+                raise self._rejected(session, model_id, "the agent does not offer this model")
+            switch.pending = model_id
+            switch.task = asyncio.create_task(self._switch_call(session, model_id))
+            self._background.add(switch.task)
+            switch.task.add_done_callback(self._background.discard)
+            switch.task.add_done_callback(_settled)
+            await self._await_switch(session, switch.task)
             return ok
-        if state.available and not state.knows(model_id):
-            raise self._rejected(session, model_id, "the agent does not offer this model")
+
+    async def _await_switch(self, session: Session, task: asyncio.Task) -> None:
+        """Wait for a switch's answer up to the agent timeout. The call itself is shielded: when
+        the wait gives up, the agent still holds the request and may apply it later; the call
+        stays open to record that answer (GET /session/state reports it)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.config.agent_timeout)
+        except TimeoutError:
+            raise self._switch_timeout(session) from None
+
+    def _switch_timeout(self, session: Session) -> BridgeError:
+        return BridgeError(
+            504,
+            "agent_timeout",
+            f"the agent did not answer the switch within {self.config.agent_timeout:g}s; "
+            "it may still apply it (see /session/state)",
+            {"sessionId": session.session_id, "pendingModelId": session.switch.pending},
+        )
+
+    async def _switch_call(self, session: Session, model_id: str) -> None:
+        """The switch as the agent sees it, recorded in `session.switch` whenever it ends."""
+        state, switch = session.models, session.switch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.agent_timeout
         try:
             if state.method == CONFIG_OPTION:
-                params = {"sessionId": session_id, "configId": state.config_id, "value": model_id}
-                result = await self.host.request("session/set_config_option", params, generation=session.generation)
+                params = {"sessionId": session.session_id, "configId": state.config_id, "value": model_id}
+                result = await self.host.request(
+                    "session/set_config_option",
+                    params,
+                    timeout=self.config.prompt_timeout,
+                    generation=session.generation,
+                )
                 fresh = from_config_options(result.get("configOptions"))
                 if fresh is not None:
                     session.models = fresh
             else:
                 await self.host.request(
-                    "session/set_model", {"sessionId": session_id, "modelId": model_id}, generation=session.generation
+                    "session/set_model",
+                    {"sessionId": session.session_id, "modelId": model_id},
+                    timeout=self.config.prompt_timeout,
+                    generation=session.generation,
                 )
         except RequestError as exc:
+            switch.finish(model_id, "failed", late=loop.time() > deadline, error=agent_message(exc))
             if exc.code in (METHOD_NOT_FOUND, INVALID_PARAMS):
                 raise self._rejected(session, model_id, f"the agent refused the model: {exc}") from None
-            raise from_acp(exc, session_id=session_id) from None
+            raise from_acp(exc, session_id=session.session_id) from None
         except AgentDied:
-            raise session_lost(session_id, "the agent exited during the switch") from None
+            switch.finish(model_id, "failed", late=loop.time() > deadline, error="the agent exited")
+            raise session_lost(session.session_id, "the agent exited during the switch") from None
+        except BridgeError as exc:
+            # Even the long wait ended without an answer: whether the agent applied it is unknown.
+            switch.finish(model_id, "unknown", late=True, error=exc.message)
+            raise
         session.models.current = model_id
-        return ok
+        late = loop.time() > deadline
+        if late:
+            logger.warning("session %s: the agent applied the switch to %s late", session.session_id, model_id)
+        switch.finish(model_id, "applied", late=late)
+
+    def state(self, *, session_id: str) -> dict[str, Any]:
+        """The session's model as the agent last confirmed it, and its switches."""
+        session = self._live(session_id)
+        return {
+            "sessionId": session_id,
+            "modelId": session.models.current,
+            "switchPending": session.switch.pending,
+            "lastSwitch": session.switch.last,
+            "availableModels": session.models.available,
+        }
 
     def prompt(self, *, session_id: str, prompt: Any) -> Turn:
         session = self._live(session_id)
@@ -241,6 +336,8 @@ class SessionManager:
         if isinstance(update, dict) and update.get("sessionUpdate") == "config_option_update":
             fresh = from_config_options(update.get("configOptions"))
             if fresh is not None:
+                if fresh.current != session.models.current:
+                    logger.info("session %s: the agent reports model %s", session.session_id, fresh.current)
                 session.models = fresh
         event = {"sessionId": session.session_id, "update": update}
         for queue in session.listeners:
@@ -312,3 +409,14 @@ def _turn_usage(usage: Any) -> dict[str, int] | None:
     out = {k: int(usage.get(k) or 0) for k in keys}
     out["totalTokens"] = int(usage.get("totalTokens") or sum(out.values()))
     return out
+
+
+def _settled(task: asyncio.Task) -> None:
+    # A switch whose request gave up still ends in an error nobody awaits: it is recorded in the
+    # session's switch state, so retrieve it here rather than have asyncio warn about it.
+    if not task.cancelled():
+        task.exception()
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

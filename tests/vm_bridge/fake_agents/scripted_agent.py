@@ -9,6 +9,8 @@ It is a real agent process for the bridge to drive; the prompt text picks its be
   "ratelimit"          surface a rate-limit event the way claude-agent-acp does
   "permission"         ask the client for permission and echo the chosen option
   "write <path>"       ask the client to write a file; "read <path>": to read one
+  "model [<value>]"    say the session's model; with a value, switch to it on its own first
+                       and tell the client with a `config_option_update`
   anything else        echo it back in one agent_message_chunk
 
 Flags: --style config|legacy (how the model is switched), --slow-set-model SECONDS,
@@ -182,6 +184,13 @@ class ScriptedAgent:
                 },
             )
             await self._say(sid, json.dumps(answer))
+        elif command == "model":
+            if arg:
+                session["model"] = arg
+                await self._update(
+                    sid, {"sessionUpdate": "config_option_update", "configOptions": self._config_options(arg)}
+                )
+            await self._say(sid, f"model: {session['model']}")
         elif command in ("write", "read"):
             assert self.conn is not None
             call = {"sessionId": sid, "path": arg}
