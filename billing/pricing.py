@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from .models import ApiModel, ModelAlias, PriceVersion
 from .prices import Prices, prices_from_version
@@ -35,8 +38,34 @@ class ResolvedModel:
         return self.priced_model.api_id
 
 
-def model_resolve(*, model_id: str, at: datetime) -> ResolvedModel:
-    """Resolve a picker id (`haiku`, `opus[1m]`, ...) or an API id, dated or not."""
+def session_api_models(model_map: Mapping[str, Any] | None) -> dict[str, str]:
+    """Picker id -> API id, from a session's stored map ({picker id: {"apiModel", ...}})."""
+    flat: dict[str, str] = {}
+    for picker_id, entry in (model_map or {}).items():
+        api_id = entry.get("apiModel") if isinstance(entry, Mapping) else entry
+        if isinstance(api_id, str) and api_id:
+            flat[picker_id] = api_id
+    return flat
+
+
+def _mapped(resolved: ResolvedModel, model_id: str) -> ResolvedModel:
+    # The API model the session's agent names for a picker id; `[1m]` still asks for the 1M window.
+    return dataclasses.replace(resolved, model_id=model_id, alias=model_id, long_context=model_id.endswith("[1m]"))
+
+
+def model_resolve(*, model_id: str, at: datetime, session_map: Mapping[str, str] | None = None) -> ResolvedModel:
+    """Resolve a picker id (`haiku`, `opus[1m]`, ...) or an API id, dated or not.
+
+    `session_map` (picker id -> API id, `session_api_models`) is what the session's own agent
+    said a picker id means; it wins over the catalog's dated alias table, which is only the
+    fallback before the agent has said anything (or when it names a model the catalog lacks).
+    """
+    api_id = (session_map or {}).get(model_id)
+    if api_id and api_id != model_id:
+        try:
+            return _mapped(model_resolve(model_id=api_id, at=at), model_id)
+        except UnknownModel:
+            pass
     alias = (
         ModelAlias.objects.select_related("api_model__canonical")
         .filter(alias=model_id, effective_from__lte=at)
@@ -105,8 +134,17 @@ def catalog_cache_clear(**_kwargs) -> None:
     _prices_cache.clear()
 
 
-def model_priced(*, model_id: str, at: datetime) -> PricedModel:
-    """`model_resolve` + `price_version_for` + `prices_from_version`, from the per-process cache."""
+def model_priced(*, model_id: str, at: datetime, session_map: Mapping[str, str] | None = None) -> PricedModel:
+    """`model_resolve` + `price_version_for` + `prices_from_version`, from the per-process cache
+    (`session_map` as in `model_resolve`)."""
+    api_id = (session_map or {}).get(model_id)
+    if api_id and api_id != model_id:
+        try:
+            priced = model_priced(model_id=api_id, at=at)
+        except (UnknownModel, NoPriceVersion):
+            pass
+        else:
+            return PricedModel(_mapped(priced.resolved, model_id), priced.version, priced.prices)
     now = time.monotonic()
     cached = _catalog_cache.get(model_id)
     if cached is None or now - cached[0] > CATALOG_CACHE_SECONDS:

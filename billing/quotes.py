@@ -1,7 +1,7 @@
 """Switch quotes for live sessions: build, persist, and check one when it is confirmed.
 
 `session` arguments are agent sessions passed in by the caller (billing never imports
-the sessions app): anything with `pk`, `key`, `model_id` and `cache_ttl`; `context` is what
+the sessions app): anything with `pk`, `key`, `model_id`, `model_map` and `cache_ttl`; `context` is what
 the caller read with it (`billing.switch_context`).
 """
 
@@ -20,7 +20,7 @@ from mk0r.timefmt import iso_z
 from .caps import cap_model_for_plan
 from .entitlements import subscription_for
 from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
-from .pricing import model_priced
+from .pricing import NoPriceVersion, UnknownModel, model_priced, session_api_models
 from .quoting import QuoteFigures, quote_compute
 from .switch_context import SwitchContext
 
@@ -75,8 +75,10 @@ class Draft:
 
 def quote_draft(*, user, session, context: SwitchContext, to_model_id: str, now: datetime) -> Draft:
     """What switching `session` to `to_model_id` costs at `now`, from its real cache state."""
-    priced_from = model_priced(model_id=session.model_id, at=now)
-    priced_to = model_priced(model_id=to_model_id, at=now)
+    # What the session's own agent says each picker id means, the catalog's aliases otherwise.
+    session_map = session_api_models(session.model_map)
+    priced_from = model_priced(model_id=session.model_id, at=now, session_map=session_map)
+    priced_to = model_priced(model_id=to_model_id, at=now, session_map=session_map)
     version_from, version_to = priced_from.version, priced_to.version
     prices_from, prices_to = priced_from.prices, priced_to.prices
     snapshot = context.snapshot
@@ -222,6 +224,35 @@ def switch_record_build(
         error_code=error_code,
         error_message=error_message[:500],
         bridge_latency_ms=latency_ms,
+    )
+
+
+def switch_record_reconciled(
+    *, user, session, agent_model_id: str, now: datetime, source: str, note: str
+) -> SwitchRecord:
+    """The ledger row of a reconciliation, not yet written: the session's stored model (from)
+    against the model its agent reports (to). `source`: how the agent said it (`agent_state`,
+    `usage_model`); `note`: what it said, for the admin reading the ledger."""
+    session_map = session_api_models(session.model_map)
+    priced_from = model_priced(model_id=session.model_id, at=now, session_map=session_map)
+    try:
+        priced_to = model_priced(model_id=agent_model_id, at=now, session_map=session_map)
+    except (UnknownModel, NoPriceVersion):
+        # A model the catalog cannot price yet still gets its row; the price side stays the stored one.
+        priced_to = priced_from
+    return SwitchRecord(
+        user=user,
+        session_id=session.pk,
+        from_model_id=session.model_id,
+        to_model_id=agent_model_id[:32],
+        price_version_from=priced_from.version,
+        price_version_to=priced_to.version,
+        quoted_tax_usd=Decimal(0),
+        quote_payload={},
+        confirmed=False,
+        outcome=SwitchOutcome.RECONCILED,
+        error_code=source,
+        error_message=note[:500],
     )
 
 

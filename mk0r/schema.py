@@ -61,6 +61,11 @@ ERROR_MESSAGES: dict[str, str] = {
     "agent_error": "The agent failed to carry out the request.",
     "sandbox_unavailable": "No sandbox could be started for the session.",
     "agent_timeout": "The agent did not answer in time.",
+    "switch_pending": "An earlier model switch is still waiting on the agent; try again shortly.",
+    "switch_outcome_unknown": (
+        "The switch reached the agent but could not be recorded; the session's model is checked with the agent "
+        "on its next request."
+    ),
 }
 
 ERROR_EXTRAS: dict[str, dict[str, Any]] = {
@@ -77,6 +82,7 @@ ERROR_EXTRAS: dict[str, dict[str, Any]] = {
     "agent_unreachable": {"retryable": True},
     "agent_error": {"retryable": False},
     "agent_timeout": {"retryable": True},
+    "switch_pending": {"retryAfterSeconds": 1, "pendingModelId": "opus"},
     "sandbox_unavailable": {"retryable": True, "reason": "The bridge did not become healthy in time."},
 }
 

@@ -129,6 +129,10 @@ class BridgeClient:
         # Setting a model is idempotent: a retried call lands in the same state.
         return self._call("POST", "/session/set_model", {"sessionId": session_id, "modelId": model_id}, idempotent=True)
 
+    def session_state(self, *, session_id: str) -> dict[str, Any]:
+        """The model the agent last confirmed for the session, and its switches' state."""
+        return self._call("POST", "/session/state", {"sessionId": session_id}, idempotent=True)
+
     def cancel(self, *, session_id: str) -> None:
         self._call("POST", "/session/cancel", {"sessionId": session_id}, idempotent=True)
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from billing.usage import InvalidUsageRecord, usage_ingest, usage_records_parse
 from mk0r.errors import ServiceError
 
+from .model_truth import session_usage_models_observe, usage_records_with_api_models
 from .models import AgentSession
 from .relay_auth import RelayUnauthorized, relay_verify
 
@@ -55,10 +56,9 @@ class UsageIngestView(APIView):
                 )
             groups.setdefault(session.pk, []).append(raw)
         # Validate everything before writing anything.
-        parsed = {
-            pk: usage_records_parse(raws, ttl=next(s for s in sessions if s.pk == pk).cache_ttl)
-            for pk, raws in groups.items()
-        }
+        by_pk = {s.pk: s for s in sessions}
+        groups = {pk: usage_records_with_api_models(session=by_pk[pk], raw_records=raws) for pk, raws in groups.items()}
+        parsed = {pk: usage_records_parse(raws, ttl=by_pk[pk].cache_ttl) for pk, raws in groups.items()}
         accepted = duplicates = 0
         with transaction.atomic():
             for pk, records in sorted(parsed.items()):
@@ -69,4 +69,6 @@ class UsageIngestView(APIView):
                 )
                 accepted += result.accepted
                 duplicates += result.duplicates
+                # What the agent billed: the session's picker map, and its model when a turn disagrees.
+                session_usage_models_observe(session=session, raw_records=groups[pk])
         return Response({"accepted": accepted, "duplicates": duplicates}, status=status.HTTP_202_ACCEPTED)

@@ -8,27 +8,35 @@ statement; giving it back goes into the statement that writes the outcome. A lea
 died expires on its own, after the longest its bridge calls could have taken.
 """
 
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Q
 
 from billing.switch_context import SwitchContext, pg_params, switch_context_load
-from mk0r.db import ASYNCHRONOUS_COMMIT, RowUpdate, prepared_cursor, rows_write
+from mk0r.db import ASYNCHRONOUS_COMMIT, RowUpdate, insert_row, prepared_cursor, rows_write
 
 from .bridge_client import call_budget_seconds
 from .errors import SessionBusy, SessionClosed, SessionNotFound
 from .models import AgentSession, SessionStatus
 from .selectors import session_and_context_from_row, session_context_sql, session_key_or_not_found
 
+logger = logging.getLogger(__name__)
+
 # Beyond the bridge calls themselves: the request's own work around them.
 _MARGIN = timedelta(seconds=5)
 _POLL_SECONDS = 0.02
+# Giving the lease back after the database went away: a fresh connection, a few times.
+_GIVE_BACK_ATTEMPTS = 3
+_GIVE_BACK_PAUSE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,10 @@ class Lease:
     token: UUID
 
 
-def session_lease_take(*, user, key: UUID | str, now: datetime, bridge_calls: int = 1) -> Lease:
+def session_lease_take(*, user, key: UUID | str, now: datetime, bridge_calls: int = 1, wait: bool = True) -> Lease:
     """Lease the user's open session for `bridge_calls` calls to its agent, and read it with its
-    switch context. SessionNotFound, SessionClosed, or SessionBusy while another request has it."""
+    switch context. SessionNotFound, SessionClosed, or SessionBusy while another request has it
+    (after waiting SESSION_LEASE_WAIT_SECONDS for it, unless `wait` is false)."""
     key = session_key_or_not_found(key)
     token = uuid4()
     expires_at = now + bridge_calls * timedelta(seconds=call_budget_seconds()) + _MARGIN
@@ -49,7 +58,7 @@ def session_lease_take(*, user, key: UUID | str, now: datetime, bridge_calls: in
     while (leased := take(user=user, key=key, now=now, token=token, expires_at=expires_at)) is None:
         error = _why_not_leased(user=user, key=key)
         # A double click: the other switch is done in milliseconds as a rule, so wait for it.
-        if not isinstance(error, SessionBusy) or time.monotonic() >= give_up_at:
+        if not isinstance(error, SessionBusy) or not wait or time.monotonic() >= give_up_at:
             raise error
         time.sleep(_POLL_SECONDS)
     session, context = leased
@@ -110,3 +119,43 @@ def _why_not_leased(*, user, key: UUID) -> Exception:
     if status != SessionStatus.READY:
         return SessionClosed(extra={"status": status})
     return SessionBusy(extra={"retryAfterSeconds": 1})
+
+
+@contextmanager
+def lease_given_back(lease: Lease) -> Iterator[None]:
+    """Whatever happens in the block, the lease does not outlive it: not even when the database
+    connection broke during the block (the server restarted, the connection was killed)."""
+    try:
+        yield
+    finally:
+        if lease.session.lease_token is not None:
+            _give_back(lease)
+
+
+def _give_back(lease: Lease) -> None:
+    for attempt in range(_GIVE_BACK_ATTEMPTS):
+        try:
+            session_lease_end(lease)
+            return
+        except DatabaseError:
+            logger.warning("session %s: could not give the lease back (attempt %s)", lease.session.key, attempt + 1)
+            if connection.in_atomic_block:
+                break
+            # A broken connection stays broken; the next query opens a new one.
+            connection.close()
+            time.sleep(_GIVE_BACK_PAUSE_SECONDS * (attempt + 1))
+    # Not worth hiding the request's own error for: the lease expires on its own.
+    logger.error("session %s: the lease is left to expire", lease.session.key)
+
+
+def lease_end_or_busy(lease: Lease, *, values: dict | None = None, inserts=(), updates=()) -> None:
+    """session_lease_end, or SessionBusy when the lease was lost (the bridge calls outlasted it and
+    another request took the session over): the session is that request's to update now, but the
+    ledger still gets what the agent did."""
+    if session_lease_end(lease, values=values, inserts=inserts, updates=updates):
+        return
+    logger.error("session %s: lease lost during a bridge call", lease.session.key)
+    lease.session.lease_token = None
+    for row in inserts:
+        insert_row(row)
+    raise SessionBusy()

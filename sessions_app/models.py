@@ -34,6 +34,12 @@ class AgentSession(models.Model):
     # The ACP sessions a resume replaced, newest last: their usage may still be on its way.
     earlier_acp_session_ids = models.JSONField(default=list, blank=True)
     model_id = models.CharField(max_length=32)
+    # Set while the stored model is in doubt (a switch whose outcome is unknown, or one in
+    # flight): the next quote, switch, turn or resume asks the agent first (model_truth.py).
+    model_unverified = models.BooleanField(default=False)
+    # What the session's own agent says each picker id means: {picker id: {"apiModel",
+    # "source": "offer" (session/new's descriptions) | "usage" (the billed model), "at"}}.
+    model_map = models.JSONField(default=dict, blank=True)
     cwd = models.CharField(max_length=512, blank=True)
     cache_ttl = models.CharField(max_length=2, choices=CacheTtl.choices, default=CacheTtl.FIVE_MINUTES)
     last_error = models.CharField(max_length=500, blank=True)

@@ -146,7 +146,11 @@ class SwitchRow(serializers.Serializer):
     id = serializers.IntegerField()
     fromModelId = serializers.CharField()
     toModelId = serializers.CharField()
-    outcome = serializers.CharField(help_text="applied or failed.")
+    outcome = serializers.CharField(
+        help_text="applied, failed, unknown (the agent's answer never came back; the session's model is checked "
+        "with the agent on its next request) or reconciled (the model the agent reported, where the stored one "
+        "differed or was in doubt)."
+    )
     quotedTaxUsd = serializers.DecimalField(max_digits=20, decimal_places=10, coerce_to_string=True)
     actualTaxUsd = serializers.DecimalField(
         max_digits=20,
@@ -180,11 +184,12 @@ SWITCH_ERRORS = {
         "quote_used",
         "quote_mismatch",
         "session_busy",
+        "switch_pending",
     ),
     410: ("quote_expired",),
     413: ("payload_too_large",),
     **AGENT_ERRORS,
-    503: ("sandbox_unavailable",),
+    503: ("sandbox_unavailable", "switch_outcome_unknown"),
 }
 QUOTE_ERRORS = {
     400: ("invalid_request", "unknown_model"),

@@ -16,7 +16,7 @@ from mk0r.errors import ServiceError
 from mk0r.fields import StrictCharField, StrictUUIDField
 from mk0r.renderers import EventStreamRenderer
 
-from . import selectors, services
+from . import selectors, services, switching
 from .models import AgentSession
 
 
@@ -106,7 +106,7 @@ class ModelQuoteView(APIView):
     def post(self, request):
         data = SwitchInput(data=request.data)
         data.is_valid(raise_exception=True)
-        quote = services.session_switch_quote(
+        quote = switching.session_switch_quote(
             user=request.user, key=data.validated_data["sessionKey"], model_id=data.validated_data["modelId"]
         )
         return Response({"quote": quote.payload})
@@ -121,7 +121,7 @@ class ModelSwitchView(APIView):
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.session_model_switch(
+        result = switching.session_model_switch(
             user=request.user,
             key=data.validated_data["sessionKey"],
             model_id=data.validated_data["modelId"],

@@ -122,6 +122,17 @@ class BridgeDouble:
                         )
                     double.sessions[session_id] = body["modelId"]
                     return self._send(200, {"ok": True, "sessionId": session_id, "modelId": body["modelId"]})
+                if self.path == "/session/state":
+                    return self._send(
+                        200,
+                        {
+                            "sessionId": session_id,
+                            "modelId": double.sessions[session_id],
+                            "switchPending": None,
+                            "lastSwitch": None,
+                            "availableModels": [{"modelId": m, "name": m, "description": ""} for m in double.available],
+                        },
+                    )
                 if self.path == "/session/cancel":
                     return self._send(200, {"ok": True})
                 return self._send(404, {"code": "not_found", "message": self.path, "extra": {}})

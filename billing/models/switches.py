@@ -40,6 +40,12 @@ class Quote(models.Model):
 class SwitchOutcome(models.TextChoices):
     APPLIED = "applied", "Applied"
     FAILED = "failed", "Failed"
+    # The switch reached the agent but its answer did not come back (a timeout, a database or
+    # lease lost meanwhile): the session's model is checked with the agent before it is trusted.
+    UNKNOWN = "unknown", "Unknown (checked with the agent next)"
+    # Not a switch the user asked for: the model the agent reported, where the stored model
+    # differed from it or was in doubt. from = what was stored, to = what the agent runs.
+    RECONCILED = "reconciled", "Reconciled with the agent"
 
 
 class SwitchRecord(models.Model):

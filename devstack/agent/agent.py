@@ -33,8 +33,7 @@ log = logging.getLogger("devstack.agent")
 AGENT_NAME = "devstack-reference-agent"
 AGENT_VERSION = "0.1.0"
 SYSTEM_PROMPT = (
-    "You are the reference agent of the mk0r devstack. You help build small web apps. "
-    "Answer briefly and concretely."
+    "You are the reference agent of the mk0r devstack. You help build small web apps. Answer briefly and concretely."
 )
 
 
@@ -54,12 +53,15 @@ def _cache_ttl() -> str:
     return ttl if ttl in ("5m", "1h") else "5m"
 
 
-def _model_option(current: str) -> SessionConfigOptionSelect:
+def _model_option(current: str, choices: list[options.ModelChoice]) -> SessionConfigOptionSelect:
     return SessionConfigOptionSelect(
-        id="model", name="Model", description="AI model to use", category="model", type="select",
+        id="model",
+        name="Model",
+        description="AI model to use",
+        category="model",
+        type="select",
         current_value=current,
-        options=[SessionConfigSelectOption(value=c.value, name=c.name, description=c.description)
-                 for c in options.CHOICES],
+        options=[SessionConfigSelectOption(value=c.value, name=c.name, description=c.description) for c in choices],
     )
 
 
@@ -79,8 +81,10 @@ def _prompt_text(blocks: list[Any]) -> str:
 
 
 class ReferenceAgent:
-    def __init__(self, client: anthropic.AsyncAnthropic | None = None) -> None:
+    def __init__(self, client: anthropic.AsyncAnthropic | None = None, model_map: dict[str, str] | None = None) -> None:
         self._client = client
+        self.choices = options.choices_for(model_map or {})
+        self.by_value = {c.value: c for c in self.choices}
         self._conn = None
         self.sessions: dict[str, Session] = {}
 
@@ -95,7 +99,8 @@ class ReferenceAgent:
             self._client = anthropic.AsyncAnthropic(
                 api_key=os.environ.get("ANTHROPIC_API_KEY") or None,
                 base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
-                max_retries=2, timeout=120.0,
+                max_retries=2,
+                timeout=120.0,
             )
         return self._client
 
@@ -105,8 +110,9 @@ class ReferenceAgent:
             raise RequestError(-32002, "Session not found", {"sessionId": session_id})
         return session
 
-    async def initialize(self, protocol_version: int, client_capabilities=None, client_info=None,
-                         **kwargs: Any) -> InitializeResponse:
+    async def initialize(
+        self, protocol_version: int, client_capabilities=None, client_info=None, **kwargs: Any
+    ) -> InitializeResponse:
         return InitializeResponse(
             protocol_version=PROTOCOL_VERSION,
             agent_capabilities=AgentCapabilities(
@@ -120,18 +126,20 @@ class ReferenceAgent:
     async def new_session(self, cwd: str, mcp_servers=None, **kwargs: Any) -> NewSessionResponse:
         session = Session(id=str(uuid.uuid4()), cwd=cwd)
         self.sessions[session.id] = session
-        return NewSessionResponse(session_id=session.id, config_options=[_model_option(session.model)])
+        return NewSessionResponse(session_id=session.id, config_options=[_model_option(session.model, self.choices)])
 
-    async def set_config_option(self, config_id: str, session_id: str, value: str | bool,
-                                **kwargs: Any) -> SetSessionConfigOptionResponse:
+    async def set_config_option(
+        self, config_id: str, session_id: str, value: str | bool, **kwargs: Any
+    ) -> SetSessionConfigOptionResponse:
         session = self._session(session_id)
         if config_id != "model":
             raise RequestError.invalid_params({"configId": config_id, "reason": "unknown config option"})
         if value not in options.BY_VALUE:
-            raise RequestError.invalid_params({"value": value, "reason": "unknown model",
-                                               "availableModels": list(options.BY_VALUE)})
+            raise RequestError.invalid_params(
+                {"value": value, "reason": "unknown model", "availableModels": list(options.BY_VALUE)}
+            )
         session.model = value
-        return SetSessionConfigOptionResponse(config_options=[_model_option(session.model)])
+        return SetSessionConfigOptionResponse(config_options=[_model_option(session.model, self.choices)])
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         session = self.sessions.get(session_id)
@@ -150,7 +158,7 @@ class ReferenceAgent:
                 raise RequestError.internal_error({"reason": "model API error", "detail": str(exc)}) from exc
 
     async def _turn(self, session: Session) -> PromptResponse:
-        choice = options.BY_VALUE[session.model]
+        choice = self.by_value[session.model]
         extra_headers = {"anthropic-beta": options.LONG_CONTEXT_BETA} if choice.long_context else None
         async with self.client.messages.stream(
             model=choice.api_model,
@@ -176,19 +184,35 @@ class ReferenceAgent:
         session.messages.append({"role": "assistant", "content": text or "(no reply)"})
         usage = final.usage.model_dump(mode="json", exclude_none=True)
         session.last_line = transcript.append_assistant(
-            cwd=session.cwd, session_id=session.id, request_id=request_id, parent_uuid=session.last_line,
-            message={"id": final.id, "type": "message", "role": "assistant", "model": final.model,
-                     "content": [b.model_dump(mode="json", exclude_none=True) for b in final.content],
-                     "stop_reason": final.stop_reason, "stop_sequence": final.stop_sequence,
-                     "usage": usage},
+            cwd=session.cwd,
+            session_id=session.id,
+            request_id=request_id,
+            parent_uuid=session.last_line,
+            message={
+                "id": final.id,
+                "type": "message",
+                "role": "assistant",
+                "model": final.model,
+                "content": [b.model_dump(mode="json", exclude_none=True) for b in final.content],
+                "stop_reason": final.stop_reason,
+                "stop_sequence": final.stop_sequence,
+                "usage": usage,
+            },
         )
         u = final.usage
         read, write = u.cache_read_input_tokens or 0, u.cache_creation_input_tokens or 0
         used = u.input_tokens + read + write + u.output_tokens
-        await self._conn.session_update(session.id, UsageUpdate(
-            session_update="usage_update", used=used, size=choice.context_window))
-        stop = "cancelled" if session.cancelled else ("max_tokens" if final.stop_reason == "max_tokens"
-                                                     else "end_turn")
-        return PromptResponse(stop_reason=stop, usage=Usage(
-            input_tokens=u.input_tokens, output_tokens=u.output_tokens, cached_read_tokens=read,
-            cached_write_tokens=write, total_tokens=used))
+        await self._conn.session_update(
+            session.id, UsageUpdate(session_update="usage_update", used=used, size=choice.context_window)
+        )
+        stop = "cancelled" if session.cancelled else ("max_tokens" if final.stop_reason == "max_tokens" else "end_turn")
+        return PromptResponse(
+            stop_reason=stop,
+            usage=Usage(
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cached_read_tokens=read,
+                cached_write_tokens=write,
+                total_tokens=used,
+            ),
+        )

@@ -158,7 +158,7 @@ def test_every_way_out_of_a_switch_gives_the_lease_back(pro_client, bridge, monk
     def broken(*args, **kwargs):
         raise RuntimeError("a bug between the lease and the bridge call")
 
-    monkeypatch.setattr("sessions_app.services.switch_confirmation", broken)
+    monkeypatch.setattr("sessions_app.switching.switch_confirmation", broken)
     with pytest.raises(RuntimeError):
         _switch(pro_client, key, "haiku")
     assert _lease_of(key) is None
@@ -181,9 +181,11 @@ def test_a_switch_that_lost_its_lease_still_lands_in_the_ledger(pro_client, brid
 
     assert response.status_code == 409 and response.json()["code"] == "session_busy"
     session = AgentSession.objects.get(key=key)
-    # The session is the other request's to update; what the agent did is still recorded.
-    assert (session.model_id, session.lease_token) == ("haiku", intruder)
-    assert list(SwitchRecord.objects.values_list("to_model_id", "outcome")) == [("sonnet", "applied")]
+    # The session is the other request's to update; what the agent did is still recorded, as
+    # unknown (which of the two requests the agent applied last is not known), and the session
+    # is flagged so that its next request asks the agent.
+    assert (session.model_id, session.lease_token, session.model_unverified) == ("haiku", intruder, True)
+    assert list(SwitchRecord.objects.values_list("to_model_id", "outcome")) == [("sonnet", "unknown")]
 
 
 def test_resume_holds_the_lease_and_gives_it_back(pro_client, bridge):
