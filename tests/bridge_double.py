@@ -19,6 +19,8 @@ class BridgeDouble:
         self.token = token
         self.sessions: dict[str, str] = {}
         self.available = list(MODELS)
+        # What session/new says of each model (picker id -> description), as agents describe them.
+        self.descriptions: dict[str, str] = {}
         self.delay = 0.0
         self.fail_with: tuple[int, dict] | None = None
         self.fail_times = 0
@@ -42,6 +44,7 @@ class BridgeDouble:
         with self.lock:
             self.sessions.clear()
             self.available = list(MODELS)
+            self.descriptions = {}
             self.delay = 0.0
             self.fail_with = None
             self.fail_times = 0
@@ -51,6 +54,9 @@ class BridgeDouble:
     def fail(self, status: int, code: str, *, times: int = 10**6, **extra) -> None:
         self.fail_with = (status, {"code": code, "message": f"simulated {code}", "extra": extra})
         self.fail_times = times
+
+    def offer(self) -> list[dict]:
+        return [{"modelId": m, "name": m, "description": self.descriptions.get(m, "")} for m in self.available]
 
     def paths(self) -> list[str]:
         return [path for path, _, _ in self.calls]
@@ -104,7 +110,7 @@ class BridgeDouble:
                         {
                             "sessionId": session_id,
                             "modelId": "default",
-                            "availableModels": [{"modelId": m, "name": m, "description": ""} for m in double.available],
+                            "availableModels": double.offer(),
                         },
                     )
                 session_id = body.get("sessionId")
@@ -130,7 +136,7 @@ class BridgeDouble:
                             "modelId": double.sessions[session_id],
                             "switchPending": None,
                             "lastSwitch": None,
-                            "availableModels": [{"modelId": m, "name": m, "description": ""} for m in double.available],
+                            "availableModels": double.offer(),
                         },
                     )
                 if self.path == "/session/cancel":
