@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 SOURCE_OFFER = "offer"
 SOURCE_USAGE = "usage"
 # "Haiku 4.5", "Claude Sonnet 5.5", "opus-4-8", "Fable 5.1": a family and a version.
+_FAMILIES = ("haiku", "sonnet", "opus", "fable")
 _NAMED_MODEL = re.compile(r"\b(haiku|sonnet|opus|fable)[\s-]+(\d+)(?:[.\-](\d+))?\b", re.IGNORECASE)
 
 
@@ -53,18 +54,25 @@ class SwitchPending(ServiceError):
 def model_map_from_offer(*, available_models: Iterable[Mapping[str, Any]], at: datetime) -> dict[str, dict]:
     """Picker id -> API model, as the agent's model options name it (description, then name).
 
-    Only names the catalog knows are kept: an option that names no model ("Default
-    (recommended)") or one the catalog cannot resolve stays on the catalog's alias table."""
+    Only names the catalog knows are kept. An option that names a family without a version
+    (Claude Code's "default", described as "Opus") means the one offered model of that family;
+    one that names no model stays on the catalog's alias table."""
     found: dict[str, dict] = {}
+    family_only: dict[str, str] = {}
     for option in available_models:
         picker_id = option.get("modelId") if isinstance(option, Mapping) else None
         if not isinstance(picker_id, str) or not picker_id:
             continue
-        for text in (option.get("description"), option.get("name")):
-            api_id = _api_model_named(text, at=at) if isinstance(text, str) else None
-            if api_id is not None:
-                found[picker_id] = {"apiModel": api_id, "source": SOURCE_OFFER, "at": _iso(at)}
-                break
+        texts = [t for t in (option.get("description"), option.get("name")) if isinstance(t, str)]
+        api_id = next(filter(None, (_api_model_named(t, at=at) for t in texts)), None)
+        if api_id is not None:
+            found[picker_id] = {"apiModel": api_id, "source": SOURCE_OFFER, "at": _iso(at)}
+        elif texts and texts[0].strip().lower() in _FAMILIES:
+            family_only[picker_id] = texts[0].strip().lower()
+    for picker_id, family in family_only.items():
+        offered = {e["apiModel"] for e in found.values() if e["apiModel"].startswith(f"claude-{family}-")}
+        if len(offered) == 1:
+            found[picker_id] = {"apiModel": offered.pop(), "source": SOURCE_OFFER, "at": _iso(at)}
     return found
 
 

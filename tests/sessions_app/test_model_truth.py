@@ -252,3 +252,42 @@ def test_an_acp_turn_record_is_priced_on_the_sessions_map(pro_client, anon_clien
     assert signed_post(anon_client, sandbox_id="static", key=bridge.token, records=[record]).status_code == 202
 
     assert UsageEvent.objects.get(session_key=started["sessionKey"]).model == "claude-haiku-5-5"
+
+
+def test_the_map_read_from_claude_code_model_options():
+    from django.utils import timezone
+
+    from sessions_app.model_truth import model_map_from_offer
+
+    # As @agentclientprotocol/claude-agent-acp 0.100.0 offers them.
+    offer = [
+        {"modelId": "default", "name": "Default (recommended)", "description": "Opus"},
+        {"modelId": "opus", "name": "Opus 5.5", "description": "Opus 5.5 · Best for everyday, complex tasks"},
+        {"modelId": "sonnet", "name": "Sonnet 5.5", "description": "Sonnet 5.5 · Efficient for routine tasks"},
+        {"modelId": "haiku", "name": "Haiku 5.5", "description": "Haiku 5.5 · Fastest for quick answers"},
+        {"modelId": "gizmo", "name": "Gizmo 9", "description": "Not a model the catalog knows"},
+    ]
+
+    found = model_map_from_offer(available_models=offer, at=timezone.now())
+
+    assert {k: v["apiModel"] for k, v in found.items()} == {
+        "default": "claude-opus-5-5",
+        "opus": "claude-opus-5-5",
+        "sonnet": "claude-sonnet-5-5",
+        "haiku": "claude-haiku-5-5",
+    }
+    assert {v["source"] for v in found.values()} == {"offer"}
+
+
+def test_a_usage_entry_is_never_replaced_by_an_offer():
+    from sessions_app.model_truth import model_map_merge
+
+    current = {"haiku": {"apiModel": "claude-haiku-5-5", "source": "usage", "at": "2026-11-26T08:00:00Z"}}
+    offered = {
+        "haiku": {"apiModel": "claude-haiku-4-5", "source": "offer", "at": "2026-11-26T09:00:00Z"},
+        "sonnet": {"apiModel": "claude-sonnet-5-5", "source": "offer", "at": "2026-11-26T09:00:00Z"},
+    }
+
+    merged = model_map_merge(current, offered)
+
+    assert merged == {"haiku": current["haiku"], "sonnet": offered["sonnet"]}
