@@ -22,6 +22,7 @@ SESSION_EXAMPLE = {
     "cacheTtl": "5m",
     "createdAt": "2026-11-22T10:00:00Z",
     "closedAt": None,
+    "modelMap": {"haiku": {"apiModel": "claude-haiku-5-5", "source": "usage", "at": "2026-11-22T10:01:12Z"}},
 }
 AVAILABLE_MODELS = [
     {"modelId": "haiku", "name": "Haiku", "description": "Fastest"},

@@ -27,11 +27,18 @@ class SessionOutput(serializers.ModelSerializer):
     cacheTtl = serializers.CharField(source="cache_ttl")
     createdAt = serializers.DateTimeField(source="created_at")
     closedAt = serializers.DateTimeField(source="closed_at")
+    modelMap = serializers.JSONField(
+        source="model_map",
+        read_only=True,
+        help_text="What the session's agent says each picker id means: {pickerId: {apiModel, source, at}}, "
+        "source `offer` (its model options) or `usage` (the model billed for a turn on that id). Ids it has not "
+        "named follow the catalog's alias table.",
+    )
 
     class Meta:
         model = AgentSession
         # Only what the client needs: never the bridge URL or either token.
-        fields = ["sessionKey", "sessionId", "modelId", "status", "cacheTtl", "createdAt", "closedAt"]
+        fields = ["sessionKey", "sessionId", "modelId", "status", "cacheTtl", "createdAt", "closedAt", "modelMap"]
 
 
 def _started_body(started: services.StartedSession) -> dict:

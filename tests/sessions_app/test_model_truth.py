@@ -217,6 +217,7 @@ def test_the_agents_model_options_feed_the_map_the_quote_and_the_ledger(pro_clie
     bridge.descriptions = CLAUDE_CODE_5X
     started = _start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
+    assert started["modelMap"]["sonnet"]["apiModel"] == "claude-sonnet-5-5"  # for the picker's labels
     session = AgentSession.objects.get(key=key)
     assert {k: (v["apiModel"], v["source"]) for k, v in session.model_map.items()} == {
         "haiku": ("claude-haiku-5-5", "offer"),

@@ -164,6 +164,8 @@ def test_sign_in_chat_quote_confirm_switch(browser, live_stack):
     page.get_by_role("button", name="New session").click()
     expect(page.locator("#current-model")).to_have_text("Scary")
     expect(page.locator("input[name=model][value=haiku]")).to_be_checked()
+    # The hints name the models the session's agent runs for each picker id.
+    expect(page.locator("label.choice:has(input[value=haiku]) .choice-hint")).to_have_text("Haiku 4.5")
 
     _chat(page, "Build a todo app with a list and an input box.")
     _chat(page, "Add a dark mode toggle and keep the todos in local storage.")

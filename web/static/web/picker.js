@@ -238,6 +238,15 @@
     loadHistory();
   }
 
+  // What a picker id runs in this session, as its agent said (model options or billed usage);
+  // the page's own hint until the agent has said anything.
+  function modelHint(session, modelId, fallback) {
+    const entry = session && session.modelMap && session.modelMap[modelId];
+    if (!entry) return fallback;
+    const [family, ...version] = entry.apiModel.replace(/^claude-/, "").split("-");
+    return `${family.charAt(0).toUpperCase()}${family.slice(1)} ${version.join(".")}`.trim();
+  }
+
   function renderSession() {
     const s = state.session;
     const ready = Boolean(s && s.status === "ready");
@@ -249,6 +258,8 @@
       : "Start a new session or open one.";
     for (const input of el.picker.querySelectorAll("input[name=model]")) {
       input.checked = Boolean(s) && input.value === s.modelId;
+      const hint = input.parentElement.querySelector(".choice-hint");
+      if (hint) hint.textContent = modelHint(s, input.value, hint.dataset.hint);
     }
     if (!s) { el.history.hidden = true; el.historyEmpty.hidden = false; el.historyEmpty.textContent = "No switches yet."; }
   }
