@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 
 from billing.switch_context import SwitchContext, pg_params, switch_context_load
 from mk0r.db import ASYNCHRONOUS_COMMIT, RowUpdate, insert_row, prepared_cursor, rows_write
@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 # Beyond the bridge calls themselves: the request's own work around them.
 _MARGIN = timedelta(seconds=5)
 _POLL_SECONDS = 0.02
+# A lease taken over after it expired was never given back: its holder died during its bridge
+# call (or lost its database), so what the agent did then is unknown and the stored model is in
+# doubt until it is checked with the agent (model_truth.py). SET sees the row as it was.
+_DOUBT_SQL = "model_unverified = (model_unverified OR lease_token IS NOT NULL)"
 # Giving the lease back after the database went away: a fresh connection, a few times.
 _GIVE_BACK_ATTEMPTS = 3
 _GIVE_BACK_PAUSE_SECONDS = 0.2
@@ -91,7 +95,8 @@ def _take_pg(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetim
 def _take_sql(*, asynchronous: bool):
     table = AgentSession._meta.db_table
     take = (
-        f"WITH leased AS (UPDATE {table} SET lease_token = %s, lease_expires_at = %s"  # noqa: S608
+        f"WITH leased AS (UPDATE {table} SET lease_token = %s, lease_expires_at = %s,"  # noqa: S608
+        f" {_DOUBT_SQL}"
         " WHERE key = %s AND user_id = %s AND status = %s AND (lease_token IS NULL OR lease_expires_at <= %s)"
         " RETURNING *) "
     )
@@ -106,7 +111,8 @@ def _take_sql(*, asynchronous: bool):
 def _take_orm(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetime):
     free = Q(lease_token__isnull=True) | Q(lease_expires_at__lte=now)
     open_session = AgentSession.objects.filter(key=key, user=user, status=SessionStatus.READY)
-    if not open_session.filter(free).update(lease_token=token, lease_expires_at=expires_at):
+    doubt = Case(When(lease_token__isnull=False, then=Value(True)), default=F("model_unverified"))
+    if not open_session.filter(free).update(lease_token=token, lease_expires_at=expires_at, model_unverified=doubt):
         return None
     session = AgentSession.objects.get(key=key, user=user)
     return session, switch_context_load(session_pk=session.pk, session_key=str(session.key), now=now)
@@ -132,10 +138,16 @@ def lease_given_back(lease: Lease) -> Iterator[None]:
             _give_back(lease)
 
 
-def _give_back(lease: Lease) -> None:
+def lease_give_back_unverified(lease: Lease) -> None:
+    """Give the lease back after the database failed the outcome's write, flagging the session:
+    what the agent did is not recorded, so its next request asks the agent."""
+    _give_back(lease, values={"model_unverified": True})
+
+
+def _give_back(lease: Lease, values: dict | None = None) -> None:
     for attempt in range(_GIVE_BACK_ATTEMPTS):
         try:
-            session_lease_end(lease)
+            session_lease_end(lease, values=values)
             return
         except DatabaseError:
             logger.warning("session %s: could not give the lease back (attempt %s)", lease.session.key, attempt + 1)

@@ -102,18 +102,28 @@ def model_map_merge(current: Mapping[str, dict], learned: Mapping[str, dict]) ->
 # --- which model runs ---------------------------------------------------------------------
 
 
+def model_in_doubt(session: AgentSession, *, now: datetime) -> bool:
+    """Whether the stored model must be checked with the agent before it is trusted: flagged,
+    or a lease expired without being given back (its holder died during a call to the agent;
+    the next lease taken flags the session, leases.py)."""
+    expired = session.lease_token is not None and session.lease_expires_at is not None
+    return session.model_unverified or (expired and session.lease_expires_at <= now)
+
+
 def session_model_verified(*, user, session: AgentSession, bridge: BridgeClient) -> AgentSession:
     """The session, its stored model checked with the agent first when it is in doubt.
 
     For quotes and turns: when another request holds the session (a switch in flight, which
     writes the outcome itself) or the agent cannot say, the stored model is used as it is."""
-    if not session.model_unverified:
+    if not model_in_doubt(session, now=timezone.now()):
         return session
     try:
         lease = session_lease_take(user=user, key=session.key, now=timezone.now(), wait=False)
     except SessionBusy:
         return session
     with lease_given_back(lease):
+        if not lease.session.model_unverified:
+            return lease.session
         try:
             values, inserts = _reconciled(user=user, lease=lease, bridge=bridge, now=timezone.now())
         except (BridgeError, SwitchPending) as exc:

@@ -22,8 +22,15 @@ from mk0r.errors import ServiceError
 
 from .bridge_client import BridgeError, BridgeErrorKind
 from .errors import SessionBusy, api_error_from_bridge
-from .leases import Lease, lease_end_or_busy, lease_given_back, session_lease_end, session_lease_take
-from .model_truth import lease_model_reconcile, session_model_verified
+from .leases import (
+    Lease,
+    lease_end_or_busy,
+    lease_give_back_unverified,
+    lease_given_back,
+    session_lease_end,
+    session_lease_take,
+)
+from .model_truth import lease_model_reconcile, model_in_doubt, session_model_verified
 from .models import AgentSession
 from .selectors import session_with_switch_context
 from .services import bridge_for, require_open
@@ -54,7 +61,7 @@ def session_switch_quote(*, user, key, model_id: str) -> Quote:
     now = timezone.now()
     session, context = session_with_switch_context(user=user, key=key, now=now)
     require_open(session)
-    if session.model_unverified:
+    if model_in_doubt(session, now=now):
         session = session_model_verified(user=user, session=session, bridge=bridge_for(session))
         if not session.model_unverified:
             # The stored model changed under the context read with it: read both again.
@@ -95,10 +102,6 @@ def _forward_switch(*, user, lease: Lease, model_id: str, confirmation) -> None:
     """Call the agent, then write the ledger row and give the lease back in one statement (with
     the new model and the quote's claim when the agent applied it)."""
     session = lease.session
-    # Written ahead: should the outcome never be written (the database or this process goes
-    # away during the call), the next request finds the session flagged and asks the agent.
-    if not AgentSession.objects.filter(pk=session.pk, lease_token=lease.token).update(model_unverified=True):
-        raise SessionBusy()
     started = time.monotonic()
     try:
         bridge_for(session).set_model(session_id=session.acp_session_id, model_id=model_id)
@@ -131,7 +134,9 @@ def _forward_switch(*, user, lease: Lease, model_id: str, confirmation) -> None:
             updates=switch_quote_claim(record=record, now=now),
         )
     except DatabaseError as exc:
+        # Should even this fail, the lease expires unreturned, which flags the session as well.
         logger.exception("session %s: the switch to %s could not be recorded", session.key, model_id)
+        lease_give_back_unverified(lease)
         raise SwitchOutcomeUnknown() from exc
     if not written:
         # The call outlasted the lease and another request took the session over: which of the

@@ -292,3 +292,26 @@ def test_a_usage_entry_is_never_replaced_by_an_offer():
     merged = model_map_merge(current, offered)
 
     assert merged == {"haiku": current["haiku"], "sonnet": offered["sonnet"]}
+
+
+def test_a_lease_left_to_expire_puts_the_model_in_doubt(pro_client, bridge):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sessions_app.leases import session_lease_take
+
+    started = _start(pro_client)
+    key, acp_id = started["sessionKey"], started["sessionId"]
+    session = AgentSession.objects.get(key=key)
+    # A switch's holder dies during its bridge call, after the agent applied the switch.
+    session_lease_take(user=session.user, key=key, now=timezone.now())
+    bridge.sessions[acp_id] = "sonnet"
+    AgentSession.objects.filter(key=key).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    quote = _quote(pro_client, key, "opus")
+
+    assert quote.status_code == 200 and quote.json()["quote"]["fromModelId"] == "sonnet"
+    session = AgentSession.objects.get(key=key)
+    assert (session.model_id, session.model_unverified, session.lease_token) == ("sonnet", False, None)
+    assert _ledger(key) == [("haiku", "sonnet", "reconciled")]
