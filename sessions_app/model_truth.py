@@ -155,8 +155,10 @@ def _reconciled(*, user, lease: Lease, bridge: BridgeClient, now: datetime) -> t
         raise SwitchPending(extra={"retryAfterSeconds": 1, "pendingModelId": state["switchPending"]})
     values: dict[str, Any] = {"model_unverified": False, "updated_at": now}
     agent_model = state.get("modelId")
-    if not isinstance(agent_model, str) or not agent_model:
-        logger.warning("session %s: the agent does not say which model it runs", session.key)
+    if not _priceable(session, agent_model, at=now):
+        # Nothing a quote could price: the stored model stays, and the agent's answer is logged.
+        logger.warning("session %s: the agent reports model %r, which the catalog does not know", session.key,
+                       agent_model)  # fmt: skip
         return values, []
     last = state.get("lastSwitch") or {}
     note = f"The agent reports {agent_model}; the session had {session.model_id}."
@@ -195,19 +197,24 @@ def session_usage_models_observe(*, session: AgentSession, raw_records: Iterable
     correct the stored model when a turn ran on another one. Call inside the ingest's
     transaction, holding the session's row lock."""
     seen: list[tuple[datetime, str, str]] = []
+    api_ids: dict[str, str | None] = {}
+    known_ids: dict[str, bool] = {}
     for raw in raw_records:
         if not isinstance(raw, Mapping) or raw.get("kind") != "request" or raw.get("isSidechain"):
             continue
         picker_id, model, at = raw.get("modelId"), raw.get("model"), raw.get("timestamp")
         at = parse_datetime(at) if isinstance(at, str) else None
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        if isinstance(picker_id, str) and picker_id and isinstance(model, str) and model and at is not None:
-            try:
-                api_id = model_resolve(model_id=model, at=at).api_id
-            except UnknownModel:
-                continue
-            seen.append((at, picker_id[:32], api_id))
+        if not (isinstance(picker_id, str) and isinstance(model, str) and model and at is not None):
+            continue
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        # Once per distinct id, whatever the batch's size. Only ids the session's map or the
+        # catalog already knows are learned: the records come from the user's own sandbox.
+        if model not in api_ids:
+            api_ids[model] = _api_id(model, at=at)
+        if picker_id not in known_ids:
+            known_ids[picker_id] = _priceable(session, picker_id, at=at)
+        if api_ids[model] is not None and known_ids[picker_id]:
+            seen.append((at, picker_id, api_ids[model]))
     if not seen:
         return
     seen.sort()
@@ -234,6 +241,25 @@ def session_usage_models_observe(*, session: AgentSession, raw_records: Iterable
         session.model_id = picker_id
     if update:
         AgentSession.objects.filter(pk=session.pk).update(**update)
+
+
+def _api_id(model: str, *, at: datetime) -> str | None:
+    try:
+        return model_resolve(model_id=model, at=at).api_id
+    except UnknownModel:
+        return None
+
+
+def _priceable(session: AgentSession, model_id: Any, *, at: datetime) -> bool:
+    """Whether `model_id` can be the session's stored model: a model id the session's map or the
+    catalog resolves (the sandbox, and so what it reports, is the user's to control)."""
+    if not isinstance(model_id, str) or not 0 < len(model_id) <= 32:
+        return False
+    try:
+        model_resolve(model_id=model_id, at=at, session_map=session_api_models(session.model_map))
+    except UnknownModel:
+        return False
+    return True
 
 
 def _after_last_switch(session: AgentSession, at: datetime) -> bool:

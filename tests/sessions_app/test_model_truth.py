@@ -315,3 +315,15 @@ def test_a_lease_left_to_expire_puts_the_model_in_doubt(pro_client, bridge):
     session = AgentSession.objects.get(key=key)
     assert (session.model_id, session.model_unverified, session.lease_token) == ("sonnet", False, None)
     assert _ledger(key) == [("haiku", "sonnet", "reconciled")]
+
+
+def test_a_model_id_nobody_can_price_never_becomes_the_sessions_model(pro_client, anon_client, bridge):
+    started = _start(pro_client)
+    key, acp_id = started["sessionKey"], started["sessionId"]
+    record = request_record(acp_id, "req_1", at=minutes_ago(0.1), model="claude-haiku-4-5", modelId="gizmo-9000")
+
+    assert signed_post(anon_client, sandbox_id="static", key=bridge.token, records=[record]).status_code == 202
+
+    assert AgentSession.objects.get(key=key).model_id == "haiku"
+    assert _quote(pro_client, key, "sonnet").status_code == 200
+    assert _ledger(key) == []
