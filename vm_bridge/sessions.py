@@ -197,7 +197,7 @@ class SessionManager:
     async def _await_switch(self, session: Session, task: asyncio.Task) -> None:
         """Wait for a switch's answer up to the agent timeout. The call itself is shielded: when
         the wait gives up, the agent still holds the request and may apply it later; the call
-        stays open to record that answer (GET /session/state reports it)."""
+        stays open to record that answer (POST /session/state reports it)."""
         try:
             await asyncio.wait_for(asyncio.shield(task), self.config.agent_timeout)
         except TimeoutError:
