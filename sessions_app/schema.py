@@ -148,9 +148,7 @@ class SwitchRow(serializers.Serializer):
     fromModelId = serializers.CharField()
     toModelId = serializers.CharField()
     outcome = serializers.CharField(
-        help_text="applied, failed, unknown (the agent's answer never came back; the session's model is checked "
-        "with the agent on its next request) or reconciled (the model the agent reported, where the stored one "
-        "differed or was in doubt)."
+        help_text="applied, failed, unknown (no answer came back; checked with the agent next) or reconciled."
     )
     quotedTaxUsd = serializers.DecimalField(max_digits=20, decimal_places=10, coerce_to_string=True)
     actualTaxUsd = serializers.DecimalField(

@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0009_ledger_drops_redundant_indexes'),
+        ("billing", "0009_ledger_drops_redundant_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='switchrecord',
-            name='outcome',
-            field=models.CharField(choices=[('applied', 'Applied'), ('failed', 'Failed'), ('unknown', 'Unknown (checked with the agent next)'), ('reconciled', 'Reconciled with the agent')], max_length=16),
+            model_name="switchrecord",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("applied", "Applied"),
+                    ("failed", "Failed"),
+                    ("unknown", "Unknown (checked with the agent next)"),
+                    ("reconciled", "Reconciled with the agent"),
+                ],
+                max_length=16,
+            ),
         ),
     ]
