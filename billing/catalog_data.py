@@ -1,60 +1,88 @@
-"""The price catalog as data: every row of DESIGN.md §6, with its sources.
+"""The price catalog as data: every row of DESIGN.md §6, each citing its source.
 
 Loaded by migration 0003 (so a fresh `migrate` has prices) and re-runnable with
 `catalog_sync`, which only adds what is missing: rows edited in the admin are left
-alone, and a price change is a new version with a later `effective_from`.
+alone, and a price change is a new version with a later `effective_from`. Migration
+0010 brings databases loaded from an earlier catalog up to this one (`catalog_correct`).
 
-Sources (USD per million tokens; input / 5m write / 1h write / read / output):
-- https://platform.claude.com/docs/en/about-claude/pricing (model prices, batch 50%,
-  long-context premium for Sonnet 4 / 4.5 / 4.6 and Opus 4.6 above 200k input tokens,
-  US-only `inference_geo` 1.1x for Opus 4.6 and newer models)
-- https://platform.claude.com/docs/en/build-with-claude/prompt-caching (5m write 1.25x,
-  1h write 2x, read 0.1x, minimum cacheable prompt length per model)
-- The Sonnet 5.5 read price of $0.10 from 2026-10-07 is reported, not yet on the page.
-
-Effective dates: the snapshot date in the dated id where there is one, the announced
-release date where known, otherwise the first day the model appears in the Claude Code
-transcripts under data/claude-code-logs (noted per row). `price_version_for` bills a
-request dated before a model's first version at that first version.
+Prices are USD per million tokens (input / 5m write / 1h write / read / output), every
+column as the pricing page states it, never derived from a multiplier. Effective dates
+are release dates from each model's page on platform.claude.com (or the snapshot date
+of the dated id for the models that have one); the row's `source` names the page.
+`price_version_for` bills a request dated before a model's first version at that version.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 PRICING_URL = "https://platform.claude.com/docs/en/about-claude/pricing"
 CACHING_URL = "https://platform.claude.com/docs/en/build-with-claude/prompt-caching"
+MODEL_CONFIG_URL = "https://code.claude.com/docs/en/model-config"
+MODELS_URL = "https://platform.claude.com/docs/en/about-claude/models/overview"
+# Anthropic's announcement of 2026-03-13 as reported (the model pages now list both 4.6 models
+# with a 1M window at their standard prices, without a date).
+LONG_CONTEXT_GA_URL = "https://getaibook.com/news/claudes-1m-context-just-got-practical-for-coding-and-agent-workflows"
+CLAUDE_CODE_CATALOG = (
+    "Claude Code 2.1.316's model catalog (aliases and provider_alias_targets), bundled with "
+    "@anthropic-ai/claude-agent-sdk 0.3.316, which @agentclientprotocol/claude-agent-acp 0.100.0 "
+    "(package.json) runs"
+)
 
-# Tokenizers: count of the same text relative to the legacy tokenizer (Claude 4.x).
+
+def model_page(slug: str) -> str:
+    return f"https://platform.claude.com/docs/en/models/{slug}/overview"
+
+
+# Tokenizers: count of the same text relative to the legacy tokenizer (Claude 4.6 and earlier).
+# Opus 4.7 introduced a tokenizer that counts up to ~35% more; every model released since
+# uses it (Haiku 5.5's page: "the same newer tokenizer as Claude 4.7 and later models,
+# about 30% more tokens than Claude Haiku 4.5"; Sonnet 5's and Fable 5's pages likewise).
 LEGACY = ("legacy", "1.00", "1.00")
-TOKENIZER_2026 = ("claude-2026", "1.00", "1.35")  # Opus 4.7 and later: up to ~35% more tokens
-TOKENIZER_HAIKU_55 = ("haiku-5.5", "1.00", "1.30")  # about 30% more than Haiku 4.5
+TOKENIZER_2026 = ("claude-2026", "1.00", "1.35")
 
-SONNET_4X_LONG = {"threshold": 200_000, "prices": ("6", "7.50", "12", "0.60", "22.50")}
-OPUS_46_LONG = {"threshold": 200_000, "prices": ("10", "12.50", "20", "1.00", "37.50")}
+M = 1_000_000
+K200 = 200_000
+# Sonnet 4 / 4.5 above 200k input tokens (1M beta), and Sonnet 4.6 / Opus 4.6 until the 1M
+# window became generally available at standard rates on 2026-03-13.
+SONNET_4X_LONG = {"threshold": K200, "prices": ("6", "7.50", "12", "0.60", "22.50")}
+OPUS_46_LONG = {"threshold": K200, "prices": ("10", "12.50", "20", "1.00", "37.50")}
+HAIKU_55_LONG = {"threshold": 100_000, "prices": ("0.50", "0.625", "1.00", "0.05", "2.50")}
 
 
 def _d(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-# api_id, display name, family, tokenizer, context window, 1M window
+class Model(NamedTuple):
+    api_id: str
+    name: str
+    family: str
+    tokenizer: tuple[str, str, str]
+    context_window: int
+    long_context_window: int | None  # the 1M option of a 200k model, where it has one
+    source: str
+
+
 MODELS = [
-    ("claude-haiku-4-5", "Claude Haiku 4.5", "haiku", LEGACY, 200_000, None),
-    ("claude-haiku-5-5", "Claude Haiku 5.5", "haiku", TOKENIZER_HAIKU_55, 200_000, None),
-    ("claude-sonnet-4-0", "Claude Sonnet 4", "sonnet", LEGACY, 200_000, 1_000_000),
-    ("claude-sonnet-4-5", "Claude Sonnet 4.5", "sonnet", LEGACY, 200_000, 1_000_000),
-    ("claude-sonnet-4-6", "Claude Sonnet 4.6", "sonnet", LEGACY, 200_000, 1_000_000),
-    ("claude-sonnet-5", "Claude Sonnet 5", "sonnet", TOKENIZER_2026, 200_000, None),
-    ("claude-sonnet-5-5", "Claude Sonnet 5.5", "sonnet", TOKENIZER_2026, 200_000, None),
-    ("claude-opus-4-1", "Claude Opus 4.1", "opus", LEGACY, 200_000, None),
-    ("claude-opus-4-5", "Claude Opus 4.5", "opus", LEGACY, 200_000, None),
-    ("claude-opus-4-6", "Claude Opus 4.6", "opus", LEGACY, 200_000, 1_000_000),
-    ("claude-opus-4-7", "Claude Opus 4.7", "opus", TOKENIZER_2026, 200_000, None),
-    ("claude-opus-4-8", "Claude Opus 4.8", "opus", TOKENIZER_2026, 200_000, None),
-    ("claude-opus-5", "Claude Opus 5", "opus", TOKENIZER_2026, 200_000, None),
-    ("claude-opus-5-5", "Claude Opus 5.5", "opus", TOKENIZER_2026, 200_000, None),
+    Model("claude-haiku-4-5", "Claude Haiku 4.5", "haiku", LEGACY, K200, None, model_page("haiku-4-5")),
+    Model("claude-haiku-5-5", "Claude Haiku 5.5", "haiku", TOKENIZER_2026, M, None, model_page("haiku-5-5")),
+    Model("claude-sonnet-4-0", "Claude Sonnet 4", "sonnet", LEGACY, K200, M, MODELS_URL),
+    Model("claude-sonnet-4-5", "Claude Sonnet 4.5", "sonnet", LEGACY, K200, M, model_page("sonnet-4-5")),
+    Model("claude-sonnet-4-6", "Claude Sonnet 4.6", "sonnet", LEGACY, M, None, model_page("sonnet-4-6")),
+    Model("claude-sonnet-5", "Claude Sonnet 5", "sonnet", TOKENIZER_2026, M, None, model_page("sonnet-5")),
+    Model("claude-sonnet-5-5", "Claude Sonnet 5.5", "sonnet", TOKENIZER_2026, M, None, model_page("sonnet-5-5")),
+    Model("claude-opus-4-1", "Claude Opus 4.1", "opus", LEGACY, K200, None, MODELS_URL),
+    Model("claude-opus-4-5", "Claude Opus 4.5", "opus", LEGACY, K200, None, MODELS_URL),
+    Model("claude-opus-4-6", "Claude Opus 4.6", "opus", LEGACY, M, None, model_page("opus-4-6")),
+    Model("claude-opus-4-7", "Claude Opus 4.7", "opus", TOKENIZER_2026, M, None, MODELS_URL),
+    Model("claude-opus-4-8", "Claude Opus 4.8", "opus", TOKENIZER_2026, M, None, model_page("opus-4-8")),
+    Model("claude-opus-5", "Claude Opus 5", "opus", TOKENIZER_2026, M, None, model_page("opus-5")),
+    Model("claude-opus-5-5", "Claude Opus 5.5", "opus", TOKENIZER_2026, M, None, model_page("opus-5-5")),
+    Model("claude-fable-5", "Claude Fable 5", "fable", TOKENIZER_2026, M, None, model_page("fable-5")),
+    Model("claude-fable-5-1", "Claude Fable 5.1", "fable", TOKENIZER_2026, M, None, model_page("fable-5-1")),
 ]
 
 # Dated ids seen in real Claude Code transcripts -> the undated model whose prices apply.
@@ -66,156 +94,170 @@ DATED_IDS = {
     "claude-opus-4-5-20251101": "claude-opus-4-5",
 }
 
-# api_id, effective_from, (in, 5m write, 1h write, read, out), min cacheable, long tier, geo, notes
-PRICES = [
-    (
-        "claude-haiku-4-5",
-        "2025-10-01",
-        ("1", "1.25", "2", "0.10", "5"),
-        4096,
-        None,
-        "1",
-        "Snapshot date of claude-haiku-4-5-20251001.",
-    ),
-    (
-        "claude-haiku-5-5",
-        "2026-08-15",
-        ("0.10", "0.125", "0.20", "0.01", "0.50"),
-        None,
-        {"threshold": 100_000, "prices": ("0.50", "0.625", "1.00", "0.05", "2.50")},
-        "1.1",
-        "Minimum cacheable length not published. Above 100k input tokens the whole request is "
-        "billed at the higher tier. Release date not recorded here (not in the transcripts).",
-    ),
-    (
-        "claude-sonnet-4-0",
-        "2025-05-14",
-        ("3", "3.75", "6", "0.30", "15"),
-        1024,
-        SONNET_4X_LONG,
-        "1",
-        "Sonnet 4; snapshot date of claude-sonnet-4-20250514. Long-context rates apply with the 1M window.",
-    ),
-    (
-        "claude-sonnet-4-5",
-        "2025-09-29",
-        ("3", "3.75", "6", "0.30", "15"),
-        1024,
-        SONNET_4X_LONG,
-        "1",
-        "Snapshot date of claude-sonnet-4-5-20250929. Long-context rates apply with the 1M window.",
-    ),
-    (
-        "claude-sonnet-4-6",
-        "2026-02-17",
-        ("3", "3.75", "6", "0.30", "15"),
-        1024,
-        SONNET_4X_LONG,
-        "1.1",
-        "Release date; first seen in the transcripts the same day.",
-    ),
-    (
-        "claude-sonnet-5",
-        "2026-07-03",
-        ("2", "2.50", "4", "0.20", "10"),
-        1024,
-        None,
-        "1.1",
-        "Effective date = first use in the transcripts.",
-    ),
-    (
-        "claude-sonnet-5-5",
-        "2026-08-15",
-        ("2", "2.50", "4", "0.20", "10"),
-        512,
-        None,
-        "1.1",
-        "Release date not recorded here (not in the transcripts).",
-    ),
-    (
-        "claude-sonnet-5-5",
-        "2026-10-07",
-        ("2", "2.50", "4", "0.10", "10"),
-        512,
-        None,
-        "1.1",
-        "Cache read lowered to $0.10/MTok from 2026-10-07 (reported).",
-    ),
-    (
-        "claude-opus-4-1",
-        "2025-08-05",
-        ("15", "18.75", "30", "1.50", "75"),
-        1024,
-        None,
-        "1",
-        "Snapshot date of claude-opus-4-1-20250805.",
-    ),
-    (
-        "claude-opus-4-5",
-        "2025-11-01",
-        ("5", "6.25", "10", "0.50", "25"),
-        4096,
-        None,
-        "1",
-        "Snapshot date of claude-opus-4-5-20251101.",
-    ),
-    (
-        "claude-opus-4-6",
-        "2026-02-05",
-        ("5", "6.25", "10", "0.50", "25"),
-        4096,
-        OPUS_46_LONG,
-        "1.1",
-        "Release date. Long-context rates apply with the 1M window.",
-    ),
-    (
-        "claude-opus-4-7",
-        "2026-04-16",
-        ("5", "6.25", "10", "0.50", "25"),
-        2048,
-        None,
-        "1.1",
-        "Release date; first seen in the transcripts on 2026-04-19.",
-    ),
-    (
-        "claude-opus-4-8",
-        "2026-07-22",
-        ("5", "6.25", "10", "0.50", "25"),
-        1024,
-        None,
-        "1.1",
-        "Effective date = first use in the transcripts.",
-    ),
-    (
-        "claude-opus-5",
-        "2026-07-29",
-        ("5", "6.25", "10", "0.50", "25"),
-        512,
-        None,
-        "1.1",
-        "Effective date = first use in the transcripts.",
-    ),
-    (
-        "claude-opus-5-5",
-        "2026-08-15",
-        ("4", "5", "8", "0.20", "20"),
-        512,
-        None,
-        "1.1",
-        "Release date not recorded here (not in the transcripts).",
-    ),
-]
 
-# The picker's ids (DESIGN.md §4) and what they meant from the date on.
-ALIASES_FROM = "2026-02-17"
+class Price(NamedTuple):
+    api_id: str
+    since: str
+    prices: tuple[str, str, str, str, str]  # in, 5m write, 1h write, read, out
+    min_cacheable: int | None  # None: not published
+    long_tier: dict | None
+    geo: str  # US-only inference multiplier (Opus 4.6 and newer)
+    source: str
+    notes: str
+
+
+SONNET_4 = ("3", "3.75", "6", "0.30", "15")
+SONNET_5 = ("2", "2.50", "4", "0.20", "10")
+OPUS_4 = ("5", "6.25", "10", "0.50", "25")
+FABLE = ("10", "12.50", "20", "1.00", "50")
+
+PRICES = [
+    Price("claude-haiku-4-5", "2025-10-01", ("1", "1.25", "2", "0.10", "5"), 4096, None, "1", PRICING_URL,
+          "Snapshot date of claude-haiku-4-5-20251001."),
+    Price("claude-haiku-5-5", "2026-10-07", ("0.10", "0.125", "0.20", "0.01", "0.50"), None, HAIKU_55_LONG, "1.1",
+          model_page("haiku-5-5"),
+          "Released 2026-10-07. Minimum cacheable length not published. Above 100k input tokens the whole "
+          "request is billed at the higher tier."),
+    Price("claude-sonnet-4-0", "2025-05-14", SONNET_4, 1024, SONNET_4X_LONG, "1", PRICING_URL,
+          "Sonnet 4; snapshot date of claude-sonnet-4-20250514. Long-context rates apply with the 1M window."),
+    Price("claude-sonnet-4-5", "2025-09-29", SONNET_4, 1024, SONNET_4X_LONG, "1", PRICING_URL,
+          "Snapshot date of claude-sonnet-4-5-20250929. Long-context rates apply with the 1M window."),
+    Price("claude-sonnet-4-6", "2026-02-17", SONNET_4, 1024, SONNET_4X_LONG, "1.1", PRICING_URL,
+          "Release date; first seen in the transcripts the same day. Long-context rates above 200k input "
+          "tokens while the 1M window was in beta."),
+    Price("claude-sonnet-4-6", "2026-03-13", SONNET_4, 1024, None, "1.1", LONG_CONTEXT_GA_URL,
+          "1M window generally available: standard rates across the whole window, no long-context premium."),
+    Price("claude-sonnet-5", "2026-06-30", SONNET_5, 1024, None, "1.1", model_page("sonnet-5"),
+          "Released 2026-06-30; first seen in the transcripts 2026-07-03."),
+    Price("claude-sonnet-5-5", "2026-09-28", SONNET_5, 512, None, "1.1", model_page("sonnet-5-5"),
+          "Released 2026-09-28 (the model page in the stored copy gives no date; Runware's model page does)."),
+    Price("claude-sonnet-5-5", "2026-10-07", ("2", "2.50", "4", "0.10", "10"), 512, None, "1.1", PRICING_URL,
+          "Cache read lowered to $0.10/MTok from 2026-10-07 (reported)."),
+    Price("claude-opus-4-1", "2025-08-05", ("15", "18.75", "30", "1.50", "75"), 1024, None, "1", PRICING_URL,
+          "Snapshot date of claude-opus-4-1-20250805."),
+    Price("claude-opus-4-5", "2025-11-01", OPUS_4, 4096, None, "1", PRICING_URL,
+          "Snapshot date of claude-opus-4-5-20251101."),
+    Price("claude-opus-4-6", "2026-02-05", OPUS_4, 4096, OPUS_46_LONG, "1.1", model_page("opus-4-6"),
+          "Release date. Long-context rates above 200k input tokens while the 1M window was in beta."),
+    Price("claude-opus-4-6", "2026-03-13", OPUS_4, 4096, None, "1.1", LONG_CONTEXT_GA_URL,
+          "1M window generally available: standard rates across the whole window, no long-context premium."),
+    Price("claude-opus-4-7", "2026-04-16", OPUS_4, 2048, None, "1.1", MODELS_URL,
+          "Release date; first seen in the transcripts on 2026-04-19."),
+    Price("claude-opus-4-8", "2026-05-28", OPUS_4, 1024, None, "1.1", model_page("opus-4-8"),
+          "Released 2026-05-28; first seen in the transcripts 2026-07-22."),
+    Price("claude-opus-5", "2026-07-24", OPUS_4, 512, None, "1.1", model_page("opus-5"),
+          "Released 2026-07-24; first seen in the transcripts 2026-07-29."),
+    Price("claude-opus-5-5", "2026-09-22", ("4", "5", "8", "0.20", "20"), 512, None, "1.1", model_page("opus-5-5"),
+          "Released 2026-09-22. Read at 0.05x input, from the model page."),
+    Price("claude-fable-5", "2026-06-09", FABLE, 512, None, "1.1", model_page("fable-5"), "Released 2026-06-09."),
+    Price("claude-fable-5-1", "2026-09-01", ("10", "12.50", "20", "0.25", "50"), 512, None, "1.1",
+          model_page("fable-5-1"), "Released 2026-09-01. Read at 0.025x input, from the pricing page."),
+]  # fmt: skip
+
+# Versions an earlier catalog shipped with placeholder dates (first use in the transcripts, or
+# a guess). `catalog_correct` deletes them where no quote, ledger or usage row refers to them;
+# the dated versions above replace them.
+SUPERSEDED_VERSIONS = (
+    "claude-haiku-5-5@2026-08-15",
+    "claude-sonnet-5@2026-07-03",
+    "claude-sonnet-5-5@2026-08-15",
+    "claude-opus-4-8@2026-07-22",
+    "claude-opus-5@2026-07-29",
+    "claude-opus-5-5@2026-08-15",
+)
+
+
+class Alias(NamedTuple):
+    alias: str
+    since: str
+    api_id: str
+    source: str
+
+
+# What the picker's ids (DESIGN.md §4) meant from each date on, as Claude Code resolves them
+# on the Anthropic API (other providers and gateways lag behind). This is the fallback: a
+# session learns its own map from its agent. `opus`, `sonnet` and `haiku` resolve to the
+# newest model of their family (model-config page), so each moves on its model's release
+# date; `fable` likewise. `default` depends on the account: Sonnet for API keys and Pro,
+# Opus for Max and Team; the table follows Sonnet, the API-key case. The `[1m]` ids follow
+# their family with the 1M window.
+_NEWEST = f"{MODEL_CONFIG_URL} (aliases resolve to the newest model of their family)"
 ALIASES = [
-    ("haiku", "claude-haiku-4-5", False),
-    ("sonnet", "claude-sonnet-4-6", False),
-    ("sonnet[1m]", "claude-sonnet-4-6", True),
-    ("opus", "claude-opus-4-6", False),
-    ("opus[1m]", "claude-opus-4-6", True),
-    ("default", "claude-sonnet-4-6", False),
+    Alias("haiku", "2026-02-17", "claude-haiku-4-5", MODEL_CONFIG_URL),
+    Alias("haiku", "2026-10-07", "claude-haiku-5-5", f"{_NEWEST}; {CLAUDE_CODE_CATALOG}"),
+    Alias("fable", "2026-06-09", "claude-fable-5", _NEWEST),
+    Alias("fable", "2026-09-01", "claude-fable-5-1", f"{_NEWEST}; {CLAUDE_CODE_CATALOG}"),
 ]
+for _alias in ("sonnet", "sonnet[1m]", "default"):
+    ALIASES += [
+        Alias(_alias, "2026-02-17", "claude-sonnet-4-6", f"{MODEL_CONFIG_URL}; transcripts from 2026-02-17"),
+        Alias(_alias, "2026-06-30", "claude-sonnet-5", f"{_NEWEST}; transcripts from 2026-07-03"),
+        Alias(_alias, "2026-09-28", "claude-sonnet-5-5", f"{_NEWEST}; {CLAUDE_CODE_CATALOG}"),
+    ]
+for _alias in ("opus", "opus[1m]"):
+    ALIASES += [
+        Alias(_alias, "2026-02-17", "claude-opus-4-6", MODEL_CONFIG_URL),
+        Alias(_alias, "2026-04-16", "claude-opus-4-7", f"{_NEWEST}; transcripts on 2026-04-19"),
+        Alias(_alias, "2026-05-28", "claude-opus-4-8", f"{_NEWEST}; transcripts from 2026-07-22"),
+        Alias(_alias, "2026-07-24", "claude-opus-5", f"{_NEWEST}; transcripts from 2026-07-29"),
+        Alias(_alias, "2026-09-22", "claude-opus-5-5", f"{_NEWEST}; {CLAUDE_CODE_CATALOG}"),
+    ]
+ALIAS_LONG_CONTEXT = frozenset({"sonnet[1m]", "opus[1m]"})
+
+
+def _model_fields(model: Model) -> dict:
+    tok, low, high = model.tokenizer
+    return {
+        "display_name": model.name,
+        "family": model.family,
+        "tokenizer_family": tok,
+        "tokenizer_ratio_low": Decimal(low),
+        "tokenizer_ratio_high": Decimal(high),
+        "context_window": model.context_window,
+        "long_context_window": model.long_context_window,
+        "notes": f"Source: {model.source}",
+    }
+
+
+def _dated_fields(dated: str, base) -> dict:
+    return {
+        "display_name": f"{base.display_name} ({dated.rsplit('-', 1)[1]})",
+        "family": base.family,
+        "canonical": base,
+        "tokenizer_family": base.tokenizer_family,
+        "tokenizer_ratio_low": base.tokenizer_ratio_low,
+        "tokenizer_ratio_high": base.tokenizer_ratio_high,
+        "context_window": base.context_window,
+        "long_context_window": base.long_context_window,
+    }
+
+
+def _price_fields(row: Price) -> dict:
+    inp, w5, w1, rd, out = (Decimal(v) for v in row.prices)
+    fields = {
+        "label": f"{row.api_id}@{row.since}",
+        "input": inp,
+        "cache_write_5m": w5,
+        "cache_write_1h": w1,
+        "cache_read": rd,
+        "output": out,
+        "min_cacheable_tokens": row.min_cacheable,
+        "batch_multiplier": Decimal("0.5"),
+        "geo_multiplier": Decimal(row.geo),
+        "source_url": row.source,
+        "notes": row.notes,
+    }
+    if row.long_tier:
+        li, lw5, lw1, lrd, lout = (Decimal(v) for v in row.long_tier["prices"])
+        fields.update(
+            long_context_threshold=row.long_tier["threshold"],
+            long_context_input=li,
+            long_context_cache_write_5m=lw5,
+            long_context_cache_write_1h=lw1,
+            long_context_cache_read=lrd,
+            long_context_output=lout,
+        )
+    return fields
 
 
 def catalog_sync(*, api_model_cls, model_alias_cls, price_version_cls) -> dict[str, int]:
@@ -226,73 +268,60 @@ def catalog_sync(*, api_model_cls, model_alias_cls, price_version_cls) -> dict[s
     """
     created = {"models": 0, "aliases": 0, "prices": 0}
     by_id = {}
-    for api_id, name, family, (tok, low, high), window, long_window in MODELS:
-        obj, made = api_model_cls.objects.get_or_create(
-            api_id=api_id,
-            defaults={
-                "display_name": name,
-                "family": family,
-                "tokenizer_family": tok,
-                "tokenizer_ratio_low": Decimal(low),
-                "tokenizer_ratio_high": Decimal(high),
-                "context_window": window,
-                "long_context_window": long_window,
-            },
+    for model in MODELS:
+        by_id[model.api_id], made = api_model_cls.objects.get_or_create(
+            api_id=model.api_id, defaults=_model_fields(model)
         )
-        by_id[api_id] = obj
         created["models"] += made
     for dated, canonical in DATED_IDS.items():
-        base = by_id[canonical]
-        obj, made = api_model_cls.objects.get_or_create(
-            api_id=dated,
-            defaults={
-                "display_name": f"{base.display_name} ({dated.rsplit('-', 1)[1]})",
-                "family": base.family,
-                "canonical": base,
-                "tokenizer_family": base.tokenizer_family,
-                "tokenizer_ratio_low": base.tokenizer_ratio_low,
-                "tokenizer_ratio_high": base.tokenizer_ratio_high,
-                "context_window": base.context_window,
-                "long_context_window": base.long_context_window,
-            },
-        )
+        _, made = api_model_cls.objects.get_or_create(api_id=dated, defaults=_dated_fields(dated, by_id[canonical]))
         created["models"] += made
-    for api_id, since, (inp, w5, w1, rd, out), minimum, long_tier, geo, notes in PRICES:
-        long_fields = {}
-        if long_tier:
-            li, lw5, lw1, lrd, lout = (Decimal(v) for v in long_tier["prices"])
-            long_fields = {
-                "long_context_threshold": long_tier["threshold"],
-                "long_context_input": li,
-                "long_context_cache_write_5m": lw5,
-                "long_context_cache_write_1h": lw1,
-                "long_context_cache_read": lrd,
-                "long_context_output": lout,
-            }
+    for row in PRICES:
         _, made = price_version_cls.objects.get_or_create(
-            api_model=by_id[api_id],
-            effective_from=_d(since),
-            defaults={
-                "label": f"{api_id}@{since}",
-                "input": Decimal(inp),
-                "cache_write_5m": Decimal(w5),
-                "cache_write_1h": Decimal(w1),
-                "cache_read": Decimal(rd),
-                "output": Decimal(out),
-                "min_cacheable_tokens": minimum,
-                "batch_multiplier": Decimal("0.5"),
-                "geo_multiplier": Decimal(geo),
-                "source_url": PRICING_URL,
-                "notes": notes,
-                **long_fields,
-            },
+            api_model=by_id[row.api_id], effective_from=_d(row.since), defaults=_price_fields(row)
         )
         created["prices"] += made
-    for alias, api_id, long_context in ALIASES:
+    for row in ALIASES:
         _, made = model_alias_cls.objects.get_or_create(
-            alias=alias,
-            effective_from=_d(ALIASES_FROM),
-            defaults={"api_model": by_id[api_id], "long_context": long_context},
+            alias=row.alias,
+            effective_from=_d(row.since),
+            defaults={
+                "api_model": by_id[row.api_id],
+                "long_context": row.alias in ALIAS_LONG_CONTEXT,
+                "notes": f"Source: {row.source}",
+            },
         )
         created["aliases"] += made
     return created
+
+
+def catalog_correct(*, api_model_cls, model_alias_cls, price_version_cls, protected_error) -> dict[str, int]:
+    """Bring a catalog loaded from an earlier version of this file up to this one.
+
+    Model facts (context windows, tokenizer, names) are set to the values above: they are
+    corrections, and no ledger row depends on them. Price versions are never rewritten: the
+    missing dated versions are added (`catalog_sync`), and the superseded placeholder
+    versions are deleted only where nothing refers to them (`protected_error` is raised by
+    the PROTECT foreign keys of quotes, ledgers and usage events); a referenced one stays,
+    so the rows made under it keep their price version.
+    """
+    result = catalog_sync(
+        api_model_cls=api_model_cls, model_alias_cls=model_alias_cls, price_version_cls=price_version_cls
+    )
+    result["models_corrected"] = 0
+    for model in MODELS:
+        result["models_corrected"] += api_model_cls.objects.filter(api_id=model.api_id).update(**_model_fields(model))
+    for dated, canonical in DATED_IDS.items():
+        base = api_model_cls.objects.get(api_id=canonical)
+        fields = _dated_fields(dated, base)
+        del fields["display_name"]  # may have been named in the admin; the facts follow the base
+        api_model_cls.objects.filter(api_id=dated).update(**fields)
+    result["superseded_deleted"] = result["superseded_kept"] = 0
+    for version in price_version_cls.objects.filter(label__in=SUPERSEDED_VERSIONS):
+        try:
+            version.delete()
+        except protected_error:
+            result["superseded_kept"] += 1
+        else:
+            result["superseded_deleted"] += 1
+    return result

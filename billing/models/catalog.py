@@ -20,6 +20,7 @@ class ModelFamily(models.TextChoices):
     HAIKU = "haiku", "Haiku"
     SONNET = "sonnet", "Sonnet"
     OPUS = "opus", "Opus"
+    FABLE = "fable", "Fable"
 
 
 class ApiModel(models.Model):
@@ -106,9 +107,7 @@ class PriceVersion(models.Model):
     cache_write_5m = models.DecimalField(**PRICE_FIELD, help_text="USD per MTok")
     cache_write_1h = models.DecimalField(**PRICE_FIELD, help_text="USD per MTok")
     cache_read = models.DecimalField(**PRICE_FIELD, help_text="USD per MTok")
-    min_cacheable_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Empty: not published."
-    )
+    min_cacheable_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: not published.")
     # Long-context tier: above the threshold (total input tokens of one request) every
     # token of that request is billed at these prices.
     long_context_threshold = models.PositiveIntegerField(null=True, blank=True)
