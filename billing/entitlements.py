@@ -12,14 +12,15 @@ from mk0r.errors import ServiceError
 from .models import Plan, Subscription
 
 # The picker's ids, as the agent understands them (DESIGN.md §4).
-PICKER_MODELS: tuple[str, ...] = ("haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "default")
+PICKER_MODELS: tuple[str, ...] = ("haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "fable", "default")
 
-# 1M-context variants only on the plans that include them.
+# 1M-context variants only on the plans that include them; `fable` (the top model) on every
+# plan that includes `opus`.
 PLAN_MODELS: dict[str, frozenset[str]] = {
     Plan.FREE: frozenset({"haiku"}),
-    Plan.PRO: frozenset({"haiku", "sonnet", "opus", "default"}),
-    Plan.MAX5: frozenset({"haiku", "sonnet", "sonnet[1m]", "opus", "default"}),
-    Plan.MAX20: frozenset({"haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "default"}),
+    Plan.PRO: frozenset({"haiku", "sonnet", "opus", "fable", "default"}),
+    Plan.MAX5: frozenset({"haiku", "sonnet", "sonnet[1m]", "opus", "fable", "default"}),
+    Plan.MAX20: frozenset({"haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "fable", "default"}),
 }
 
 

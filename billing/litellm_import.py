@@ -3,9 +3,11 @@
 That file is the common exchange format for price tables; we read it to catch price
 changes, never at run time. Only Anthropic's own Claude entries are considered
 (`litellm_provider == "anthropic"`); Bedrock/Vertex copies are skipped. A model whose
-prices differ from the version in force gets a new `PriceVersion` from `effective_from`;
-fields the file does not carry (minimum cacheable length, multipliers, a 1h write price
-when absent) are copied from the version in force. Per-token figures are parsed as
+prices differ from the version in force gets a new `PriceVersion` from `effective_from`
+(`litellm_prices_plan` computes the difference per model and column without writing, so it
+can be shown first; `litellm_prices_apply` creates the versions). Fields the file does not
+carry (minimum cacheable length, multipliers, a 1h write price when absent) are copied from
+the version in force. Per-token figures are parsed as
 Decimals straight from the JSON text: no float ever touches a price.
 """
 
@@ -42,9 +44,24 @@ LONG_KEYS = {
 }
 
 
+@dataclass(frozen=True)
+class VersionChange:
+    """One price version the file asks for: its model, the version it follows, every changed column."""
+
+    api_id: str
+    litellm_key: str
+    current_label: str
+    label: str
+    columns: list[tuple[str, Decimal | None, Decimal | None]]  # (field, in force, from the file)
+    fields: dict  # the new version's prices (every column, changed or carried over)
+
+
 @dataclass
-class ImportReport:
-    created: list[str] = field(default_factory=list)  # "label: field old -> new, ..."
+class ImportPlan:
+    """What an import would do, computed without writing: shown before it is applied."""
+
+    effective_from: datetime
+    changes: list[VersionChange] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
     not_anthropic: int = 0
@@ -58,38 +75,39 @@ def litellm_parse(text: str) -> dict:
     return json.loads(text, parse_float=Decimal)
 
 
-@transaction.atomic
-def litellm_prices_import(*, data: dict, effective_from: datetime, dry_run: bool = False) -> ImportReport:
-    report = ImportReport()
+def litellm_prices_plan(*, data: dict, effective_from: datetime) -> ImportPlan:
+    """Compare the file with the catalog's versions in force at `effective_from`; write nothing."""
+    plan = ImportPlan(effective_from=effective_from)
     seen: dict[str, str] = {}  # canonical api id -> LiteLLM key that set it
+    labels: set[str] = set()
     for key in sorted(data):
         entry = data[key]
         if not isinstance(entry, dict) or entry.get("litellm_provider") != "anthropic":
-            report.not_anthropic += 1
+            plan.not_anthropic += 1
             continue
         model_id = key.removeprefix("anthropic/")
         if not model_id.startswith("claude"):
-            report.skipped.append((key, "not a Claude model"))
+            plan.skipped.append((key, "not a Claude model"))
             continue
         if entry.get("mode", "chat") != "chat":
-            report.skipped.append((key, f"mode {entry.get('mode')!r}"))
+            plan.skipped.append((key, f"mode {entry.get('mode')!r}"))
             continue
         try:
             resolved = model_resolve(model_id=model_id, at=effective_from)
             current = price_version_for(api_model=resolved.priced_model, at=effective_from)
         except UnknownModel:
-            report.skipped.append((key, "not in the catalog (add the ApiModel first)"))
+            plan.skipped.append((key, "not in the catalog (add the ApiModel first)"))
             continue
         except NoPriceVersion:
-            report.skipped.append((key, "model has no price version to extend"))
+            plan.skipped.append((key, "model has no price version to extend"))
             continue
         missing = [k for f, k in BASE_KEYS.items() if f != "cache_write_1h" and entry.get(k) is None]
         if missing:
-            report.skipped.append((key, f"missing {', '.join(missing)}"))
+            plan.skipped.append((key, f"missing {', '.join(missing)}"))
             continue
         canonical = resolved.api_id
         if canonical in seen:
-            report.skipped.append((key, f"same model as {seen[canonical]}"))
+            plan.skipped.append((key, f"same model as {seen[canonical]}"))
             continue
         seen[canonical] = key
 
@@ -103,37 +121,45 @@ def litellm_prices_import(*, data: dict, effective_from: datetime, dry_run: bool
                 if entry.get(k) is not None:
                     new[f] = _per_mtok(entry[k])
             if any(new[f] is None for f in LONG_KEYS):
-                report.skipped.append((key, "incomplete long-context prices"))
+                plan.skipped.append((key, "incomplete long-context prices"))
                 continue
-        changes = [
-            f"{f} {getattr(current, f)} -> {new[f]}" for f in new if _differs(getattr(current, f), new[f])
-        ]
-        if not changes:
-            report.unchanged.append(f"{canonical} ({current.label})")
+        columns = [(f, getattr(current, f), new[f]) for f in new if _differs(getattr(current, f), new[f])]
+        if not columns:
+            plan.unchanged.append(f"{canonical} ({current.label})")
             continue
         if current.effective_from == effective_from:
-            report.skipped.append(
-                (key, "prices differ from a version with this very date; pick another date")
-            )
+            plan.skipped.append((key, "prices differ from a version with this very date; pick another date"))
             continue
         label = f"{canonical}@{effective_from:%Y-%m-%d}"
-        if PriceVersion.objects.filter(label=label).exists():
+        if label in labels or PriceVersion.objects.filter(label=label).exists():
             label = f"{canonical}@{effective_from:%Y-%m-%dT%H%M%S}"
-        report.created.append(f"{label}: {'; '.join(changes)}")
-        if dry_run:
-            continue
-        PriceVersion.objects.create(
-            api_model=resolved.priced_model,
-            effective_from=effective_from,
-            label=label,
-            min_cacheable_tokens=current.min_cacheable_tokens,
-            batch_multiplier=current.batch_multiplier,
-            geo_multiplier=current.geo_multiplier,
-            source_url=SOURCE_URL,
-            notes=f"Imported from LiteLLM ({key}); changed: {'; '.join(changes)}",
-            **new,
+        labels.add(label)
+        plan.changes.append(VersionChange(canonical, key, current.label, label, columns, new))
+    return plan
+
+
+@transaction.atomic
+def litellm_prices_apply(*, plan: ImportPlan) -> list[PriceVersion]:
+    """Create the plan's price versions. Versions in force before are never changed: fields the
+    file does not carry (minimum cacheable length, multipliers) come from them."""
+    created = []
+    for change in plan.changes:
+        current = PriceVersion.objects.select_related("api_model").get(label=change.current_label)
+        changed = "; ".join(f"{f} {old} -> {new}" for f, old, new in change.columns)
+        created.append(
+            PriceVersion.objects.create(
+                api_model=current.api_model,
+                effective_from=plan.effective_from,
+                label=change.label,
+                min_cacheable_tokens=current.min_cacheable_tokens,
+                batch_multiplier=current.batch_multiplier,
+                geo_multiplier=current.geo_multiplier,
+                source_url=SOURCE_URL,
+                notes=f"Imported from LiteLLM ({change.litellm_key}); changed: {changed}",
+                **change.fields,
+            )
         )
-    return report
+    return created
 
 
 def _differs(old, new) -> bool:

@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .models import ApiModel, ModelAlias, PriceVersion
@@ -125,7 +125,9 @@ class PricedModel:
 # what it read for CATALOG_CACHE_SECONDS (catalog writes here clear it at once; other
 # processes see an edit within that time). Prices are not per-user state.
 CATALOG_CACHE_SECONDS = 60.0
-_catalog_cache: dict[str, tuple[float, ResolvedModel, list[PriceVersion]]] = {}
+# Keyed by (id, UTC day): what a picker id means is dated (the catalog's aliases change on day
+# boundaries), so a quote or an import at another date resolves it afresh.
+_catalog_cache: dict[tuple[str, date], tuple[float, ResolvedModel, list[PriceVersion]]] = {}
 _prices_cache: dict[int, Prices] = {}
 
 
@@ -146,7 +148,8 @@ def model_priced(*, model_id: str, at: datetime, session_map: Mapping[str, str] 
         else:
             return PricedModel(_mapped(priced.resolved, model_id), priced.version, priced.prices)
     now = time.monotonic()
-    cached = _catalog_cache.get(model_id)
+    key = (model_id, at.astimezone(UTC).date())
+    cached = _catalog_cache.get(key)
     if cached is None or now - cached[0] > CATALOG_CACHE_SECONDS:
         resolved = model_resolve(model_id=model_id, at=at)
         versions = list(
@@ -157,7 +160,7 @@ def model_priced(*, model_id: str, at: datetime, session_map: Mapping[str, str] 
         if not versions:
             raise NoPriceVersion(f"no prices for {resolved.api_id}")
         cached = (now, resolved, versions)
-        _catalog_cache[model_id] = cached
+        _catalog_cache[key] = cached
     _, resolved, versions = cached
     # The version in force at `at`; before the first one, the first (as price_version_for).
     version = versions[0]

@@ -6,6 +6,8 @@
 The session is "on --from with --prefix-tokens of conversation, all of it cached, idle
 for --idle seconds": the snapshot is built by replaying that request through the same
 cache tracker the service uses, and the quote is the same `quote_compute` the API calls.
+With --plan the session is a flat-rate (OAuth) user's on that plan: the quote also shows the
+switch's share of the plan's weekly cap (an estimate; plans without a cap show n/a).
 """
 
 import json
@@ -15,6 +17,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.cache_state import TTL_SECONDS, cache_snapshot_warm
+from billing.caps import cap_model_for_plan
+from billing.models import Plan
 from billing.prices import prices_from_version
 from billing.pricing import NoPriceVersion, UnknownModel, model_resolve, price_version_for
 from billing.quoting import quote_compute
@@ -26,16 +30,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--from", dest="from_model", required=True, help="picker id or API id")
         parser.add_argument("--to", dest="to_model", required=True, help="picker id or API id")
-        parser.add_argument(
-            "--prefix-tokens", type=int, required=True, help="conversation size (from-model tokens)"
-        )
+        parser.add_argument("--prefix-tokens", type=int, required=True, help="conversation size (from-model tokens)")
         parser.add_argument("--new-tokens", type=int, default=0, help="size of the next user message")
-        parser.add_argument(
-            "--to-prefix-tokens", type=int, default=None, help="exact count with the new model"
-        )
+        parser.add_argument("--to-prefix-tokens", type=int, default=None, help="exact count with the new model")
         parser.add_argument("--idle", type=float, default=0, help="seconds since the last request")
-        parser.add_argument("--ttl", choices=sorted(TTL_SECONDS), default="5m")
-        parser.add_argument("--plan", default=None)
+        parser.add_argument(
+            "--ttl", choices=sorted(TTL_SECONDS), default="5m", help="cache lifetime the session writes with"
+        )
+        parser.add_argument(
+            "--plan",
+            choices=Plan.values,
+            default=None,
+            help="flat-rate plan of the user: adds the share of its weekly cap (estimate)",
+        )
         parser.add_argument("--at", default=None, help="ISO time to price at (default: now)")
         parser.add_argument("--json", action="store_true", help="the API's JSON keys")
 
@@ -52,6 +59,9 @@ class Command(BaseCommand):
             prices_to = prices_from_version(price_version_for(api_model=dst.priced_model, at=now))
         except (UnknownModel, NoPriceVersion) as exc:
             raise CommandError(str(exc)) from exc
+        cap = None
+        if o["plan"]:
+            cap = cap_model_for_plan(plan=o["plan"], prices=[prices_from, prices_to], ttl=o["ttl"])
         snapshot = cache_snapshot_warm(
             model=src.api_id, prefix_tokens=o["prefix_tokens"], idle_seconds=o["idle"], now=now, ttl=o["ttl"]
         )
@@ -64,6 +74,7 @@ class Command(BaseCommand):
             new_tokens=o["new_tokens"],
             now=now,
             plan=o["plan"],
+            cap=cap,
             to_prefix_tokens=o["to_prefix_tokens"],
         )
         data = figures.to_json()
@@ -75,15 +86,15 @@ class Command(BaseCommand):
             ("session", f"{o['prefix_tokens']} tokens, idle {o['idle']:g}s, TTL {o['ttl']}"),
             ("prefix tokens", _prefix(data["prefixTokens"])),
             ("cache state", f"from {data['cacheState']['from']}, to {data['cacheState']['to']}"),
-            ("next turn, stay", f"${data['nextTurn']['stayUsd']}"),
-            ("next turn, switch", f"${data['nextTurn']['switchUsd']}"),
-            ("switch tax", f"${data['taxUsd']}"),
-            ("  cache rebuild", f"${data['breakdown']['cacheRebuildUsd']}"),
-            ("  rate difference", f"${data['breakdown']['rateDeltaUsd']}"),
-            ("per turn once warm", f"${data['steadyStateDeltaUsdPerTurn']}"),
+            ("next turn, stay", _usd(data["nextTurn"]["stayUsd"])),
+            ("next turn, switch", _usd(data["nextTurn"]["switchUsd"])),
+            ("switch tax", _usd(data["taxUsd"])),
+            ("  cache rebuild", _usd(data["breakdown"]["cacheRebuildUsd"])),
+            ("  rate difference", _usd(data["breakdown"]["rateDeltaUsd"])),
+            ("per turn once warm", _usd(data["steadyStateDeltaUsdPerTurn"])),
             ("break-even turns", "never" if data["breakEvenTurns"] is None else str(data["breakEvenTurns"])),
             ("first-token delay", f"+{data['ttftPenaltyMs']} ms (estimate)"),
-            ("weekly cap", "n/a" if data["capPercent"] is None else f"{data['capPercent']}% (estimate)"),
+            ("weekly cap", _cap(o["plan"], data["capPercent"])),
             ("warnings", ", ".join(data["warnings"]) or "none"),
             ("prices", f"{data['priceVersion']['from']} / {data['priceVersion']['to']}"),
         ]
@@ -96,3 +107,14 @@ def _prefix(p: dict) -> str:
     if p["toLow"] == p["toHigh"]:
         return f"{p['from']} -> {p['to']}"
     return f"{p['from']} -> {p['to']} (range {p['toLow']}..{p['toHigh']}, estimate)"
+
+
+def _usd(amount: str) -> str:
+    """A JSON money string as shown to a person: the sign before the dollar sign."""
+    return f"-${amount[1:]}" if amount.startswith("-") else f"${amount}"
+
+
+def _cap(plan: str | None, percent: str | None) -> str:
+    if percent is not None:
+        return f"{percent}% of the {plan} plan's week (estimate)"
+    return "n/a (no --plan)" if plan is None else f"n/a (the {plan} plan has no weekly cap)"
