@@ -1,5 +1,6 @@
 """Cost engine: the §6 price table, the billing formula, and properties that must always hold."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -8,6 +9,8 @@ from hypothesis import strategies as st
 
 from billing.costs import Usage, usage_cost
 from billing.money import usd_quantize, usd_str
+from billing.prices import prices_from_version
+from billing.pricing import price_version_for
 
 from .conftest import HAIKU_45, HAIKU_55, OPUS_46, OPUS_47, SONNET_46
 
@@ -92,15 +95,72 @@ def test_batch_and_us_only_multipliers():
     # The request's own inference_geo is used when geo is not given; older models have no surcharge.
     assert usage_cost(usage=Usage(input_tokens=M, inference_geo="us"), prices=OPUS_47).total == Decimal("5.5")
     assert usage_cost(usage=Usage(input_tokens=M, inference_geo="us"), prices=HAIKU_45).total == Decimal(1)
-    assert usage_cost(usage=Usage(input_tokens=M, service_tier="batch"), prices=SONNET_46).total == Decimal(
-        "1.5"
-    )
+    assert usage_cost(usage=Usage(input_tokens=M, service_tier="batch"), prices=SONNET_46).total == Decimal("1.5")
+
+
+def _catalog(api_id, day):
+    at = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    return prices_from_version(price_version_for(api_model=api_id, at=at))
+
+
+# 250k input tokens, the size of the 53 Sonnet 4.6 requests of 2026-04-27 in the shared transcripts.
+LONG_REQUEST = Usage(input_tokens=10, cache_write_1h_tokens=2_000, cache_read_tokens=248_000, output_tokens=500)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("api_id", "day", "total", "long_context"),
+    [
+        # The 1M window at standard rates since it became generally available (2026-03-13).
+        ("claude-sonnet-4-6", "2026-04-27", "0.093930", False),  # 10*3 + 2000*6 + 248k*0.30 + 500*15
+        ("claude-sonnet-4-6", "2026-03-13", "0.093930", False),
+        ("claude-opus-4-6", "2026-04-27", "0.156550", False),  # 10*5 + 2000*10 + 248k*0.50 + 500*25
+        # Before it, the 1M beta's 2x input / 1.5x output above 200k input tokens.
+        ("claude-sonnet-4-6", "2026-03-01", "0.184110", True),  # 10*6 + 2000*12 + 248k*0.60 + 500*22.50
+        ("claude-opus-4-6", "2026-03-01", "0.306850", True),  # 10*10 + 2000*20 + 248k*1 + 500*37.50
+        # Sonnet 4 and 4.5 keep the premium above 200k.
+        ("claude-sonnet-4-5", "2026-04-27", "0.184110", True),
+        ("claude-sonnet-4-0", "2026-04-27", "0.184110", True),
+        # Natively 1M models: no tier at all.
+        ("claude-opus-5", "2026-08-05", "0.156550", False),
+    ],
+)
+def test_long_context_pricing_is_dated(api_id, day, total, long_context):
+    cost = usage_cost(usage=LONG_REQUEST, prices=_catalog(api_id, day))
+    assert (usd_str(cost.total), cost.long_context) == (total, long_context)
+
+
+@pytest.mark.django_db
+def test_fable_and_the_read_rates_that_are_not_a_tenth():
+    usage = Usage(input_tokens=M, cache_write_5m_tokens=M, cache_write_1h_tokens=M, output_tokens=M)
+    reads = Usage(cache_read_tokens=M)
+    fable_5, fable_51 = _catalog("claude-fable-5", "2026-07-01"), _catalog("claude-fable-5-1", "2026-11-01")
+    assert usage_cost(usage=usage, prices=fable_5).total == Decimal("92.5")  # 10 + 12.50 + 20 + 50
+    assert usage_cost(usage=reads, prices=fable_5).total == Decimal(1)
+    assert usage_cost(usage=reads, prices=fable_51).total == Decimal("0.25")  # 0.025x input
+    assert usage_cost(usage=reads, prices=_catalog("claude-opus-5-5", "2026-11-01")).total == Decimal("0.2")
+    assert fable_51.min_cacheable_tokens == 512 and fable_51.family == "fable"
+
+
+@pytest.mark.django_db
+def test_fable_usage_record_is_priced(anon_client, bridge, max20_client):
+    from billing.models import UsageEvent
+    from tests.sessions_app.relay import minutes_ago, request_record, signed_post
+
+    session = max20_client.post("/api/chat/sessions", format="json").json()
+    record = request_record(
+        session["sessionId"], "req_fable", at=minutes_ago(1), model="claude-fable-5-1",
+        input_tokens=10, write_1h=20_000, read=30_000, output=400,
+    )  # fmt: skip
+    response = signed_post(anon_client, sandbox_id="static", key=bridge.token, records=[record])
+    assert response.status_code == 202, response.json()
+    event = UsageEvent.objects.get()
+    # 10*10 + 20,000*20 + 30,000*0.25 + 400*50 = 427,600 micro-dollars
+    assert (event.cost_usd, event.price_version.label) == (Decimal("0.427600"), "claude-fable-5-1@2026-09-01")
 
 
 def test_usage_parsing_shapes():
-    unsplit = Usage.from_anthropic(
-        {"input_tokens": 3, "cache_creation_input_tokens": 1200, "output_tokens": 5}
-    )
+    unsplit = Usage.from_anthropic({"input_tokens": 3, "cache_creation_input_tokens": 1200, "output_tokens": 5})
     assert (unsplit.cache_write_5m_tokens, unsplit.cache_write_1h_tokens) == (1200, 0)
     told = Usage.from_anthropic({"cache_creation_input_tokens": 1200}, write_ttl="1h")
     assert (told.cache_write_5m_tokens, told.cache_write_1h_tokens) == (0, 1200)
@@ -162,9 +222,7 @@ def test_each_token_billed_in_exactly_one_class(u, prices):
     assert cost.cache_write_1h == u.cache_write_1h_tokens * rates.write_1h
     assert cost.cache_read == u.cache_read_tokens * rates.read
     assert cost.output == u.output_tokens * rates.output
-    assert (
-        cost.total == cost.input + cost.cache_write_5m + cost.cache_write_1h + cost.cache_read + cost.output
-    )
+    assert cost.total == cost.input + cost.cache_write_5m + cost.cache_write_1h + cost.cache_read + cost.output
 
 
 @settings(max_examples=300, deadline=None)
@@ -193,9 +251,7 @@ def test_monotone_and_never_negative(u, field, extra, prices, batch, geo):
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    below=st.integers(min_value=0, max_value=100_000), above=st.integers(min_value=100_001, max_value=400_000)
-)
+@given(below=st.integers(min_value=0, max_value=100_000), above=st.integers(min_value=100_001, max_value=400_000))
 def test_tier_crossing_reprices_the_whole_request(below, above):
     low = usage_cost(usage=Usage(cache_read_tokens=below), prices=HAIKU_55)
     high = usage_cost(usage=Usage(cache_read_tokens=above), prices=HAIKU_55)

@@ -11,9 +11,9 @@ pytestmark = pytest.mark.django_db
 AT = "2026-03-02T12:00:00+00:00"
 
 
-def run(*args):
+def run(*args, at=AT):
     out = StringIO()
-    call_command("quote", *args, "--at", AT, stdout=out)
+    call_command("quote", *args, "--at", at, stdout=out)
     return out.getvalue()
 
 
@@ -35,9 +35,7 @@ def test_idle_past_the_ttl_and_api_ids():
             "--idle", "300", "--json")
     )  # fmt: skip
     assert data["taxUsd"] == "0.500000" and data["warnings"] == ["already_cold"]
-    data = json.loads(
-        run("--from", "haiku", "--to", "opus", "--prefix-tokens", "100000", "--ttl", "1h", "--json")
-    )
+    data = json.loads(run("--from", "haiku", "--to", "opus", "--prefix-tokens", "100000", "--ttl", "1h", "--json"))
     assert data["nextTurn"]["switchUsd"] == "1.000000"
 
 
@@ -46,3 +44,59 @@ def test_table_output_and_errors():
     assert "switch tax" in text and "$" in text
     with pytest.raises(CommandError):
         run("--from", "gpt-4o", "--to", "opus", "--prefix-tokens", "1")
+
+
+def test_haiku_to_sonnet_at_november_2026_prices():
+    # `haiku` and `sonnet` mean Haiku 5.5 and Sonnet 5.5 by then: 100k warm tokens read on
+    # Haiku 5.5 (100k is not above its 100k tier) against 100k written on Sonnet 5.5.
+    data = json.loads(
+        run("--from", "haiku", "--to", "sonnet", "--prefix-tokens", "100000", "--json", at="2026-11-02T12:00:00Z")
+    )
+    assert data["priceVersion"] == {"from": "claude-haiku-5-5@2026-10-07", "to": "claude-sonnet-5-5@2026-10-07"}
+    assert data["nextTurn"] == {"stayUsd": "0.001000", "switchUsd": "0.250000"}
+    assert data["taxUsd"] == "0.249000"
+    # Both on the 2026 tokenizer: the prefix is the same count, no estimate.
+    assert data["prefixTokens"] == {"from": 100000, "to": 100000, "toLow": 100000, "toHigh": 100000}
+    assert "tokenizer_estimate" not in data["warnings"]
+
+
+def test_switch_onto_a_2026_tokenizer_model_is_an_estimate_with_a_range():
+    args = ("--from", "claude-sonnet-4-6", "--to", "opus", "--prefix-tokens", "100000", "--json")
+    data = json.loads(run(*args, at="2026-08-01T00:00:00Z"))
+    assert data["priceVersion"]["to"] == "claude-opus-5@2026-07-24"
+    assert data["prefixTokens"] == {"from": 100000, "to": 117500, "toLow": 100000, "toHigh": 135000}
+    assert "tokenizer_estimate" in data["warnings"]
+
+
+def test_unknown_plan_is_rejected_with_the_known_plans():
+    with pytest.raises(CommandError, match=r"--plan: invalid choice: 'gold' \(choose from 'free', 'pro'"):
+        run("--from", "haiku", "--to", "opus", "--prefix-tokens", "1000", "--plan", "gold")
+
+
+def test_flat_rate_plan_gets_its_cap_share():
+    text = run("--from", "haiku", "--to", "opus", "--prefix-tokens", "100000", "--plan", "max5")
+    # The tax's API-equivalent dollars over the plan's 250 weekly units: 0.615 / 250 = 0.246%.
+    assert "weekly cap          0.2460% of the max5 plan's week (estimate)" in text
+    data = json.loads(run("--from", "haiku", "--to", "opus", "--prefix-tokens", "100000", "--plan", "pro", "--json"))
+    assert data["capPercent"] == "1.2300"  # 0.615 / 50
+    assert "n/a (the free plan has no weekly cap)" in run(
+        "--from", "haiku", "--to", "opus", "--prefix-tokens", "100000", "--plan", "free"
+    )
+    assert "weekly cap          n/a (no --plan)" in run("--from", "haiku", "--to", "opus", "--prefix-tokens", "1")
+
+
+def test_every_option_has_help():
+    from argparse import SUPPRESS
+
+    from billing.management.commands.quote import Command
+
+    parser = Command().create_parser("manage.py", "quote")
+    missing = [a.option_strings for a in parser._actions if a.help in (None, "", SUPPRESS)]
+    assert missing == []
+
+
+def test_negative_amounts_put_the_sign_before_the_dollar():
+    # Opus idle past its TTL is cold: staying rewrites 100k at $6.25, switching writes them on Haiku.
+    text = run("--from", "opus", "--to", "haiku", "--prefix-tokens", "100000", "--idle", "600")
+    assert "switch tax          -$0.500000" in text
+    assert "$-" not in text

@@ -73,6 +73,12 @@ def test_set_plan_rejects_unknown_plans():
         ("max5", "active", "opus[1m]", "model_not_in_plan"),
         ("max20", "trialing", "opus[1m]", None),
         ("max20", "active", "claude-opus-4-6", "unknown_model"),
+        # Fable, the top model, on every plan that includes Opus.
+        ("free", "active", "fable", "subscription_required"),
+        ("pro", "canceled", "fable", "subscription_required"),
+        ("pro", "active", "fable", None),
+        ("max5", "active", "fable", None),
+        ("max20", "active", "fable", None),
     ],
 )
 def test_entitlements(plan, status, model, expected):
