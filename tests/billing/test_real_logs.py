@@ -36,8 +36,10 @@ PRICES = {
     "claude-opus-5": ("5", "6.25", "10", "0.50", "25"),
 }
 # Long context (pricing page; §6 names only Haiku 5.5's tier): above 200k input tokens the
-# whole request costs 2x on the input side and 1.5x on output for Sonnet 4.x and Opus 4.6.
-LONG_CONTEXT = {"claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929", "claude-sonnet-4-6", "claude-opus-4-6"}
+# whole request costs 2x on the input side and 1.5x on output for Sonnet 4 and 4.5, and for
+# Sonnet 4.6 and Opus 4.6 until their 1M window became generally available at standard rates.
+LONG_CONTEXT = {"claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929"}
+LONG_CONTEXT_UNTIL = {"claude-sonnet-4-6": "2026-03-13", "claude-opus-4-6": "2026-03-13"}
 
 
 def independent_requests() -> dict:
@@ -57,11 +59,11 @@ def independent_requests() -> dict:
                 u["cache_creation_input_tokens"],
                 u["cache_read_input_tokens"],
             )
-            requests[key] = (d["message"]["model"], u)
+            requests[key] = (d["message"]["model"], u, d["timestamp"])
     return requests
 
 
-def independent_cost(model: str, u: dict) -> tuple[Decimal, Decimal]:
+def independent_cost(model: str, u: dict, timestamp: str) -> tuple[Decimal, Decimal]:
     """(input-side cost, output cost) of one request."""
     p_in, p_w5, p_w1, p_rd, p_out = (Decimal(x) / M for x in PRICES[model])
     split = u.get("cache_creation") or {}
@@ -69,7 +71,8 @@ def independent_cost(model: str, u: dict) -> tuple[Decimal, Decimal]:
     assert w5 + w1 == u["cache_creation_input_tokens"]
     total_in = u["input_tokens"] + u["cache_creation_input_tokens"] + u["cache_read_input_tokens"]
     k_in = k_out = Decimal(1)
-    if model in LONG_CONTEXT and total_in > 200_000:
+    long_context = model in LONG_CONTEXT or timestamp < LONG_CONTEXT_UNTIL.get(model, "")
+    if long_context and total_in > 200_000:
         k_in, k_out = Decimal(2), Decimal("1.5")
     side = (u["input_tokens"] * p_in + w5 * p_w5 + w1 * p_w1 + u["cache_read_input_tokens"] * p_rd) * k_in
     return side, u["output_tokens"] * p_out * k_out
@@ -111,8 +114,8 @@ def report(db):
 def test_totals_match_an_independent_calculation(report):
     requests = independent_requests()
     side = output = Decimal(0)
-    for model, usage in requests.values():
-        s, o = independent_cost(model, usage)
+    for model, usage, timestamp in requests.values():
+        s, o = independent_cost(model, usage, timestamp)
         side += s
         output += o
     t = report.totals
@@ -157,8 +160,8 @@ def test_every_main_chain_switch_is_reconciled(report):
     requests = independent_requests()
     by_id = {key[0]: value for key, value in requests.items()}
     for s in switches:
-        model, usage = by_id[s.record_id]
-        side, _ = independent_cost(model, usage)
+        model, usage, timestamp = by_id[s.record_id]
+        side, _ = independent_cost(model, usage, timestamp)
         assert s.actual_input_usd == side.quantize(Decimal("0.000001"))
         assert s.tax_usd == s.actual_input_usd - s.stay_usd
     taxes = Counter("rebuild" if s.tax_usd > 0 else "saving" for s in switches)
