@@ -70,10 +70,17 @@ ERROR_MESSAGES: dict[str, str] = {
 
 ERROR_EXTRAS: dict[str, dict[str, Any]] = {
     "invalid_request": {"fields": {"sessionKey": ["This field is required."]}},
-    "unknown_model": {"modelId": "gpt", "knownModels": ["haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]"]},
+    "unknown_model": {
+        "modelId": "gpt",
+        "knownModels": ["haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "fable", "default"],
+    },
     "model_rejected": {"retryable": False, "availableModels": [{"modelId": "haiku", "name": "Haiku"}]},
     "subscription_required": {"modelId": "sonnet", "plan": "free", "status": "active"},
-    "model_not_in_plan": {"modelId": "opus[1m]", "plan": "pro", "allowedModels": ["haiku", "opus", "sonnet"]},
+    "model_not_in_plan": {
+        "modelId": "opus[1m]",
+        "plan": "pro",
+        "allowedModels": ["default", "fable", "haiku", "opus", "sonnet"],
+    },
     "session_closed": {"status": "closed"},
     "quote_used": {"quoteId": "7d2b3c1e-5f0a-4b8e-9c4d-2a1f6e8b9c01"},
     "quote_mismatch": {"quoteId": "7d2b3c1e-5f0a-4b8e-9c4d-2a1f6e8b9c01"},
