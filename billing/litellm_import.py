@@ -7,8 +7,8 @@ prices differ from the version in force gets a new `PriceVersion` from `effectiv
 (`litellm_prices_plan` computes the difference per model and column without writing, so it
 can be shown first; `litellm_prices_apply` creates the versions). Fields the file does not
 carry (minimum cacheable length, multipliers, a 1h write price when absent) are copied from
-the version in force. Per-token figures are parsed as
-Decimals straight from the JSON text: no float ever touches a price.
+the version in force. Per-token figures are parsed as Decimals straight from the JSON text:
+no float ever touches a price.
 """
 
 from __future__ import annotations

@@ -58,6 +58,9 @@ def test_haiku_to_sonnet_at_november_2026_prices():
     # Both on the 2026 tokenizer: the prefix is the same count, no estimate.
     assert data["prefixTokens"] == {"from": 100000, "to": 100000, "toLow": 100000, "toHigh": 100000}
     assert "tokenizer_estimate" not in data["warnings"]
+    # A time without a zone is UTC.
+    args = ("--from", "haiku", "--to", "sonnet", "--prefix-tokens", "100000", "--json")
+    assert json.loads(run(*args, at="2026-11-02T12:00:00")) == data
 
 
 def test_switch_onto_a_2026_tokenizer_model_is_an_estimate_with_a_range():

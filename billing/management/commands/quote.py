@@ -11,6 +11,7 @@ switch's share of the plan's weekly cap (an estimate; plans without a cap show n
 """
 
 import json
+from datetime import UTC
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -52,6 +53,8 @@ class Command(BaseCommand):
         now = parse_datetime(o["at"]) if o["at"] else timezone.now()
         if now is None:
             raise CommandError(f"--at: not an ISO date-time: {o['at']!r}")
+        if timezone.is_naive(now):
+            now = now.replace(tzinfo=UTC)
         try:
             src = model_resolve(model_id=o["from_model"], at=now)
             dst = model_resolve(model_id=o["to_model"], at=now)
