@@ -6,7 +6,8 @@ alone, and a price change is a new version with a later `effective_from`. Migrat
 0010 brings databases loaded from an earlier catalog up to this one (`catalog_correct`).
 
 Prices are USD per million tokens (input / 5m write / 1h write / read / output), every
-column as the pricing page states it, never derived from a multiplier. Effective dates
+column as the pricing page states it, never derived from a multiplier; minimum cacheable
+lengths from https://platform.claude.com/docs/en/build-with-claude/prompt-caching. Effective dates
 are release dates from each model's page on platform.claude.com (or the snapshot date
 of the dated id for the models that have one); the row's `source` names the page.
 `price_version_for` bills a request dated before a model's first version at that version.
@@ -14,12 +15,12 @@ of the dated id for the models that have one); the row's `source` names the page
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
 PRICING_URL = "https://platform.claude.com/docs/en/about-claude/pricing"
-CACHING_URL = "https://platform.claude.com/docs/en/build-with-claude/prompt-caching"
 MODEL_CONFIG_URL = "https://code.claude.com/docs/en/model-config"
 MODELS_URL = "https://platform.claude.com/docs/en/about-claude/models/overview"
 # Anthropic's announcement of 2026-03-13 as reported (the model pages now list both 4.6 models
@@ -37,9 +38,11 @@ def model_page(slug: str) -> str:
 
 
 # Tokenizers: count of the same text relative to the legacy tokenizer (Claude 4.6 and earlier).
-# Opus 4.7 introduced a tokenizer that counts up to ~35% more; every model released since
-# uses it (Haiku 5.5's page: "the same newer tokenizer as Claude 4.7 and later models,
-# about 30% more tokens than Claude Haiku 4.5"; Sonnet 5's and Fable 5's pages likewise).
+# Opus 4.7 introduced a tokenizer that counts up to ~35% more; the models released since use
+# it (Haiku 5.5's page: "the same newer tokenizer as Claude 4.7 and later models", about 30%
+# more tokens than Haiku 4.5; Sonnet 5's page announces the new tokenizer; the models
+# overview gives Fable 5 Opus 4.7's words per token). Sonnet 5.5 and Opus 5.5 follow their
+# predecessors.
 LEGACY = ("legacy", "1.00", "1.00")
 TOKENIZER_2026 = ("claude-2026", "1.00", "1.35")
 
@@ -132,7 +135,8 @@ PRICES = [
     Price("claude-sonnet-5-5", "2026-09-28", SONNET_5, 512, None, "1.1", model_page("sonnet-5-5"),
           "Released 2026-09-28 (the model page in the stored copy gives no date; Runware's model page does)."),
     Price("claude-sonnet-5-5", "2026-10-07", ("2", "2.50", "4", "0.10", "10"), 512, None, "1.1", PRICING_URL,
-          "Cache read lowered to $0.10/MTok from 2026-10-07 (reported)."),
+          "Cache read lowered to $0.10/MTok from 2026-10-07 (reported from the pricing page on 2026-10-24 "
+          "by https://github.com/kurofune/claudit/releases/tag/v1.9.2; the model page still says $0.20)."),
     Price("claude-opus-4-1", "2025-08-05", ("15", "18.75", "30", "1.50", "75"), 1024, None, "1", PRICING_URL,
           "Snapshot date of claude-opus-4-1-20250805."),
     Price("claude-opus-4-5", "2025-11-01", OPUS_4, 4096, None, "1", PRICING_URL,
@@ -295,33 +299,33 @@ def catalog_sync(*, api_model_cls, model_alias_cls, price_version_cls) -> dict[s
     return created
 
 
-def catalog_correct(*, api_model_cls, model_alias_cls, price_version_cls, protected_error) -> dict[str, int]:
+def catalog_correct(*, api_model_cls, model_alias_cls, price_version_cls, protected_error) -> None:
     """Bring a catalog loaded from an earlier version of this file up to this one.
 
     Model facts (context windows, tokenizer, names) are set to the values above: they are
-    corrections, and no ledger row depends on them. Price versions are never rewritten: the
-    missing dated versions are added (`catalog_sync`), and the superseded placeholder
-    versions are deleted only where nothing refers to them (`protected_error` is raised by
-    the PROTECT foreign keys of quotes, ledgers and usage events); a referenced one stays,
-    so the rows made under it keep their price version.
+    corrections, and no ledger row depends on them; so are the citations (source, notes) of
+    the catalog's own aliases and price versions. Prices are never rewritten: the missing
+    dated versions are added (`catalog_sync`), and the superseded placeholder versions are
+    deleted only where nothing refers to them (`protected_error` is raised by the PROTECT
+    foreign keys of quotes, ledgers and usage events); a referenced one stays, so the rows
+    made under it keep their price version.
     """
-    result = catalog_sync(
-        api_model_cls=api_model_cls, model_alias_cls=model_alias_cls, price_version_cls=price_version_cls
-    )
-    result["models_corrected"] = 0
+    catalog_sync(api_model_cls=api_model_cls, model_alias_cls=model_alias_cls, price_version_cls=price_version_cls)
     for model in MODELS:
-        result["models_corrected"] += api_model_cls.objects.filter(api_id=model.api_id).update(**_model_fields(model))
+        api_model_cls.objects.filter(api_id=model.api_id).update(**_model_fields(model))
     for dated, canonical in DATED_IDS.items():
-        base = api_model_cls.objects.get(api_id=canonical)
-        fields = _dated_fields(dated, base)
+        fields = _dated_fields(dated, api_model_cls.objects.get(api_id=canonical))
         del fields["display_name"]  # may have been named in the admin; the facts follow the base
         api_model_cls.objects.filter(api_id=dated).update(**fields)
-    result["superseded_deleted"] = result["superseded_kept"] = 0
+    for row in PRICES:
+        price_version_cls.objects.filter(api_model__api_id=row.api_id, effective_from=_d(row.since)).update(
+            source_url=row.source, notes=row.notes
+        )
+    for row in ALIASES:
+        model_alias_cls.objects.filter(alias=row.alias, effective_from=_d(row.since)).update(
+            notes=f"Source: {row.source}"
+        )
     for version in price_version_cls.objects.filter(label__in=SUPERSEDED_VERSIONS):
-        try:
+        # Where a quote, ledger or usage row was made under it, it stays as it is.
+        with suppress(protected_error):
             version.delete()
-        except protected_error:
-            result["superseded_kept"] += 1
-        else:
-            result["superseded_deleted"] += 1
-    return result

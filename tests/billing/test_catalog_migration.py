@@ -68,7 +68,9 @@ def _make_it_the_earlier_catalog(apps) -> None:
             effective_from=_d(placeholder), label=f"{api_id}@{placeholder}", notes="Effective date = first use."
         )
     price.objects.filter(effective_from=_d("2026-03-13")).delete()  # the premium ran on
+    price.objects.update(source_url="https://platform.claude.com/docs/en/about-claude/pricing", notes="")
     alias.objects.exclude(effective_from=_d("2026-02-17")).delete()
+    alias.objects.update(notes="")
     alias.objects.filter(alias="fable").delete()
     price.objects.filter(api_model__family="fable").delete()
     api_model.objects.filter(family="fable").delete()
