@@ -3,7 +3,7 @@
 Loaded by migration 0003 (so a fresh `migrate` has prices) and re-runnable with
 `catalog_sync`, which only adds what is missing: rows edited in the admin are left
 alone, and a price change is a new version with a later `effective_from`. Migration
-0010 brings databases loaded from an earlier catalog up to this one (`catalog_correct`).
+0011 brings databases loaded from an earlier catalog up to this one (`catalog_correct`).
 
 Prices are USD per million tokens (input / 5m write / 1h write / read / output), every
 column as the pricing page states it, never derived from a multiplier; minimum cacheable

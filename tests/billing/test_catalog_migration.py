@@ -1,4 +1,4 @@
-"""Migration 0010 on a database whose catalog an earlier release loaded ends with the catalog
+"""Migration 0011 on a database whose catalog an earlier release loaded ends with the catalog
 a fresh database gets, and the price versions ledger rows were made under stay."""
 
 from datetime import UTC, datetime
@@ -10,8 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from billing.models import ApiModel, ModelAlias, PriceVersion, UsageEvent
 
-BEFORE = [("billing", "0009_ledger_drops_redundant_indexes")]
-AFTER = [("billing", "0010_catalog_up_to_date")]
+BEFORE = [("billing", "0010_switch_outcome_unknown_and_reconciled")]
+AFTER = [("billing", "0011_catalog_up_to_date")]
 
 # Where the earlier catalog dated the first version of each 2026 model (first use in the
 # transcripts, or a placeholder), and the release date that replaces it.

@@ -28,7 +28,7 @@ def family_field():
 
 
 class Migration(migrations.Migration):
-    dependencies = [("billing", "0009_ledger_drops_redundant_indexes")]
+    dependencies = [("billing", "0010_switch_outcome_unknown_and_reconciled")]
 
     operations = [
         migrations.AlterField(model_name="apimodel", name="family", field=family_field()),
