@@ -233,9 +233,10 @@ def test_the_agents_model_options_feed_the_map_the_quote_and_the_ledger(pro_clie
 
     assert quote["priceVersion"]["from"].startswith("claude-haiku-5-5@")
     assert quote["priceVersion"]["to"].startswith("claude-sonnet-5-5@")
-    # Haiku 5.5 and Sonnet 5.5 count tokens differently: the prefix is an estimate with a range.
-    assert "tokenizer_estimate" in quote["warnings"]
-    assert quote["prefixTokens"]["toLow"] < quote["prefixTokens"]["to"] < quote["prefixTokens"]["toHigh"]
+    # Haiku 5.5 counts with the tokenizer of Claude 4.7 and later, as Sonnet 5.5 does (Haiku 5.5's
+    # model page): the prefix is the same count, not an estimate.
+    assert "tokenizer_estimate" not in quote["warnings"]
+    assert quote["prefixTokens"]["toLow"] == quote["prefixTokens"]["to"] == quote["prefixTokens"]["toHigh"]
 
     assert _switch(pro_client, key, "sonnet", quoteId=quote["id"]).status_code == 200
     row = SwitchRecord.objects.select_related("price_version_to__api_model").get(session__key=key)
