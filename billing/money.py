@@ -5,7 +5,7 @@ when shown or stored: to the micro-dollar, half-to-even, so that summing many
 rounded figures does not drift in one direction.
 """
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 MICRO_USD = Decimal("0.000001")
 ZERO = Decimal(0)
@@ -20,3 +20,26 @@ def usd_quantize(value: Decimal) -> Decimal:
 def usd_str(value: Decimal) -> str:
     """Money in JSON: a decimal string with six places, e.g. "0.615000"."""
     return str(usd_quantize(value))
+
+
+# What a person reads. One rule, the same as the picker page's (web/static/web/picker.js):
+# $1 or more in cents ($12.35); below a dollar to four places ($0.0608, $0.0034), so that
+# amounts side by side have the same precision and a small tax does not read as $0.00.
+DISPLAY_CENTS = Decimal("0.01")
+DISPLAY_SMALL = Decimal("0.0001")
+
+
+def usd_display(value: Decimal | None) -> str:
+    """Money for people: "$12.35", "$0.0608", "−$0.0034", "<$0.0001", "$0.00"; None is "—"."""
+    if value is None:
+        return "—"
+    value = Decimal(value)
+    size = abs(value)
+    if size == 0:
+        return "$0.00"
+    if size < DISPLAY_SMALL / 2:
+        return f"{'−' if value < 0 else ''}<${DISPLAY_SMALL}"
+    shown = size.quantize(DISPLAY_SMALL, ROUND_HALF_UP)
+    if shown >= 1:
+        shown = size.quantize(DISPLAY_CENTS, ROUND_HALF_UP)
+    return f"{'−' if value < 0 else ''}${shown:,}"

@@ -27,6 +27,7 @@ class CapPlan(models.Model):
     class Meta:
         ordering = ["weekly_units"]
         verbose_name = "cap plan (estimate)"
+        verbose_name_plural = "cap plans (estimate)"
 
     def __str__(self) -> str:
         return f"{self.plan}: {self.weekly_units} units/week ({self.label})"
@@ -55,6 +56,7 @@ class CapWeight(models.Model):
     class Meta:
         ordering = ["plan__plan", "model_key"]
         verbose_name = "cap weight (estimate)"
+        verbose_name_plural = "cap weights (estimate)"
         constraints = [
             models.UniqueConstraint(fields=["plan", "model_key"], name="billing_cap_weight_once"),
             models.UniqueConstraint(

@@ -88,6 +88,7 @@ class ModelAlias(models.Model):
 
     class Meta:
         ordering = ["alias", "-effective_from"]
+        verbose_name_plural = "model aliases"
         constraints = [
             models.UniqueConstraint(fields=["alias", "effective_from"], name="billing_alias_unique_from"),
         ]
