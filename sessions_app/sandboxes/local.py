@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 
-from .base import Sandbox, SandboxError, wait_for_bridge
+from .base import Sandbox, SandboxError, httpx_quiet, wait_for_bridge
 
 BRIDGE_START_TIMEOUT = 30.0
 EMULATOR_START_TIMEOUT = 15.0
@@ -113,10 +113,11 @@ def emulator_url() -> str:
             log_path=_root() / "emulator.log",
         )
         deadline = time.monotonic() + EMULATOR_START_TIMEOUT
-        while not _emulator_alive(url):
-            if time.monotonic() > deadline:
-                raise SandboxError("The devstack emulator did not start.", permanent=False)
-            time.sleep(0.1)
+        with httpx_quiet():
+            while not _emulator_alive(url):
+                if time.monotonic() > deadline:
+                    raise SandboxError("The devstack emulator did not start.", permanent=False)
+                time.sleep(0.1)
         state_path.write_text(json.dumps({"url": url, "pid": process.pid}))
         return url
 

@@ -7,6 +7,9 @@ from billing.services import subscription_set
 DEMO_USERS = [
     ("demo-free", Plan.FREE, BillingMode.METERED),
     ("demo-pro", Plan.PRO, BillingMode.METERED),
+    # A flat-rate plan (Claude Max through OAuth): its turns burn the weekly cap, not dollars, so
+    # /api/billing/cap and a quote's cap share have something to show.
+    ("demo-max", Plan.MAX5, BillingMode.OAUTH),
 ]
 
 
@@ -19,4 +22,4 @@ class Command(BaseCommand):
             user = get_user_model().objects.get(username=username)
             user.set_password("demo")
             user.save(update_fields=["password"])
-            self.stdout.write(f"{username:10} plan={plan:5} password=demo token={token}")
+            self.stdout.write(f"{username:10} plan={plan:5} billing={mode:7} password=demo token={token}")
