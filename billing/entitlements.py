@@ -5,6 +5,8 @@ knows (400), a paid model without a paid plan in good standing (402), a model
 the plan does not include (403).
 """
 
+from typing import Any
+
 from django.conf import settings
 
 from mk0r.errors import ServiceError
@@ -72,3 +74,18 @@ def model_access_check(*, user, model_id: str) -> None:
             f"The {subscription.get_plan_display()} plan does not include {model_id!r}.",
             extra={"modelId": model_id, "plan": subscription.plan, "allowedModels": sorted(allowed)},
         )
+
+
+def available_models_annotate(*, user, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The agent's models, each with whether the user's plan allows a switch to it and, when
+    not, why: the code a switch to it would answer (subscription_required, model_not_in_plan,
+    or unknown_model for an id this service does not offer), from model_access_check itself."""
+    annotated = []
+    for model in models:
+        try:
+            model_access_check(user=user, model_id=model.get("modelId", ""))
+        except ServiceError as refusal:
+            annotated.append({**model, "allowed": False, "lockedReason": refusal.code})
+        else:
+            annotated.append({**model, "allowed": True, "lockedReason": None})
+    return annotated

@@ -40,6 +40,9 @@ class AgentSession(models.Model):
     # What the session's own agent says each picker id means: {picker id: {"apiModel",
     # "source": "offer" (session/new's descriptions) | "usage" (the billed model), "at"}}.
     model_map = models.JSONField(default=dict, blank=True)
+    # What the agent offered when its ACP session was opened ([{modelId, name, description}]),
+    # so that reading the session later lists the same models.
+    available_models = models.JSONField(default=list, blank=True)
     cwd = models.CharField(max_length=512, blank=True)
     cache_ttl = models.CharField(max_length=2, choices=CacheTtl.choices, default=CacheTtl.FIVE_MINUTES)
     last_error = models.CharField(max_length=500, blank=True)

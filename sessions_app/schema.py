@@ -25,9 +25,15 @@ SESSION_EXAMPLE = {
     "modelMap": {"haiku": {"apiModel": "claude-haiku-5-5", "source": "usage", "at": "2026-11-22T10:01:12Z"}},
 }
 AVAILABLE_MODELS = [
-    {"modelId": "haiku", "name": "Haiku", "description": "Fastest"},
-    {"modelId": "sonnet", "name": "Sonnet", "description": "Balanced"},
-    {"modelId": "opus", "name": "Opus", "description": "Most capable"},
+    {"modelId": "haiku", "name": "Haiku", "description": "Fastest", "allowed": True, "lockedReason": None},
+    {"modelId": "sonnet", "name": "Sonnet", "description": "Balanced", "allowed": True, "lockedReason": None},
+    {
+        "modelId": "opus[1m]",
+        "name": "Opus 1M",
+        "description": "",
+        "allowed": False,
+        "lockedReason": "model_not_in_plan",
+    },
 ]
 
 
@@ -116,6 +122,12 @@ class AvailableModel(serializers.Serializer):
     modelId = serializers.CharField()
     name = serializers.CharField()
     description = serializers.CharField(required=False)
+    allowed = serializers.BooleanField(help_text="Whether the user's plan allows a switch to this model.")
+    lockedReason = serializers.ChoiceField(
+        choices=["subscription_required", "model_not_in_plan", "unknown_model"],
+        allow_null=True,
+        help_text="Why not: the error code a switch to it would answer (402, 403, 400); null when allowed.",
+    )
 
 
 class StartedSession(views.SessionOutput):
@@ -265,10 +277,10 @@ def document() -> None:
     extend_schema_view(
         get=extend_schema(
             operation_id="sessions_retrieve",
-            summary="One session",
+            summary="One session, with the agent's models and which of them the user's plan allows",
             tags=tags,
             responses={
-                200: _ok(views.SessionOutput, SESSION_EXAMPLE),
+                200: _ok(StartedSession, started),
                 **error_responses({404: ("session_not_found",)}),
             },
         ),

@@ -81,6 +81,7 @@ def _open_agent_session(session: AgentSession) -> list[dict[str, Any]]:
     session.model_unverified = False
     offered = model_map_from_offer(available_models=opened.available_models, at=timezone.now())
     session.model_map = model_map_merge(session.model_map, offered)
+    session.available_models = opened.available_models
     return opened.available_models
 
 
@@ -101,6 +102,7 @@ def session_resume(*, user, key) -> StartedSession:
             "acp_session_id": session.acp_session_id,
             "model_unverified": False,
             "model_map": session.model_map,
+            "available_models": session.available_models,
             "updated_at": timezone.now(),
         }
         if earlier is not None:

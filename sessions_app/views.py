@@ -11,6 +11,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.entitlements import available_models_annotate
 from billing.selectors import switch_record_json, switch_records_for_session
 from mk0r.errors import ServiceError
 from mk0r.fields import StrictCharField, StrictUUIDField
@@ -41,8 +42,13 @@ class SessionOutput(serializers.ModelSerializer):
         fields = ["sessionKey", "sessionId", "modelId", "status", "cacheTtl", "createdAt", "closedAt", "modelMap"]
 
 
-def _started_body(started: services.StartedSession) -> dict:
-    return {**SessionOutput(started.session).data, "availableModels": started.available_models}
+def _started_body(started: services.StartedSession, *, user) -> dict:
+    return _with_models(SessionOutput(started.session).data, models=started.available_models, user=user)
+
+
+def _with_models(body: dict, *, models: list[dict], user) -> dict:
+    """The session with the agent's models, each marked with whether the user's plan allows it."""
+    return {**body, "availableModels": available_models_annotate(user=user, models=models)}
 
 
 class AuthTokenView(APIView):
@@ -75,12 +81,13 @@ class SessionListCreateView(APIView):
 
     def post(self, request):
         started = services.session_create(user=request.user)
-        return Response(_started_body(started), status=status.HTTP_201_CREATED)
+        return Response(_started_body(started, user=request.user), status=status.HTTP_201_CREATED)
 
 
 class SessionDetailView(APIView):
     def get(self, request, key):
-        return Response(SessionOutput(selectors.session_get(user=request.user, key=key)).data)
+        session = selectors.session_get(user=request.user, key=key)
+        return Response(_with_models(SessionOutput(session).data, models=session.available_models, user=request.user))
 
     def delete(self, request, key):
         return Response(SessionOutput(services.session_close(user=request.user, key=key)).data)
@@ -97,7 +104,7 @@ class SessionSwitchesView(APIView):
 
 class SessionResumeView(APIView):
     def post(self, request, key):
-        return Response(_started_body(services.session_resume(user=request.user, key=key)))
+        return Response(_started_body(services.session_resume(user=request.user, key=key), user=request.user))
 
 
 class SwitchInput(serializers.Serializer):
