@@ -190,8 +190,9 @@ def test_sign_in_chat_quote_confirm_switch(browser, live_stack):
     expect(page.get_by_label("Message to the agent")).to_have_value("This one will not get through")
     page.unroute("**/api/chat")
 
-    # A model outside the plan: a readable refusal and the picker stays on the current model.
-    page.locator("input[name=model][value='sonnet[1m]']").click()
+    # A model outside the plan is locked: choosing it (force: Playwright waits for aria-disabled
+    # controls to be enabled) is a readable refusal and the picker stays on the current model.
+    page.locator("input[name=model][value='sonnet[1m]']").click(force=True)
     expect(page.locator("#alert")).to_contain_text("Your plan does not include this model.")
     expect(page.locator("input[name=model][value=haiku]")).to_be_checked()
 

@@ -181,6 +181,17 @@
 
   function label(modelId) { return LABELS[modelId] ? `${LABELS[modelId]} (${modelId})` : modelId; }
 
+  // Short enough for a phone's drop-down: the model's name and when the session started; the
+  // option's title has the full date.
+  const SHORT_DATE = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+
+  function sessionOption(s) {
+    const started = new Date(s.createdAt);
+    const option = new Option(`${LABELS[s.modelId] || s.modelId} · ${started.toLocaleString(undefined, SHORT_DATE)}`, s.sessionKey);
+    option.title = `${label(s.modelId)}, started ${started.toLocaleString()}`;
+    return option;
+  }
+
   async function loadSessions() {
     try {
       const data = await request("GET", "/api/chat/sessions");
@@ -189,7 +200,7 @@
       const none = new Option(open.length ? "Choose a session…" : "No open sessions", "");
       el.sessionSelect.append(none);
       for (const s of open) {
-        el.sessionSelect.append(new Option(`${label(s.modelId)} · ${new Date(s.createdAt).toLocaleString()}`, s.sessionKey));
+        el.sessionSelect.append(sessionOption(s));
       }
       const wanted = store.getItem(KEYS.session);
       const current = open.find((s) => s.sessionKey === wanted);
@@ -215,7 +226,7 @@
     say("Starting a session: a sandbox and the agent…");
     try {
       const s = await request("POST", "/api/chat/sessions");
-      el.sessionSelect.append(new Option(`${label(s.modelId)} · ${new Date(s.createdAt).toLocaleString()}`, s.sessionKey));
+      el.sessionSelect.append(sessionOption(s));
       el.log.replaceChildren();
       selectSession(s);
       say(`Session started on ${label(s.modelId)}.`);
@@ -261,6 +272,7 @@
       const hint = input.parentElement.querySelector(".choice-hint");
       if (hint) hint.textContent = modelHint(s, input.value, hint.dataset.hint);
     }
+    renderPlanLocks(s);
     if (!s) { el.history.hidden = true; el.historyEmpty.hidden = false; el.historyEmpty.textContent = "No switches yet."; }
   }
 
@@ -384,14 +396,61 @@
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sendPrompt(); }
   });
 
+  // --- Model picker: plan locks ----------------------------------------------
+
+  // Why the session's models the user's plan refuses are locked (availableModels[].lockedReason).
+  const LOCK_TEXT = {
+    subscription_required: "Needs a paid plan",
+    model_not_in_plan: "Not in your plan",
+    unknown_model: "Not offered here",
+  };
+
+  function lockOf(modelId) {
+    const models = (state.session && state.session.availableModels) || [];
+    const found = models.find((m) => m.modelId === modelId);
+    return found && found.allowed === false ? found.lockedReason || "model_not_in_plan" : null;
+  }
+
+  function renderPlanLocks(session) {
+    for (const input of el.picker.querySelectorAll("input[name=model]")) {
+      const choice = input.closest(".choice");
+      const reason = session ? lockOf(input.value) : null;
+      let note = choice.querySelector(".choice-lock");
+      if (!reason) {
+        choice.classList.remove("locked");
+        input.removeAttribute("aria-disabled");
+        if (note) note.remove();
+        continue;
+      }
+      // Still focusable and clickable (aria-disabled, not disabled): choosing it says why.
+      choice.classList.add("locked");
+      input.setAttribute("aria-disabled", "true");
+      if (!note) {
+        note = document.createElement("span");
+        note.className = "choice-lock";
+        choice.append(note);
+      }
+      note.textContent = `Locked: ${LOCK_TEXT[reason] || reason}`;
+      note.title = ERROR_TEXT[reason] || "";
+    }
+  }
+
   // --- Model picker: quote, confirm, switch ---------------------------------
 
+  // The one rule for every amount on the page (the admin uses the same, billing/money.py):
+  // $1 or more in cents ($12.35); below a dollar to four places ($0.0608, $0.0034), so that
+  // amounts side by side have the same precision and a small tax never reads as $0.00;
+  // nonzero amounts below $0.0001 show as <$0.0001; zero is $0.00.
   function usd(value) {
     if (value === null || value === undefined) return "–";
     const n = Number(value);
     const abs = Math.abs(n);
-    const digits = abs !== 0 && abs < 0.01 ? 4 : 2;
-    return `${n < 0 ? "−" : ""}$${abs.toFixed(digits)}`;
+    const sign = n < 0 ? "−" : "";
+    if (abs === 0) return "$0.00";
+    if (abs < 0.00005) return `${sign}<$0.0001`;
+    const small = abs.toFixed(4);
+    if (Number(small) < 1) return `${sign}$${small}`;
+    return `${sign}$${abs.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   }
 
   function seconds(ms) { return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`; }
@@ -468,6 +527,14 @@
     const modelId = input.value;
     if (modelId === state.session.modelId) return;
     clearError();
+    const locked = lockOf(modelId);
+    if (locked) {
+      // The plan refuses it: say why, ask the server nothing.
+      showError(new ApiError(0, { code: locked, message: ERROR_TEXT[locked] }));
+      renderSession();
+      input.focus();
+      return;
+    }
     say(`Getting a quote for ${label(modelId)}…`);
     el.picker.disabled = true;
     try {
@@ -498,7 +565,7 @@
       const result = await request("POST", "/api/chat/model", body);
       state.session = { ...state.session, modelId: result.modelId };
       for (const option of el.sessionSelect.options) {
-        if (option.value === result.sessionKey) option.text = `${label(result.modelId)} · ${new Date(state.session.createdAt).toLocaleString()}`;
+        if (option.value === result.sessionKey) option.replaceWith(sessionOption(state.session));
       }
       closeDialog();
       say(`Switched to ${label(result.modelId)}.`);
