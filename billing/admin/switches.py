@@ -11,6 +11,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from .. import admin_selectors
 from ..cache_health import user_cache_health
@@ -82,7 +83,7 @@ def switch_records_csv(queryset, filename: str = "switches.csv") -> StreamingHtt
 class SwitchRecordAdmin(ReadOnlyAdmin):
     # What a reviewer compares comes first (the taxes); the rest is folded into few, narrow
     # columns so that the list fits a 1280 px screen next to the filters.
-    list_display = ["when", "quoted_tax", "actual_tax", "user_link", "switch_pair", "result"]
+    list_display = ["when", "quoted_tax", "actual_tax", "user_link", "switch_and_outcome"]
     list_display_links = ["when"]
     list_select_related = ["user", "reconciliation"]
     list_filter = [UserIdFilter, ModelPairFilter, ("created_at", admin.DateFieldListFilter), "outcome", "confirmed"]
@@ -104,17 +105,13 @@ class SwitchRecordAdmin(ReadOnlyAdmin):
         return user_costs_link(obj.user_id, obj.user.get_username())
 
     @admin.display(description="switch")
-    def switch_pair(self, obj):
-        return f"{obj.from_model_id} → {obj.to_model_id}"
-
-    @admin.display(description="outcome")
-    def result(self, obj):
-        parts = [obj.get_outcome_display().lower()]
-        # Confirmed: with a quote; otherwise allowed under the user's auto-confirm threshold.
-        parts.append("confirmed" if obj.confirmed else "auto")
+    def switch_and_outcome(self, obj):
+        # Outcome, how it was allowed (a confirmed quote, or under the user's auto-confirm
+        # threshold) and the error under the model pair: one narrow column instead of four.
+        parts = [obj.get_outcome_display().lower(), "confirmed" if obj.confirmed else "auto"]
         if obj.error_code:
             parts.append(obj.error_code)
-        return ", ".join(parts)
+        return format_html("{} → {}<br>{}", obj.from_model_id, obj.to_model_id, ", ".join(parts))
 
     @admin.action(description="Export selected switches as CSV", permissions=["view"])
     def export_csv(self, request, queryset):

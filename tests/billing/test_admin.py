@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -181,3 +182,40 @@ def test_cap_configuration_is_editable_and_labelled(admin_client, db):
     assert response.status_code == 302, response.content.decode()[:2000]
     plan.refresh_from_db()
     assert plan.weekly_units == Decimal(300)
+
+
+def test_amounts_show_as_money_in_lists_and_on_the_user_page(admin_client, ledger):
+    ledger_html = admin_client.get(reverse("admin:billing_switchrecord_changelist")).content.decode()
+    assert "$0.6000" in ledger_html and "$0.6500" in ledger_html  # quoted, and actual once reconciled
+    assert "0.600000" not in ledger_html and "0.650000" not in ledger_html
+    usage_html = admin_client.get(reverse("admin:billing_usageevent_changelist")).content.decode()
+    assert re.search(r">\$\d+\.\d{2,4}<", usage_html) and not re.search(r">\d+\.\d{6}<", usage_html)
+    reconciled = admin_client.get(reverse("admin:billing_switchreconciliation_changelist")).content.decode()
+    assert "$0.6500" in reconciled and "$0.7000" in reconciled and "0.650000" not in reconciled
+
+    page = admin_client.get(reverse("admin:billing_user_switch_costs", args=[ledger["alice"].pk])).content.decode()
+    page = page.split('id="content-main"')[1]
+    assert "$1.00" in page  # total quoted
+    assert "top $0.7000" in page  # the chart's legend
+    assert "quoted $0.7000" in page and "actual $0.6500" in page  # a bar's tooltip
+    assert not re.search(r"\d\.\d{5,}", page), re.findall(r"[\d.]*\d\.\d{5,}", page)
+
+
+def test_menu_names_are_plural_english(admin_client, db):
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Model aliases" in html and "Cap plans (estimate)" in html and "Cap weights (estimate)" in html
+    assert "aliass" not in html and "(estimate)s" not in html
+
+
+def test_switch_list_leads_with_the_taxes_in_few_columns(admin_client, ledger):
+    html = admin_client.get(reverse("admin:billing_switchrecord_changelist")).content.decode()
+    table = html.split('id="result_list"')[1].split("</table>")[0]
+    head, body = table.split("<tbody>")
+    columns = [c.strip() for c in re.findall(r'<th scope="col"[^>]*>.*?<(?:a|span)[^>]*>([^<]*)<', head, re.S)]
+    columns = [c for c in columns if c]
+    assert columns[:3] == ["When (UTC)", "Quoted tax", "Actual tax"], columns
+    assert len(columns) <= 5, columns
+    rows = body.split("</tr>")[:-1]
+    assert len(rows) == 4
+    # Outcome, how it was allowed and the error fold into one column.
+    assert any("failed, confirmed" in r for r in rows) and any("applied, confirmed" in r for r in rows)
