@@ -1,5 +1,6 @@
 """The user's cache health and quote accuracy: GET /api/billing/cache-health, /api/billing/quote-accuracy."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +14,11 @@ class UserCacheHealthView(APIView):
     class Input(serializers.Serializer):
         days = serializers.IntegerField(min_value=1, max_value=365, default=DEFAULT_DAYS)
 
+    @extend_schema(
+        summary="Prompt-cache hit rate, miss causes and flapping over the last `days` days",
+        tags=["billing"],
+        parameters=[Input],
+    )
     def get(self, request):
         data = self.Input(data=request.query_params)
         data.is_valid(raise_exception=True)
@@ -26,6 +32,11 @@ class QuoteAccuracyView(APIView):
         days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
         worst = serializers.IntegerField(min_value=0, max_value=50, default=5)
 
+    @extend_schema(
+        summary="How far quotes were from what the user's switches really cost",
+        tags=["billing"],
+        parameters=[Input],
+    )
     def get(self, request):
         data = self.Input(data=request.query_params)
         data.is_valid(raise_exception=True)

@@ -1,5 +1,6 @@
 """The user's billing API: the weekly cap (an estimate) and past weekly reports."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +12,10 @@ from .models import CapReport
 class CapView(APIView):
     """GET /api/billing/cap: this week so far, its projection, the estimate and its calibration."""
 
+    @extend_schema(
+        summary="This week's cap burn so far and its projection (flat-rate plans; an estimate)",
+        tags=["billing"],
+    )
     def get(self, request):
         return Response(cap_live(user=request.user))
 
@@ -24,6 +29,7 @@ class ReportPagination(PageNumberPagination):
 class ReportListView(APIView):
     """GET /api/billing/reports: past weekly reports, newest first."""
 
+    @extend_schema(summary="Past weekly cap reports, newest first (flat-rate plans; estimates)", tags=["billing"])
     def get(self, request):
         paginator = ReportPagination()
         reports = CapReport.objects.filter(user=request.user).order_by("-week")

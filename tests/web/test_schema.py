@@ -147,3 +147,19 @@ def test_schema_and_swagger_ui_are_served(client):
     assert b"swagger-ui" in docs.content
     # Swagger UI comes from the installed package, not from a CDN.
     assert b"cdn.jsdelivr" not in docs.content
+
+
+def test_billing_endpoints_have_summaries_and_a_tag(schema):
+    billing = {path: ops for path, ops in schema["paths"].items() if path.startswith("/api/billing/")}
+    assert set(billing) == {
+        "/api/billing/cap",
+        "/api/billing/reports",
+        "/api/billing/cache-health",
+        "/api/billing/quote-accuracy",
+    }
+    for path, operations in billing.items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            assert operation.get("tags") == ["billing"], (method, path)
+    parameters = {p["name"] for p in billing["/api/billing/quote-accuracy"]["get"]["parameters"]}
+    assert {"days", "worst"} <= parameters
