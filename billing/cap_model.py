@@ -8,8 +8,9 @@ rate-limit events report. Pure functions, shared by the quote and the cap report
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 PERCENT_PLACES = Decimal("0.0001")
@@ -52,12 +53,7 @@ def cap_units(
 ) -> Decimal:
     """Cap units one request uses."""
     w = cap.weights_for(api_model=api_model, family=family)
-    return (
-        input_tokens * w.input
-        + write_tokens * w.cache_write
-        + read_tokens * w.cache_read
-        + output_tokens * w.output
-    )
+    return input_tokens * w.input + write_tokens * w.cache_write + read_tokens * w.cache_read + output_tokens * w.output
 
 
 def cap_percent(*, units: Decimal, cap: CapModel) -> Decimal:
@@ -70,3 +66,26 @@ def cap_pick(*, cap: CapModel | Mapping[str, CapModel] | None, plan: str | None)
     if cap is None or isinstance(cap, CapModel):
         return cap
     return cap.get(plan) if plan else None
+
+
+def cap_crossing(
+    *,
+    start: datetime,
+    end: datetime,
+    cap_units: Decimal,
+    units_until: Callable[[datetime], Decimal],
+    resolution: timedelta = timedelta(minutes=1),
+) -> datetime | None:
+    """When the units burned since `start` first reached `cap_units` inside [start, end), to
+    `resolution`; None if they never did. `units_until(t)` is the burn in [start, t), which never
+    falls as t grows, so a bisection asks it about log2((end - start) / resolution) times."""
+    if cap_units <= 0 or units_until(end) < cap_units:
+        return None
+    low, high = start, end  # not yet reached by `low`; reached by `high`
+    while high - low > resolution:
+        middle = low + (high - low) / 2
+        if units_until(middle) >= cap_units:
+            high = middle
+        else:
+            low = middle
+    return high

@@ -37,8 +37,8 @@ from django.utils import timezone
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
 
-from .cap_model import cap_percent
-from .caps import ESTIMATE, PlanCap, TokenWeights, cap_weights_resolve, plan_cap_for, weights_from_prices
+from .cap_model import cap_crossing, cap_percent
+from .caps import CAP_UNIT, ESTIMATE, PlanCap, TokenWeights, cap_weights_resolve, plan_cap_for, weights_from_prices
 from .models import (
     ACTIVE_STATUSES,
     ApiModel,
@@ -54,6 +54,7 @@ from .models import (
     SwitchReconciliation,
     UsageEvent,
 )
+from .money import usd_display
 from .prices import prices_from_version
 from .pricing import UnknownModel, price_version_for
 
@@ -357,6 +358,22 @@ def runs_out_at(*, units: Decimal, cap_units: Decimal, start: datetime, end: dat
     return at if at < end else None
 
 
+def _ran_out_at(
+    *, user_id: int, plan: str, window: Window, cap_units: Decimal, units: Decimal, book: WeightBook
+) -> datetime | None:
+    """In a finished week: when the user's burn reached the cap (to the minute), or None.
+    Asked only of the few who used it all up: a GROUP BY over their week per bisection step."""
+    if units < cap_units:
+        return None
+    weights = {plan: book.plan_weights(plan)}
+
+    def units_until(end: datetime) -> Decimal:
+        rows = _burn_rows(user_ids=[user_id], weights=weights, start=window.start, end=end)
+        return sum((row[3] for row in rows), ZERO)
+
+    return cap_crossing(start=window.start, end=window.end, cap_units=cap_units, units_until=units_until)
+
+
 def _q(value: Decimal) -> Decimal:
     return value.quantize(UNIT_PLACES)
 
@@ -500,7 +517,10 @@ def cap_reports_build(
             switch_units=_q(max(burn.total.switch_units, ZERO)),
             miss_units=_q(max(burn.total.miss_units, ZERO)),
             requests=burn.total.requests,
-            runs_out_at=runs_out_at(units=units, cap_units=cap.units, start=window.start, end=window.end, now=now),
+            # A week that is over says when the cap did run out; a running one, when it will.
+            runs_out_at=_ran_out_at(user_id=uid, plan=plan, window=window, cap_units=cap.units, units=units, book=book)
+            if window.end <= now
+            else runs_out_at(units=units, cap_units=cap.units, start=window.start, end=window.end, now=now),
             worst_sessions=_worst(burn),
             computed_at=now,
         )
@@ -699,18 +719,35 @@ def _notify(*, user, row: CapSettings | None, subject: str, body: str, payload: 
 
 
 def cap_report_text(report: CapReport) -> str:
+    """The report for people, in the settings' unit (CAP_WEEKLY_UNITS: API-equivalent dollars)."""
+    over = report.computed_at >= report.week_end
+    used = _percent_text(report.percent)
+    out_at = f"{report.runs_out_at:%a %Y-%m-%d %H:%M} UTC" if report.runs_out_at else ""
+    if over:
+        ran_out = f"it ran out on {out_at}." if out_at else "it did not run out."
+        outcome = f"The week is over: {used} of the cap used; {ran_out}"
+    elif out_at:
+        outcome = f"At the current rate the cap runs out on {out_at}."
+    else:
+        outcome = "At the current rate the cap lasts the week."
     lines = [
         f"Weekly cap report {report.week} ({report.week_start:%Y-%m-%d %H:%M} to {report.week_end:%Y-%m-%d %H:%M} UTC)",
-        f"Plan {report.plan}: {report.units} of an estimated {report.cap_units} units ({report.percent}%, "
-        f"{report.cap_source}). Anthropic publishes no absolute caps: these figures are estimates.",
-        f"Due to model switches: {report.switch_units} units; to other cache misses: {report.miss_units} units.",
-        f"Cap runs out at the current rate: {report.runs_out_at:%Y-%m-%d %H:%M} UTC"
-        if report.runs_out_at
-        else "At the current rate the cap lasts the week.",
+        f"Plan {report.plan}: {usd_display(report.units)} of an estimated {usd_display(report.cap_units)} a week "
+        f"in {CAP_UNIT} ({used}, {report.cap_source}). Anthropic publishes no absolute caps: these figures are "
+        "estimates.",
+        f"Due to model switches: {usd_display(report.switch_units)}; "
+        f"to other cache misses: {usd_display(report.miss_units)}.",
+        outcome,
     ]
     for s in report.worst_sessions:
-        lines.append(f"  session {s['sessionKey']}: {s['units']} units ({s['requests']} requests)")
+        lines.append(f"  session {s['sessionKey']}: {usd_display(Decimal(s['units']))} ({s['requests']} requests)")
     return "\n".join(lines)
+
+
+def _percent_text(percent: Decimal) -> str:
+    if 0 < percent < Decimal("0.01"):
+        return "<0.01%"
+    return f"{percent.quantize(Decimal('0.01'))}%"
 
 
 @dataclass(frozen=True)
@@ -764,9 +801,10 @@ def _alerts_send(*, report: CapReport, row: CapSettings | None, now: datetime) -
     # Several thresholds crossed since the last check: one message, about the highest.
     top = max(new)
     body = (
-        f"You have used {report.percent}% of your estimated weekly cap ({report.units} of {report.cap_units} "
-        f"units) in {report.week}. Model switches: {report.switch_units} units; other cache misses: "
-        f"{report.miss_units} units. Anthropic publishes no absolute caps: these figures are estimates."
+        f"You have used {_percent_text(report.percent)} of your estimated weekly cap "
+        f"({usd_display(report.units)} of {usd_display(report.cap_units)} in {CAP_UNIT}) in {report.week}. "
+        f"Model switches: {usd_display(report.switch_units)}; other cache misses: {usd_display(report.miss_units)}. "
+        "Anthropic publishes no absolute caps: these figures are estimates."
     )
     payload = {
         "type": "cap_alert",

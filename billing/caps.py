@@ -22,6 +22,8 @@ from .money import PER_MTOK
 from .prices import Prices
 
 ESTIMATE = "estimate"
+# What a cap unit is, as the settings state it (CAP_WEEKLY_UNITS): the reports speak in it.
+CAP_UNIT = "API-equivalent dollars"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,4 +139,3 @@ def cap_model_for_plan(*, plan: str, prices: list[Prices], ttl: str, user=None) 
         token_weights = resolved.get(p.api_model) or weights_from_prices(p)
         weights[p.api_model] = token_weights.for_ttl(ttl)
     return CapModel(units_per_week=Decimal(cap.units), weights=weights, label=cap.label)
-

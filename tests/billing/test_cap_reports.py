@@ -291,3 +291,63 @@ def test_reports_api_newest_first_paginated(db):
     assert body["results"][0]["label"] == "estimate"
     body = client.get("/api/billing/reports?pageSize=2&page=2").json()
     assert [r["week"] for r in body["results"]] == ["2026-W08"]
+
+
+def test_cap_crossing_finds_the_minute_the_burn_reached_the_cap():
+    from billing.cap_model import cap_crossing
+
+    end = WEEK_START + 7 * D
+    hourly = Decimal(2)  # 2 units an hour from the start: 100 units are reached after 50 hours
+
+    def units_until(t):
+        return hourly * Decimal((t - WEEK_START).total_seconds()) / 3600
+
+    at = cap_crossing(start=WEEK_START, end=end, cap_units=Decimal(100), units_until=units_until)
+    assert timedelta(0) <= at - (WEEK_START + 50 * H) <= timedelta(minutes=1)
+    assert cap_crossing(start=WEEK_START, end=end, cap_units=Decimal(1000), units_until=units_until) is None
+
+
+def test_a_finished_week_says_what_happened_in_the_settings_unit(db):
+    spender, saver = oauth_user("spender"), oauth_user("saver")
+    UsageEvent.objects.bulk_create([
+        # opus 1h writes at $10/MTok: 100 then 200 API-equivalent dollars; max5's cap is 250
+        event(spender, at=WEEK_START + H, w1=10_000_000),
+        event(spender, at=WEEK_START + 2 * D + 5 * H, w1=20_000_000),
+        event(spender, at=WEEK_START + 4 * D, w1=1_000_000),
+    ])  # fmt: skip
+    _scenario(saver)
+    after = WEEK_START + 8 * D
+    reports = {r.user_id: r for r in cap_reports_build(user_ids=[spender.pk, saver.pk], now=after, week=WEEK)}
+
+    spent = reports[spender.pk]
+    assert spent.units == Decimal(310) and spent.percent == Decimal(124)
+    ran_out = WEEK_START + 2 * D + 5 * H  # the second write took it over the cap
+    assert timedelta(0) < spent.runs_out_at - ran_out <= timedelta(minutes=1)
+    text = cap_reports.cap_report_text(spent)
+    assert "The week is over: 124.00% of the cap used; it ran out on Wed 2026-03-04 05:00 UTC." in text
+    assert "$310.00 of an estimated $250.00 a week in API-equivalent dollars" in text
+    assert "current rate" not in text and " units" not in text
+
+    saved = cap_reports.cap_report_text(reports[saver.pk])
+    assert "The week is over: 1.86% of the cap used; it did not run out." in saved
+    assert "$4.65 of an estimated $250.00 a week in API-equivalent dollars" in saved
+    assert "Due to model switches: $2.80; to other cache misses: $0.9500." in saved
+    assert "current rate" not in saved
+
+
+def test_a_running_week_still_projects(db):
+    user = oauth_user("runner")
+    UsageEvent.objects.bulk_create([event(user, at=WEEK_START + H, w1=20_000_000)])  # $200 in the first hours
+    [report] = cap_reports_build(user_ids=[user.pk], now=WEEK_START + D, week=WEEK)
+    text = cap_reports.cap_report_text(report)
+    assert "At the current rate the cap runs out on Mon 2026-03-02 " not in text  # 200 a day: Tuesday
+    assert "At the current rate the cap runs out on Tue 2026-03-03 06:00 UTC." in text
+    assert "week is over" not in text
+
+
+def test_cap_report_command_for_a_finished_week(db):
+    _scenario(oauth_user("grace"))
+    out = io.StringIO()
+    call_command("cap_report", "--week", WEEK, "--user", "grace", "--no-send", stdout=out, stderr=io.StringIO())
+    assert "The week is over: 1.86% of the cap used; it did not run out." in out.getvalue()
+    assert "At the current rate" not in out.getvalue()
