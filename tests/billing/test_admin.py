@@ -190,6 +190,8 @@ def test_amounts_show_as_money_in_lists_and_on_the_user_page(admin_client, ledge
     assert "0.600000" not in ledger_html and "0.650000" not in ledger_html
     usage_html = admin_client.get(reverse("admin:billing_usageevent_changelist")).content.decode()
     assert re.search(r">\$\d+\.\d{2,4}<", usage_html) and not re.search(r">\d+\.\d{6}<", usage_html)
+    prices = admin_client.get(reverse("admin:billing_priceversion_changelist")).content.decode()
+    assert "$3.00" in prices and "$0.3000" in prices and "3.000000" not in prices  # Sonnet's input and read
     reconciled = admin_client.get(reverse("admin:billing_switchreconciliation_changelist")).content.decode()
     assert "$0.6500" in reconciled and "$0.7000" in reconciled and "0.650000" not in reconciled
 
