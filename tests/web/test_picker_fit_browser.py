@@ -140,3 +140,18 @@ def test_laptop_and_phone_quote_dialog_show_money_by_one_rule(browser, live_stac
     )
     assert page.evaluate(dialog_overflow) <= 0
     page.screenshot(path=str(SCREENSHOTS / "picker-phone-quote.png"))
+
+    # Confirmed, the drop-down names the session by its new model and keeps it selected.
+    dialog.get_by_role("button", name="Confirm switch").click()
+    page.wait_for_function(
+        "() => !document.getElementById('quote-dialog').open || !document.getElementById('quote-notice').hidden"
+    )
+    if dialog.is_visible():  # the quote went stale meanwhile: the dialog shows the fresh one
+        dialog.get_by_role("button", name="Confirm switch").click()
+    expect(page.locator("#current-model")).to_have_text("Fast")
+    key = page.evaluate("() => sessionStorage.getItem('mk0r.sessionKey')")
+    assert page.locator("#session-select").input_value() == key
+    assert page.evaluate(
+        "() => { const s = document.getElementById('session-select'); return s.options[s.selectedIndex].text; }"
+    ).startswith("Fast · ")
+    assert _overflow(page)["page"] <= 0

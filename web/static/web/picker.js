@@ -565,7 +565,10 @@
       const result = await request("POST", "/api/chat/model", body);
       state.session = { ...state.session, modelId: result.modelId };
       for (const option of el.sessionSelect.options) {
-        if (option.value === result.sessionKey) option.replaceWith(sessionOption(state.session));
+        if (option.value !== result.sessionKey) continue;
+        const fresh = sessionOption(state.session); // its text and title; the option stays selected
+        option.text = fresh.text;
+        option.title = fresh.title;
       }
       closeDialog();
       say(`Switched to ${label(result.modelId)}.`);
