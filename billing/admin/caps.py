@@ -75,13 +75,18 @@ class CapSettingsAdmin(admin.ModelAdmin):
 @admin.register(CapReport)
 class CapReportAdmin(ReadOnlyAdmin):
     list_display = [
-        "week", "user", "plan", "units", "cap_units", "cap_source", "percent", "switch_units", "miss_units",
-        "runs_out_at", "sent_at",
+        "week", "user", "plan", "used", "cap", "cap_source", "percent", "switches", "misses", "runs_out_at", "sent_at",
     ]  # fmt: skip
     list_select_related = ["user"]
     list_filter = [UserIdFilter, WeekFilter]
     search_fields = ["user__username"]
     ordering = ["-pk"]
+
+    # Cap units are API-equivalent dollars (CAP_WEEKLY_UNITS, billing/caps.py).
+    used = money_column("units", "used (API-eq. $)")
+    cap = money_column("cap_units", "cap (API-eq. $)")
+    switches = money_column("switch_units", "due to switches")
+    misses = money_column("miss_units", "due to other misses")
 
 
 @admin.register(CapAlert)

@@ -190,6 +190,11 @@ def test_amounts_show_as_money_in_lists_and_on_the_user_page(admin_client, ledge
     assert "0.600000" not in ledger_html and "0.650000" not in ledger_html
     usage_html = admin_client.get(reverse("admin:billing_usageevent_changelist")).content.decode()
     assert re.search(r">\$\d+\.\d{2,4}<", usage_html) and not re.search(r">\d+\.\d{6}<", usage_html)
+    from billing.cap_reports import cap_reports_build
+
+    cap_reports_build(user_ids=[ledger["alice"].pk])
+    reports = admin_client.get(reverse("admin:billing_capreport_changelist")).content.decode()
+    assert "$250.00" in reports and "250.0000" not in reports  # max5's cap, in API-equivalent dollars
     prices = admin_client.get(reverse("admin:billing_priceversion_changelist")).content.decode()
     assert "$3.00" in prices and "$0.3000" in prices and "3.000000" not in prices  # Sonnet's input and read
     reconciled = admin_client.get(reverse("admin:billing_switchreconciliation_changelist")).content.decode()
