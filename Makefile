@@ -25,6 +25,7 @@ run: $(VENV)/.base
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (SQLite, eager Celery, local sandboxes)"
 	@# Sandboxes outlive dev-server reloads; stop them (and the emulator) when the server exits.
+	@# Ctrl-C is the normal way to stop it: the recipe then succeeds, so make reports no error.
 	trap '$(BIN)/python manage.py stop_local_sandboxes' EXIT; trap 'exit 0' INT; trap 'exit 143' TERM; \
 		PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
