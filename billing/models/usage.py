@@ -1,8 +1,10 @@
 """Per-request usage, as Anthropic billed it, and the rate-limit events agents report.
 
-Rows are idempotent per (session, record id): a retried relay batch or a re-imported
-transcript changes nothing. `session_key` names the session without a foreign key,
-because imported Claude Code transcripts have sessions that never ran here.
+Rows are idempotent per (session, record id, user): a retried relay batch or a re-imported
+transcript changes nothing, and two users importing the same transcripts each get their own
+rows (a sandbox session belongs to one user, so for relayed usage this is per session).
+`session_key` names the session without a foreign key, because imported Claude Code
+transcripts have sessions that never ran here.
 """
 
 from django.conf import settings
@@ -45,7 +47,8 @@ class UsageEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["session_key", "record_id"], name="billing_usage_event_once"),
+            # (session, record) first: the relay's lookup of known ids reads this index's prefix.
+            models.UniqueConstraint(fields=["session_key", "record_id", "user"], name="billing_usage_event_once"),
         ]
         indexes = [
             # Covers the weekly cap report's GROUP BY (PostgreSQL): an index-only scan per chunk of

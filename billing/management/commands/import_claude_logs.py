@@ -5,18 +5,24 @@
 PATH: transcript files, or folders searched recursively for *.jsonl. Prints per session
 and in total: cost (with the 5m/1h cache-write split), hit rate, every main-chain model
 switch with its real tax, and the cache tracker's prediction error. With --user, the
-requests are also stored as that user's usage events (idempotent: a re-import adds
-nothing); without it nothing is written.
+requests are also stored as that user's usage events (idempotent per user: a re-import
+adds nothing, another user's import of the same files counts for nothing); without it
+nothing is written. Progress goes to stderr: a bar per step (reading, storing) on a
+terminal, one summary line otherwise.
 """
 
-import json
-import sys
+import os
+import time
 
+import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from billing.log_import import ImportReport, log_files, logs_import, usage_events_store
+
+# A terminal that reports no size (a fresh pty, some CI consoles) still gets a bar this wide.
+DEFAULT_COLUMNS = 80
 
 
 class Command(BaseCommand):
@@ -39,32 +45,23 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not files:
             raise CommandError("no *.jsonl transcripts found")
-        report = self._import(files)
+        progress = _Progress(self.stderr)
+        report = progress.parse(files)
         stored = None
         if user is not None:
-            with transaction.atomic():
-                stored = usage_events_store(report=report, user=user)
+            stored = progress.store(report, user)
+        progress.summary()
         if o["json"]:
             data = report.to_json()
             if stored is not None:
                 data["stored"] = {"user": user.get_username(), "created": stored[0], "alreadyThere": stored[1]}
-            self.stdout.write(json.dumps(data, indent=2))
+            self.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
             return
         self._print(report)
         if stored is not None:
             self.stdout.write(
                 f"stored for {user.get_username()}: {stored[0]} new usage events, {stored[1]} already there"
             )
-
-    def _import(self, files) -> ImportReport:
-        # A progress bar only for a person watching: not in pipes, logs or tests.
-        if not sys.stderr.isatty():
-            return logs_import(files)
-        from tqdm import tqdm
-
-        total = sum(f.stat().st_size for f in files)
-        with tqdm(total=total, unit="B", unit_scale=True, desc="transcripts", file=sys.stderr) as bar:
-            return logs_import(files, progress=bar.update)
 
     def _print(self, report: ImportReport) -> None:
         out = self.stdout.write
@@ -127,3 +124,75 @@ class Command(BaseCommand):
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+class _Progress:
+    """Both steps on stderr: a bar each while it runs when stderr is a terminal (whatever its
+    width), else one summary line at the end, for logs and pipes."""
+
+    def __init__(self, stderr) -> None:
+        self.stderr = stderr
+        self.live = stderr.isatty()
+        self.timings: list[str] = []
+
+    def _bar(self, *, total: int, desc: str, unit: str):
+        from tqdm import tqdm  # only a terminal needs it
+
+        try:
+            columns = os.get_terminal_size(self.stderr.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = 0
+        return tqdm(
+            total=total,
+            desc=desc,
+            unit=unit,
+            unit_scale=unit == "B",
+            file=_Unterminated(self.stderr),
+            ncols=columns or DEFAULT_COLUMNS,
+            mininterval=0.1,
+        )
+
+    def parse(self, files) -> ImportReport:
+        started = time.perf_counter()
+        size = sum(f.stat().st_size for f in files)
+        if self.live:
+            with self._bar(total=size, desc="reading transcripts", unit="B") as bar:
+                report = logs_import(files, progress=bar.update)
+        else:
+            report = logs_import(files)
+        self.timings.append(
+            f"read {len(files)} files ({size / 1e6:.1f} MB, {report.totals.requests} requests)"
+            f" in {time.perf_counter() - started:.2f} s"
+        )
+        return report
+
+    def store(self, report: ImportReport, user) -> tuple[int, int]:
+        started = time.perf_counter()
+        with transaction.atomic():
+            if self.live:
+                with self._bar(total=report.totals.requests, desc="storing usage events", unit="event") as bar:
+                    stored = usage_events_store(report=report, user=user, progress=bar.update)
+            else:
+                stored = usage_events_store(report=report, user=user)
+        self.timings.append(
+            f"stored {stored[0]} new usage events ({stored[1]} already there) in {time.perf_counter() - started:.2f} s"
+        )
+        return stored
+
+    def summary(self) -> None:
+        if not self.live:
+            self.stderr.write("import_claude_logs: " + "; ".join(self.timings))
+
+
+class _Unterminated:
+    """The command's stderr for tqdm, which writes partial lines (carriage-return updates)
+    that OutputWrapper would otherwise end with a newline each."""
+
+    def __init__(self, wrapper) -> None:
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self.wrapper.write(text, ending="")
+
+    def flush(self) -> None:
+        self.wrapper.flush()
