@@ -1,17 +1,25 @@
-"""import_claude_logs on small transcripts written here: dedupe, pricing, streams, switches, storage."""
+"""import_claude_logs on small transcripts written here: dedupe, pricing, streams, switches, storage,
+progress."""
 
+import fcntl
 import io
 import json
+import os
+import pty
+import struct
+import termios
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from billing.cache_state import CacheTracker
 from billing.costs import Usage
-from billing.log_import import log_files, logs_import
+from billing.log_import import log_files, logs_import, usage_events_store
 from billing.models import UsageEvent
 from billing.prices import prices_from_version
 from billing.pricing import price_version_for
@@ -291,3 +299,100 @@ def test_command_errors(tmp_path):
         _command(tmp_path / "missing")
     with pytest.raises(CommandError, match="no \\*.jsonl"):
         _command(tmp_path)
+
+
+@pytest.mark.parametrize("resumed_file", ["a.jsonl", "z.jsonl"])
+def test_a_copy_with_more_output_wins_whatever_the_file_order(tmp_path, resumed_file):
+    # The original session's file was cut mid-stream (8 output tokens); the resumed session's
+    # copy of the same request has the final count (110).
+    other = "11111111-2222-4333-8444-555555555555"
+    original = tmp_path / ("z.jsonl" if resumed_file == "a.jsonl" else "a.jsonl")
+    write(original, [assistant("req_1", at=T0, w5=10_000, out=8)])
+    write(
+        tmp_path / resumed_file,
+        [
+            assistant("req_1", at=T0, session=other, w5=10_000, out=110),
+            assistant("req_2", at=T0 + s(30), session=other, read=10_000, w5=400, out=20),
+        ],
+    )
+    for paths in ([original, tmp_path / resumed_file], [tmp_path / resumed_file, original]):
+        report = logs_import(paths)
+        one, two = report.sessions
+        assert (one.session_id, [r.request.record_id for r in one.requests]) == (SID, ["req_1"])
+        assert one.requests[0].usage.output_tokens == 110
+        assert [r.request.record_id for r in two.requests] == ["req_2"]
+        assert report.totals.tokens["output"] == 130
+
+
+def test_another_users_import_of_the_same_logs_is_all_new(tmp_path):
+    chat(tmp_path)
+    model = get_user_model()
+    alice, bob = model.objects.create(username="alice"), model.objects.create(username="bob")
+    assert json.loads(_command(tmp_path, "--user", "alice", "--json"))["stored"]["created"] == 4
+    stored = json.loads(_command(tmp_path, "--user", "bob", "--json"))["stored"]
+    assert stored == {"user": "bob", "created": 4, "alreadyThere": 0}
+    assert UsageEvent.objects.filter(user=alice).count() == UsageEvent.objects.filter(user=bob).count() == 4
+    again = json.loads(_command(tmp_path, "--user", "alice", "--json"))["stored"]
+    assert (again["created"], again["alreadyThere"]) == (0, 4)
+
+
+def test_storing_by_copy_and_by_bulk_create_write_the_same_rows(tmp_path):
+    chat(tmp_path)
+    model = get_user_model()
+    report = logs_import([tmp_path])
+    rows = {}
+    for name, copy in (("copier", True), ("inserter", False)):
+        if copy and connection.vendor != "postgresql":
+            continue
+        user = model.objects.create(username=name)
+        assert usage_events_store(report=report, user=user, copy=copy) == (4, 0)
+        rows[name] = list(UsageEvent.objects.filter(user=user).order_by("occurred_at").values(*_COMPARED))
+    assert len({json.dumps(r, default=str) for r in rows.values()}) == 1
+
+
+_COMPARED = [f.attname for f in UsageEvent._meta.concrete_fields if f.attname not in ("id", "user_id", "created_at")]
+
+
+def test_progress_is_one_summary_line_when_stderr_is_not_a_terminal(tmp_path):
+    chat(tmp_path)
+    get_user_model().objects.create(username="importer")
+    err = io.StringIO()
+    call_command("import_claude_logs", str(tmp_path), "--user", "importer", stdout=io.StringIO(), stderr=err)
+    (line,) = err.getvalue().splitlines()
+    assert line.startswith("import_claude_logs: read 1 files") and "stored 4 new usage events" in line
+    assert "\r" not in err.getvalue()
+
+
+@pytest.mark.parametrize("columns", [0, 30, 200])
+def test_progress_shows_both_steps_on_a_terminal_of_any_width(tmp_path, columns):
+    chat(tmp_path)
+    get_user_model().objects.create(username="importer")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    seen = bytearray()
+    reader = threading.Thread(target=_drain, args=(master, seen))
+    reader.start()
+    try:
+        with open(slave, "w", closefd=False) as terminal:
+            call_command(
+                "import_claude_logs", str(tmp_path), "--user", "importer", stdout=io.StringIO(), stderr=terminal
+            )
+    finally:
+        os.close(slave)
+        reader.join(timeout=5)
+        os.close(master)
+    text = seen.decode(errors="replace")
+    assert "reading transcripts" in text and "storing usage events" in text
+    assert text.count("100%") == 2  # each bar reached its end
+    assert "import_claude_logs:" not in text  # the summary line is for logs and pipes
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the terminal's other side closed
+            return
+        if not chunk:
+            return
+        into.extend(chunk)

@@ -17,7 +17,6 @@ import time
 import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from billing.log_import import ImportReport, log_files, logs_import, usage_events_store
 
@@ -168,12 +167,11 @@ class _Progress:
 
     def store(self, report: ImportReport, user) -> tuple[int, int]:
         started = time.perf_counter()
-        with transaction.atomic():
-            if self.live:
-                with self._bar(total=report.totals.requests, desc="storing usage events", unit="event") as bar:
-                    stored = usage_events_store(report=report, user=user, progress=bar.update)
-            else:
-                stored = usage_events_store(report=report, user=user)
+        if self.live:
+            with self._bar(total=report.totals.requests, desc="storing usage events", unit="event") as bar:
+                stored = usage_events_store(report=report, user=user, progress=bar.update)
+        else:
+            stored = usage_events_store(report=report, user=user)
         self.timings.append(
             f"stored {stored[0]} new usage events ({stored[1]} already there) in {time.perf_counter() - started:.2f} s"
         )
