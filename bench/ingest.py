@@ -1,15 +1,15 @@
 """Usage ingestion and transcript import: events/s into PostgreSQL through the real endpoint,
-and transcript lines/s beside ccusage, with both totals.
+and the import's wall time beside ccusage's, with both totals.
 
-    .venv/bin/python bench/ingest.py [--clients 4] [--events 1200] [--write-docs]
+    .venv/bin/python bench/ingest.py [--clients 4] [--events 1200] [--rounds 5] [--write-docs]
 
 Ingestion: gunicorn on PostgreSQL, `--clients` concurrent relays, each posting signed batches
 (HMAC, nonce, timestamp, exactly as vm_bridge does) of real requests from the sample logs
 into its own session, once with one record per batch and once with 50.
 
-Import: `manage.py import_claude_logs` on every transcript in ../shared/data/claude-code-logs
-(CLI wall time, and the import alone in process), then ccusage (node_modules/.bin/ccusage,
-offline pricing) on the same files laid out as `projects/<repo>/<session>.jsonl`.
+Import (bench/transcripts.py): `manage.py import_claude_logs` on every transcript in
+../shared/data/claude-code-logs, without and with storing, each run paired with a run of
+ccusage (installed under var/ccusage on first use) on copies of the same files.
 """
 
 import argparse
@@ -17,13 +17,11 @@ import json
 import os
 import platform
 import secrets
-import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,15 +30,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import stack  # noqa: E402
+from bench import stack, transcripts  # noqa: E402
 from bench.docs import write_section  # noqa: E402
 
 # A database of its own, so this can run beside the other service benchmarks.
 stack.BENCH_DB = "mk0r_bench_ingest"
 stack.DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{stack.BENCH_DB}"
 
-LOGS = stack.ROOT.parent / "shared" / "data" / "claude-code-logs"
-CCUSAGE = stack.ROOT / "node_modules" / ".bin" / "ccusage"
+LOGS = transcripts.LOGS
 BATCHES = (1, 50)
 
 
@@ -135,102 +132,10 @@ def ingest(service_url: str, token: str, *, clients: int, events: int, batch: in
     return {"events": total, "seconds": elapsed, "per_second": total / elapsed, "load": stack.load_average()}
 
 
-# --- transcript import beside ccusage ---
-
-
-def import_cli() -> dict:
-    started = time.perf_counter()
-    out = stack.manage("import_claude_logs", str(LOGS), "--json")
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "report": json.loads(out)}
-
-
-def import_in_process() -> float:
-    from billing.log_import import logs_import
-
-    started = time.perf_counter()
-    logs_import([LOGS])
-    return time.perf_counter() - started
-
-
-def ccusage_run() -> dict:
-    home = Path(tempfile.mkdtemp(prefix="mk0r-ccusage-"))
-    try:
-        for path in sorted(LOGS.glob("*.jsonl")):
-            repo, session = path.stem.split("__", 1)
-            target = home / "projects" / repo / f"{session}.jsonl"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-        env = {**os.environ, "CLAUDE_CONFIG_DIR": str(home), "NO_COLOR": "1"}
-        cmd = [str(CCUSAGE), "session", "--json", "--offline", "--mode", "calculate"]
-        started = time.perf_counter()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=600)
-        seconds = time.perf_counter() - started
-        version = subprocess.run([str(CCUSAGE), "--version"], capture_output=True, text=True).stdout.strip()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-    data = json.loads(done.stdout)
-    by_model: Counter = Counter()
-    for session in data["sessions"]:
-        for row in session["modelBreakdowns"]:
-            by_model[row["modelName"]] += Decimal(str(row["cost"]))
-    return {"seconds": seconds, "totals": data["totals"], "by_model": by_model, "version": version}
-
-
-def ours_under_ccusage_rules(unpriced: set[str]) -> dict:
-    """Our prices applied the way ccusage counts, one rule at a time, to explain the gap."""
-    from billing.costs import Usage, usage_cost
-    from billing.log_import import PriceBook
-
-    book = PriceBook()
-    first: dict[str, tuple] = {}
-    for path in sorted(LOGS.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            d = json.loads(line)
-            message = d.get("message") or {}
-            if d.get("type") != "assistant" or message.get("model") in (None, "<synthetic>"):
-                continue
-            # ccusage: one entry per message id + request id, the first line seen.
-            key = f"{message.get('id')}:{d.get('requestId')}"
-            if key not in first:
-                first[key] = (message["model"], message["usage"], datetime.fromisoformat(d["timestamp"]))
-    steps = {"first_line": Decimal(0), "one_rate_writes": Decimal(0), "unpriced_zero": Decimal(0)}
-    for model, raw, at in first.values():
-        _, _, prices = book.lookup(model, at)
-        usage = Usage.from_anthropic(raw)
-        steps["first_line"] += usage_cost(usage=usage, prices=prices).total
-        flat = Usage(
-            input_tokens=usage.input_tokens,
-            cache_write_5m_tokens=usage.cache_write_tokens,  # no 1h rate: every write at the 5m price
-            cache_read_tokens=usage.cache_read_tokens,
-            output_tokens=usage.output_tokens,
-        )
-        cost = usage_cost(usage=flat, prices=prices).total
-        steps["one_rate_writes"] += cost
-        if model not in unpriced:
-            steps["unpriced_zero"] += cost
-    return {"entries": len(first), **steps}
-
-
-def report(rows: dict, cli: dict, in_process: float, cc: dict, rules: dict, clients: int) -> str:
-    lines = cli["report"]["lines"]
-    ours = Decimal(cli["report"]["totalUsd"])
-    theirs = Decimal(str(cc["totals"]["totalCost"])).quantize(Decimal("0.000001"))
-    unpriced = sorted(m for m, cost in cc["by_model"].items() if cost == 0)
+def ingest_section(rows: dict, clients: int) -> str:
     ingest_rows = "\n".join(
         f"| {batch} | {r['events']} | {r['seconds']:.2f} s | {r['per_second']:,.0f} |" for batch, r in rows.items()
     )
-    q = Decimal("0.01")
-    usd = {
-        "ours": ours.quantize(q),
-        "theirs": theirs.quantize(q),
-        "first": rules["first_line"].quantize(q),
-        "flat": rules["one_rate_writes"].quantize(q),
-        "zero": rules["unpriced_zero"].quantize(q),
-    }
-    files, requests = cli["report"]["files"], cli["report"]["requests"]["total"]
-    speed = {"cli": lines / cli["seconds"], "proc": lines / in_process, "cc": lines / cc["seconds"]}
-    command = "`ccusage session --json --offline --mode calculate`"
     return f"""`bench/ingest.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()}).
 
 Ingestion: `POST /api/internal/usage` through gunicorn (docker/gunicorn.conf.py: 2 workers ×
@@ -246,31 +151,87 @@ Redis, transaction) for one event.
 | records per batch | events | time | events/s |
 |---|---|---|---|
 {ingest_rows}
+"""
 
-Transcript import of the {files} sample sessions ({lines:,} lines, {requests:,} requests) beside
-ccusage {cc["version"]} ({command}, node {_node()}):
 
-| | wall time | lines/s | total |
+# --- transcript import beside ccusage ---
+
+
+def _median(values) -> float:
+    return statistics.median(values)
+
+
+def import_section(side: dict, stores: dict, steps: dict) -> str:
+    runs, report = side["runs"], side["report"]
+    analysis = [s for s, _ in runs["analysis"]]
+    store = [s for s, _ in runs["store"]]
+    ratio_a = _median([ours / cc for ours, cc in zip(analysis, runs["cc_a"], strict=True)])
+    ratio_s = _median([ours / cc for ours, cc in zip(store, runs["cc_s"], strict=True)])
+    read_a = _median([steps_[0] for _, steps_ in runs["analysis"]])
+    read_s = _median([steps_[0] for _, steps_ in runs["store"]])
+    stored = _median([steps_[1] for _, steps_ in runs["store"]])
+    cc_all = runs["cc_a"] + runs["cc_s"]
+    theirs, _ = transcripts.ccusage_total(side["ccusage"])
+    q = Decimal("0.01")
+    ours = Decimal(report["totalUsd"])
+    files, lines, requests = report["files"], report["lines"], report["requests"]["total"]
+    rounds = len(analysis)
+    step_rows = "\n".join(
+        f"| {label} | {entries} | {figure} |"
+        for label, entries, figure in (
+            (
+                "ours: one entry per API request (request id; a retry under a stale id apart;"
+                " a resumed session's copies once), its largest output",
+                f"{requests:,}",
+                f"${ours.quantize(q)}",
+            ),
+            (
+                "ccusage's key (message id, request id): a response one gateway relabelled with"
+                " several message ids counts once per id",
+                f"{steps['ids_entries']:,}",
+                f"${steps['ids'].quantize(q)} (+${(steps['ids'] - ours).quantize(q)})",
+            ),
+            (
+                "main-chain lines without a request id are not de-duplicated (only exact repeats:"
+                " same message id, session and time)",
+                f"{steps['lines_entries']:,}",
+                f"${steps['lines'].quantize(q)} (+${(steps['lines'] - steps['ids']).quantize(q)})",
+            ),
+            ("ccusage", "", f"${theirs.quantize(q)} ({(theirs - steps['lines']).quantize(q):+} not attributed)"),
+        )
+    )
+    return f"""Transcript import of the {files} sample sessions ({lines:,} lines, {requests:,} requests) beside
+ccusage {side["version"]} (`ccusage {" ".join(transcripts.CCUSAGE_ARGS)}` on copies of the files laid out as
+`projects/<repo>/<session>.jsonl`, node {_node()}). Every figure is a whole process's wall time, the
+median of {rounds} rounds; each of ours is paired with the ccusage run just before it, and the
+ratio is the median of the pairs.
+
+| | wall time | ratio to ccusage | goal |
 |---|---|---|---|
-| `import_claude_logs --json` (CLI, with Django start) | {cli["seconds"]:.2f} s | {speed["cli"]:,.0f} | ${usd["ours"]} |
-| the import alone, in process (`logs_import`) | {in_process:.2f} s | {speed["proc"]:,.0f} | |
-| ccusage | {cc["seconds"]:.2f} s | {speed["cc"]:,.0f} | ${usd["theirs"]} |
-| ratio ccusage / import CLI | {cc["seconds"] / cli["seconds"]:.2f}x | | |
+| ccusage (its npm launcher and native binary) | {_median(cc_all):.2f} s | | |
+| `import_claude_logs --json`: the analysis, no storing | {_median(analysis):.2f} s | {ratio_a:.2f}x | ≤ 1x |
+| `import_claude_logs --user U --json`: all stored in PostgreSQL | {_median(store):.2f} s | {ratio_s:.2f}x | ≤ 3x |
 
-The totals differ on purpose; applying ccusage's counting rules to our prices one at a time:
+What our figures include: starting Python and Django ({_median(runs["startup"]):.2f} s for
+`import_claude_logs --help` alone), reading and replaying the transcripts ({read_a:.2f} s in the
+analysis run, {read_s:.2f} s in the storing run: orjson per line, one request per API call,
+every request priced at its own time and run through the cache tracker), and with `--user`
+storing {requests:,} usage events ({stored:.2f} s: one COPY into PostgreSQL under the user's row
+lock, idempotent per user), then the JSON report. ccusage reads the same files with one thread per
+CPU, prices them and prints its daily table. On the same rows in one process (median of
+{rounds} rolled-back runs) storing takes {stores["copy"]:.2f} s by COPY and
+{stores["bulk_create"]:.2f} s by `bulk_create`, which spends most of it preparing every field
+of every row in Python: hence the COPY.
 
-| step | total |
-|---|---|
-| ours: one entry per request (last line), 1h writes at 2x, every model priced | ${usd["ours"]} |
-| ccusage's dedupe: one entry per message id + request id, its first line ({rules["entries"]:,}) | ${usd["first"]} |
-| every cache write at the 5m price (ccusage has no 1h rate) | ${usd["flat"]} |
-| models its offline price table lacks priced $0 ({", ".join(unpriced) or "none"}) | ${usd["zero"]} |
-| ccusage | ${usd["theirs"]} |
+Totals: ours ${ours.quantize(q)}, ccusage ${theirs.quantize(q)}. Both price every model at the
+list prices, 1-hour cache writes at 2x input and the long-context tiers by date; the difference
+is what each counts as one request. Our prices applied with ccusage's counting, one rule at a time:
 
-The first line of a request carries a provisional `output_tokens` (often 1-8); ccusage keeps it and
-undercounts output, while its key (message id + request id) counts a response that one gateway
-relabelled with several message ids more than once. The remaining gap after the last step is
-ccusage's own rate table (long-context tiers, LiteLLM figures). Load average: {stack.load_average()}.
+| step | entries | total |
+|---|---|---|
+{step_rows}
+
+Load average: {stack.load_average()}.
 """
 
 
@@ -282,6 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--events", type=int, default=1200, help="events of the 50-per-batch row (a third in ones)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the import beside ccusage")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     if not LOGS.is_dir():
@@ -297,16 +259,15 @@ def main() -> None:
                 events = args.events if batch > 1 else args.events // 3
                 part = sample[n * args.events : n * args.events + events]
                 rows[batch] = ingest(service_url, token, clients=args.clients, events=events, batch=batch, sample=part)
-        cli = import_cli()
-        in_process = import_in_process()
-        cc = ccusage_run()
-        rules = ours_under_ccusage_rules({m for m, cost in cc["by_model"].items() if cost == 0})
+        side = transcripts.side_by_side(args.rounds)
+        stores = transcripts.store_paths_in_process(args.rounds)
+        steps = transcripts.counting_steps()
     finally:
         from django.db import connections
 
         connections.close_all()
         stack.drop_database()
-    text = report(rows, cli, in_process, cc, rules, args.clients)
+    text = ingest_section(rows, args.clients) + "\n" + import_section(side, stores, steps)
     print(text)
     if args.write_docs:
         write_section("Ingestion and log import", text)
