@@ -223,9 +223,9 @@ CPU, prices them and prints its daily table. On the same rows in one process (me
 {stores["bulk_create"]:.2f} s by `bulk_create`, which spends most of it preparing every field
 of every row in Python: hence the COPY.
 
-Totals: ours ${ours.quantize(q)}, ccusage ${theirs.quantize(q)}. Both price every model at the
-list prices, 1-hour cache writes at 2x input and the long-context tiers by date; the difference
-is what each counts as one request. Our prices applied with ccusage's counting, one rule at a time:
+Totals: ours ${ours.quantize(q)}, ccusage ${theirs.quantize(q)}. ccusage prices every model of
+these files at its list price, 1-hour cache writes at 2x input included: the difference is what
+each counts as one request. Our prices applied with ccusage's counting, one rule at a time:
 
 | step | entries | total |
 |---|---|---|
