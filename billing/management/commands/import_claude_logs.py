@@ -26,6 +26,9 @@ DEFAULT_COLUMNS = 80
 
 class Command(BaseCommand):
     help = "Import Claude Code transcripts: cost, cache hit rate, switch taxes, tracker accuracy."
+    # The system checks (URL conf, every view and serializer imported) would be a fifth of an
+    # analysis run; `manage.py check` and the server run them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", help="transcript files or folders (searched for *.jsonl)")
