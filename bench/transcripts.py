@@ -70,23 +70,22 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, str, str]:
 
 def side_by_side(rounds: int) -> dict:
     """Each round: ccusage, the analysis (no --user), ccusage, the import storing every event into
-    PostgreSQL as a new user. Every figure is a whole process's wall time; each of ours is paired
-    with the ccusage run just before it."""
+    PostgreSQL as a new user. Every figure is a whole process's wall time."""
     launcher = ccusage_launcher()
     home = ccusage_home()
     cc_env = {**os.environ, "CLAUDE_CONFIG_DIR": str(home), "NO_COLOR": "1"}
     ours_env = stack._env()
     manage = [sys.executable, "manage.py", "import_claude_logs", str(LOGS), "--json"]
-    runs: dict[str, list] = {"cc_a": [], "analysis": [], "cc_s": [], "store": [], "startup": []}
+    runs: dict[str, list] = {"ccusage": [], "analysis": [], "store": [], "startup": []}
     try:
         for n in range(rounds):
             seconds, out, _ = _timed([str(launcher), *CCUSAGE_ARGS], cc_env)
-            runs["cc_a"].append(seconds)
+            runs["ccusage"].append(seconds)
             cc = json.loads(out)
             seconds, out, err = _timed(manage, ours_env)
             runs["analysis"].append((seconds, _step_seconds(err)))
             report = json.loads(out)
-            runs["cc_s"].append(_timed([str(launcher), *CCUSAGE_ARGS], cc_env)[0])
+            runs["ccusage"].append(_timed([str(launcher), *CCUSAGE_ARGS], cc_env)[0])
             user = f"bench-import-{n}"
             stack.manage("set_plan", user, "max20")
             seconds, out, err = _timed([*manage, "--user", user], ours_env)
