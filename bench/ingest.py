@@ -212,13 +212,13 @@ over ccusage's.
 | `import_claude_logs --json`: the analysis, no storing | {_median(analysis):.2f} s | {ratio_a:.2f}x | ≤ 1x |
 | `import_claude_logs --user U --json`: all stored in PostgreSQL | {_median(store):.2f} s | {ratio_s:.2f}x | ≤ 3x |
 
-What our figures include: starting Python and Django ({_median(runs["startup"]):.2f} s for
-`import_claude_logs --help` alone), reading and replaying the transcripts ({read_a:.2f} s in the
-analysis run, {read_s:.2f} s in the storing run: orjson per line, one request per API call,
-every request priced at its own time and run through the cache tracker), and with `--user`
-storing {requests:,} usage events ({stored:.2f} s: one COPY into PostgreSQL under the user's row
-lock, idempotent per user), then the JSON report. ccusage reads the same files with one thread per
-CPU, prices them and prints its daily table. On the same rows in one process (median of
+What our figures include: reading and replaying the transcripts ({read_a:.2f} s in the analysis
+run, {read_s:.2f} s in the storing run, as the command's summary line reports: orjson per line,
+one request per API call, every request priced at its own time and run through the cache
+tracker); with `--user`, storing {requests:,} usage events ({stored:.2f} s: one COPY into
+PostgreSQL under the user's row lock, idempotent per user); the rest of the analysis run
+({_median(analysis) - read_a:.2f} s) is starting Python and Django and printing the JSON report.
+ccusage reads the same files with one thread per CPU, prices them and prints its daily table. On the same rows in one process (median of
 {rounds} rolled-back runs) storing takes {stores["copy"]:.2f} s by COPY and
 {stores["bulk_create"]:.2f} s by `bulk_create`, which spends most of it preparing every field
 of every row in Python: hence the COPY.

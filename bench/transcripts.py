@@ -76,7 +76,7 @@ def side_by_side(rounds: int) -> dict:
     cc_env = {**os.environ, "CLAUDE_CONFIG_DIR": str(home), "NO_COLOR": "1"}
     ours_env = stack._env()
     manage = [sys.executable, "manage.py", "import_claude_logs", str(LOGS), "--json"]
-    runs: dict[str, list] = {"ccusage": [], "analysis": [], "store": [], "startup": []}
+    runs: dict[str, list] = {"ccusage": [], "analysis": [], "store": []}
     try:
         for n in range(rounds):
             seconds, out, _ = _timed([str(launcher), *CCUSAGE_ARGS], cc_env)
@@ -93,7 +93,6 @@ def side_by_side(rounds: int) -> dict:
             if stored["created"] != report["requests"]["total"]:
                 raise SystemExit(f"the import stored {stored}, expected every request")
             runs["store"].append((seconds, _step_seconds(err)))
-            runs["startup"].append(_timed([*manage[:3], "--help"], ours_env)[0])
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return {"runs": runs, "ccusage": cc, "report": report, "version": _version(launcher)}
