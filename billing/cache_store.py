@@ -1,6 +1,6 @@
 """Persisting the per-session cache state.
 
-Writes (`cache_state_record_requests` and its one-request form) are services,
+Writes (`cache_state_record_requests`, its one-request form, `cache_state_rebuild`) are services,
 `cache_state_snapshot` is the selector the quote path uses. Both go through
 `billing.cache_state.CacheTracker`, so the database and the in-memory replay agree.
 """
@@ -57,7 +57,22 @@ def cache_state_record_requests(
         befores.append(tracker.snapshot())
         if tracker.last_request_at is None or at >= tracker.last_request_at:
             tracker.record(model=model, usage=usage, at=at)
-    after = tracker.snapshot()
+    _store(state, tracker.snapshot())
+    return befores
+
+
+@transaction.atomic
+def cache_state_rebuild(*, session_key: str, requests: Sequence[tuple[str, Usage, datetime]]) -> None:
+    """Recompute a session's cache state from all its requests, in time order: after stored
+    usage was replaced, nothing of the replaced requests may linger in it."""
+    state, _ = SessionCacheState.objects.select_for_update().get_or_create(session_key=session_key)
+    tracker = CacheTracker(ttl_policy=state.ttl_policy)
+    for model, usage, at in sorted(requests, key=lambda request: request[2]):
+        tracker.record(model=model, usage=usage, at=at)
+    _store(state, tracker.snapshot())
+
+
+def _store(state: SessionCacheState, after: CacheSnapshot) -> None:
     state.ttl_policy = after.ttl_policy
     state.current_model = after.current_model or ""
     state.context_tokens = after.context_tokens
@@ -70,7 +85,6 @@ def cache_state_record_requests(
         CacheEntry(state=state, model=e.model, prefix_tokens=e.prefix_tokens, ttl=e.ttl, expires_at=e.expires_at)
         for e in after.entries
     )
-    return befores
 
 
 def cache_state_record_request(
@@ -79,4 +93,3 @@ def cache_state_record_request(
     """Apply one request (see cache_state_record_requests); the state after it."""
     cache_state_record_requests(session_key=session_key, requests=[(model, usage, at)], ttl_policy=ttl_policy)
     return cache_state_snapshot(session_key=session_key)
-

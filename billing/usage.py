@@ -1,46 +1,57 @@
 """Usage ingestion: the relay's records become usage events, feed the cache tracker,
 get a miss cause, and reconcile the switch they follow.
 
-A batch is validated whole before anything is written, and written in one
-transaction: a bad record rejects the batch and nothing is half-applied. Records
-already stored (same session, same id) are skipped, so a retried batch is a no-op.
+A batch is validated whole (billing/usage_parse.py) before anything is written, and written
+in one transaction: a bad record rejects the batch and nothing is half-applied. Records
+already stored (same session, same id) are skipped, so a retried batch is a no-op. A turn's
+`acp_turn` record stands in for its transcript records until they arrive, and is replaced by
+them, whichever comes first.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
-
-from mk0r.errors import ServiceError
 
 from .cache_state import TTL_DELTAS, CacheSnapshot, CacheTracker
-from .cache_store import cache_state_record_requests
+from .cache_store import cache_state_rebuild, cache_state_record_requests
 from .costs import Usage, usage_cost
-from .models import (
-    MissCause,
-    PriceVersion,
-    RateLimitEvent,
-    SwitchOutcome,
-    SwitchReconciliation,
-    SwitchRecord,
-    UsageEvent,
-)
+from .models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from .money import usd_quantize
 from .prices import Prices, prices_from_version
-from .pricing import NoPriceVersion, UnknownModel, model_priced, price_version_for
+from .pricing import price_version_for
 from .quoting import quote_compute
+from .usage_parse import (
+    MAX_RECORDS_PER_BATCH,
+    InvalidUsageRecord,
+    RateLimitRecord,
+    RequestRecord,
+    UnknownUsageSession,
+    usage_payload_load,
+    usage_records_parse,
+)
 
-MAX_RECORDS_PER_BATCH = 500
+__all__ = [
+    "MAX_RECORDS_PER_BATCH",
+    "IngestResult",
+    "InvalidUsageRecord",
+    "RateLimitRecord",
+    "RequestRecord",
+    "UnknownUsageSession",
+    "miss_cause",
+    "switch_reconcile",
+    "switch_tax_actual",
+    "usage_ingest",
+    "usage_payload_load",
+    "usage_records_parse",
+]
+
 # Switches whose first request never came (the session closed) stay unmatched; look at the latest few.
 MAX_WAITING_SWITCHES = 10
-_TOKEN_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
-_ACP_FIELDS = ("inputTokens", "outputTokens", "cachedReadTokens", "cachedWriteTokens")
+ACP_TURN = "acp_turn"
 # Anthropic's cache diagnostics, mapped onto our causes.
 _DIAGNOSED = {
     "model_changed": MissCause.MODEL_SWITCH,
@@ -51,141 +62,10 @@ _DIAGNOSED = {
 }
 
 
-class InvalidUsageRecord(ServiceError):
-    status_code = 400
-    code = "invalid_usage_record"
-
-
-@dataclasses.dataclass(frozen=True)
-class RequestRecord:
-    record_id: str
-    acp_session_id: str
-    at: datetime
-    model: str  # canonical API id
-    usage: Usage
-    source: str
-    request_id: str
-    is_sidechain: bool
-    diagnostics: dict | None
-    version: PriceVersion
-    prices: Prices
-
-
-@dataclasses.dataclass(frozen=True)
-class RateLimitRecord:
-    record_id: str
-    acp_session_id: str
-    at: datetime
-    rate_limit_type: str
-    resets_at: datetime | None
-    utilization: Decimal | None
-
-
 @dataclasses.dataclass(frozen=True)
 class IngestResult:
     accepted: int
     duplicates: int
-
-
-def _fail(index: int, reason: str) -> InvalidUsageRecord:
-    return InvalidUsageRecord(f"Record {index}: {reason}", extra={"index": index, "reason": reason})
-
-
-def _timestamp(value: Any, index: int) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
-        raise _fail(index, "timestamp must be an ISO 8601 date-time")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _epoch(value: Any) -> datetime | None:
-    """`resetsAt` comes in seconds or milliseconds; anything past year 5000 in seconds is ms."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return parse_datetime(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("resetsAt must be a number or a date-time")
-    seconds = value / 1000 if value > 100_000_000_000 else value
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _usage(raw: Any, *, ttl: str, index: int) -> Usage:
-    if not isinstance(raw, Mapping):
-        raise _fail(index, "usage must be an object")
-    acp = any(key in raw for key in _ACP_FIELDS)
-    for key in _ACP_FIELDS if acp else _TOKEN_FIELDS:
-        value = raw.get(key, 0)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _fail(index, f"usage.{key} must be a non-negative integer")
-    return Usage.parse(raw, write_ttl=ttl)
-
-
-def usage_records_parse(raw_records: Any, *, ttl: str) -> list[RequestRecord | RateLimitRecord]:
-    """Validate a whole batch; the first bad record rejects it."""
-    if not isinstance(raw_records, list) or not raw_records:
-        raise InvalidUsageRecord("records must be a non-empty list.", extra={"index": None})
-    if len(raw_records) > MAX_RECORDS_PER_BATCH:
-        raise InvalidUsageRecord(f"At most {MAX_RECORDS_PER_BATCH} records per batch.", extra={"index": None})
-    parsed: list[RequestRecord | RateLimitRecord] = []
-    for index, raw in enumerate(raw_records):
-        if not isinstance(raw, Mapping):
-            raise _fail(index, "a record must be an object")
-        record_id, session_id = raw.get("id"), raw.get("sessionId")
-        if not isinstance(record_id, str) or not 0 < len(record_id) <= 200:
-            raise _fail(index, "id must be a string of 1 to 200 characters")
-        if not isinstance(session_id, str) or not session_id:
-            raise _fail(index, "sessionId must be a string")
-        at = _timestamp(raw.get("timestamp"), index)
-        kind = raw.get("kind")
-        if kind == "rate_limit":
-            parsed.append(_rate_limit_record(raw, record_id, session_id, at, index))
-        elif kind == "request":
-            parsed.append(_request_record(raw, record_id, session_id, at, ttl, index))
-        else:
-            raise _fail(index, "kind must be 'request' or 'rate_limit'")
-    return parsed
-
-
-def _rate_limit_record(raw: Mapping, record_id: str, session_id: str, at: datetime, index: int) -> RateLimitRecord:
-    limit_type = raw.get("rateLimitType")
-    if not isinstance(limit_type, str) or not limit_type:
-        raise _fail(index, "rateLimitType must be a string")
-    try:
-        resets_at = _epoch(raw.get("resetsAt"))
-        utilization = raw.get("utilization")
-        utilization = None if utilization is None else Decimal(str(utilization))
-    except (ValueError, ArithmeticError, OverflowError, OSError) as exc:
-        raise _fail(index, f"bad rate-limit figures: {exc}") from exc
-    if utilization is not None and not (Decimal(0) <= utilization <= Decimal(100)):
-        raise _fail(index, "utilization must be between 0 and 100")
-    return RateLimitRecord(record_id, session_id, at, limit_type, resets_at, utilization)
-
-
-def _request_record(raw: Mapping, record_id: str, session_id: str, at: datetime, ttl: str, index: int) -> RequestRecord:
-    model_name = raw.get("model") or raw.get("modelId")
-    if not isinstance(model_name, str) or not model_name:
-        raise _fail(index, "model or modelId is required")
-    try:
-        priced = model_priced(model_id=model_name, at=at)
-    except (UnknownModel, NoPriceVersion) as exc:
-        raise _fail(index, f"unknown model {model_name!r}") from exc
-    diagnostics = raw.get("diagnostics")
-    return RequestRecord(
-        record_id=record_id,
-        acp_session_id=session_id,
-        at=at,
-        model=priced.resolved.api_id,
-        usage=_usage(raw.get("usage"), ttl=ttl, index=index),
-        source=str(raw.get("source") or "acp_turn")[:16],
-        request_id=str(raw.get("requestId") or "")[:100],
-        is_sidechain=bool(raw.get("isSidechain")),
-        diagnostics=diagnostics if isinstance(diagnostics, dict) else None,
-        version=priced.version,
-        prices=priced.prices,
-    )
 
 
 def miss_cause(
@@ -263,14 +143,72 @@ def usage_ingest(
         for r in fresh
         if isinstance(r, RateLimitRecord)
     )
-    requests = [r for r in fresh if isinstance(r, RequestRecord)]
+    requests = _turns_billed_once(session_key=session_key, requests=[r for r in fresh if isinstance(r, RequestRecord)])
     befores = _replay(session_key=session_key, requests=requests)
     events = UsageEvent.objects.bulk_create(
         _usage_event(session_key=session_key, user=user, record=r, before=befores[r.record_id]) for r in requests
     )
     if session_pk is not None and events:
         _reconcile_switches(session_pk=session_pk, requests=requests, events=events, befores=befores)
-    return IngestResult(accepted=len(fresh), duplicates=len(records) - len(fresh))
+    accepted = len(requests) + sum(isinstance(r, RateLimitRecord) for r in fresh)
+    return IngestResult(accepted=accepted, duplicates=len(records) - accepted)
+
+
+def _turns_billed_once(*, session_key: str, requests: list[RequestRecord]) -> list[RequestRecord]:
+    """A turn is billed from its transcript records when any exist, else from its `acp_turn`
+    record (the agent's total for the turn), whichever arrives first.
+
+    Returns the requests to store: without the `acp_turn` records of turns whose transcript
+    records are stored or in this batch (an `acp_turn` arriving late counts as a duplicate).
+    Stored `acp_turn` events of turns whose transcript records are in this batch are deleted,
+    with the switch reconciliation made from one (the switch then waits for its first
+    transcript request again), and the main chain's cache state is rebuilt without them.
+    Costs one query when the records name their turns, none otherwise.
+    """
+    turn_keys = {r.turn_key for r in requests if r.turn_key}
+    if not turn_keys:
+        return requests
+    stored = list(
+        UsageEvent.objects.filter(session_key=session_key, turn_key__in=turn_keys).values_list(
+            "pk", "turn_key", "source"
+        )
+    )
+    transcribed = {key for _, key, source in stored if source != ACP_TURN}
+    transcribed |= {r.turn_key for r in requests if r.turn_key and r.source != ACP_TURN}
+    replaced = [pk for pk, key, source in stored if source == ACP_TURN and key in transcribed]
+    if replaced:
+        UsageEvent.objects.filter(pk__in=replaced).delete()  # cascades to its SwitchReconciliation
+        main_chain = (
+            UsageEvent.objects.filter(session_key=session_key, is_sidechain=False)
+            .order_by("occurred_at", "pk")
+            .values_list(
+                "model",
+                "input_tokens",
+                "cache_write_5m_tokens",
+                "cache_write_1h_tokens",
+                "cache_read_tokens",
+                "output_tokens",
+                "occurred_at",
+            )
+        )
+        cache_state_rebuild(
+            session_key=session_key,
+            requests=[
+                (
+                    model,
+                    Usage(
+                        input_tokens=i,
+                        cache_write_5m_tokens=w5,
+                        cache_write_1h_tokens=w1,
+                        cache_read_tokens=rd,
+                        output_tokens=out,
+                    ),
+                    at,
+                )
+                for model, i, w5, w1, rd, out, at in main_chain
+            ],  # fmt: skip
+        )
+    return [r for r in requests if not (r.source == ACP_TURN and r.turn_key in transcribed)]
 
 
 def _replay(*, session_key: str, requests: list[RequestRecord]) -> dict[str, CacheSnapshot]:
@@ -311,12 +249,13 @@ def _usage_event(*, session_key: str, user, record: RequestRecord, before: Cache
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
         cache_read_tokens=usage.cache_read_tokens,
         output_tokens=usage.output_tokens,
-        cost_usd=usd_quantize(usage_cost(usage=usage, prices=record.prices).total),
+        cost_usd=record.cost_usd,
         price_version=record.version,
         predicted_read_tokens=predicted,
         miss_cause=cause,
         is_sidechain=record.is_sidechain,
         diagnostics=record.diagnostics,
+        turn_key=record.turn_key,
     )
 
 

@@ -48,7 +48,8 @@ def relay_verify(*, headers, body: bytes, key: str, sandbox_id: str, now: float 
     if abs(age) > WINDOW_SECONDS:
         raise RelayUnauthorized("The timestamp is outside the 5-minute window.", code="stale_timestamp")
     expected = relay_signature(key=key, timestamp=timestamp, nonce=nonce, body=body)
-    if not hmac.compare_digest(expected, signature):
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise RelayUnauthorized("The signature does not match.", code="bad_signature")
     # Only a correctly signed request may use up a nonce, so nobody else can burn them.
     if not cache.add(f"relay-nonce:{sandbox_id}:{nonce}", 1, timeout=NONCE_MEMORY_SECONDS):

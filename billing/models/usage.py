@@ -43,6 +43,9 @@ class UsageEvent(models.Model):
     miss_cause = models.CharField(max_length=16, choices=MissCause.choices, blank=True)
     is_sidechain = models.BooleanField(default=False)
     diagnostics = models.JSONField(null=True, blank=True)
+    # "<ACP session id>:turn:<n>" for relayed records that name their turn: a turn's transcript
+    # records replace its acp_turn record (billing/usage.py).
+    turn_key = models.CharField(max_length=240, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -62,6 +65,10 @@ class UsageEvent(models.Model):
                 name="billing_usage_user_time_cover",
             ),
             models.Index(fields=["session_key", "occurred_at"]),
+            # Partial: imported events name no turn and cost the import nothing here.
+            models.Index(
+                fields=["session_key", "turn_key"], condition=~models.Q(turn_key=""), name="billing_usage_turn"
+            ),
         ]  # fmt: skip
 
     def __str__(self) -> str:
