@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="where Claude Code keeps transcripts (default $CLAUDE_CONFIG_DIR or ~/.claude)",
     )
+    p.add_argument(
+        "--relay-max-attempts",
+        type=int,
+        default=6,
+        help="5xx answers a usage batch gets before it is moved aside, once a later batch got through",
+    )
     p.add_argument("--log-level", default="info")
     # Tuning knobs, mostly for tests.
     p.add_argument("--relay-backoff", type=float, default=0.5, help=argparse.SUPPRESS)
@@ -77,6 +83,7 @@ def build_config(args: argparse.Namespace) -> Config:
         claude_config_dir=claude_dir,
         relay_backoff=args.relay_backoff,
         relay_backoff_max=args.relay_backoff_max,
+        relay_max_attempts=args.relay_max_attempts,
         restart_backoff=args.restart_backoff,
         transcript_wait=args.transcript_wait,
     )

@@ -40,6 +40,7 @@ class Bridge:
             spool_dir=config.spool_dir,
             backoff=config.relay_backoff,
             backoff_max=config.relay_backoff_max,
+            max_attempts=config.relay_max_attempts,
         )
         self.transcripts = TranscriptReader(config.claude_config_dir or _default_claude_dir())
         self.usage = UsageCollector(
@@ -106,6 +107,7 @@ def create_app(config: Config) -> Starlette:
                 "agent": host.info,
                 "protocolVersion": host.protocol_version,
                 "switchMethod": bridge.sessions.switch_method,
+                "usageSpool": bridge.relay.figures(),
             }
         )
 

@@ -43,6 +43,8 @@ class Config:
     claude_config_dir: Path | None = None
     relay_backoff: float = 0.5
     relay_backoff_max: float = 60.0
+    # 5xx answers a usage batch may get before it stops holding up the batches behind it.
+    relay_max_attempts: int = 6
     # Claude Code flushes transcript lines a moment after the turn ends; wait this long for them.
     transcript_wait: float = 1.5
     restart_backoff: float = 0.5
