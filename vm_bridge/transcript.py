@@ -102,7 +102,10 @@ def _output(line: dict[str, Any]) -> int:
         return 0
 
 
-def transcript_record(session_id: str, model_id: str | None, line: dict[str, Any]) -> dict[str, Any]:
+def transcript_record(
+    session_id: str, model_id: str | None, line: dict[str, Any], *, turn: int | None = None
+) -> dict[str, Any]:
+    """The record of one request; `turn`: the bridge's number of the turn it was made in."""
     message = line["message"]
     key = _request_key(line)
     record = {
@@ -110,6 +113,7 @@ def transcript_record(session_id: str, model_id: str | None, line: dict[str, Any
         "kind": "request",
         "source": "transcript",
         "sessionId": session_id,
+        "turn": turn,
         "requestId": line.get("requestId"),
         "messageId": message.get("id"),
         "model": message.get("model"),

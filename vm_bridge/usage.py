@@ -1,7 +1,9 @@
 """Usage records for the backend, built after each turn (docs/bridge-contract.md, usage relay).
 
-Per-request records come from Claude Code's transcript when it has one for the session;
-otherwise the turn's ACP `PromptResponse.usage` becomes one `acp_turn` record. Rate-limit
+Per-request records come from Claude Code's transcript when it has one for the session; a
+turn none of whose transcript lines are there yet is sent as one `acp_turn` record from the
+ACP `PromptResponse.usage`. Every request record names its turn (`turn`), so the backend
+replaces a turn's `acp_turn` record when that turn's transcript records follow. Rate-limit
 events the agent surfaced during the turn ride along.
 """
 
@@ -30,6 +32,7 @@ def acp_turn_record(session_id: str, turn_no: int, model_id: str | None, usage: 
         "kind": "request",
         "source": "acp_turn",
         "sessionId": session_id,
+        "turn": turn_no,
         "model": None,
         "modelId": model_id,
         "timestamp": now_iso(),
@@ -94,12 +97,13 @@ class UsageCollector:
         self.transcript_wait = transcript_wait
         # Claude Code agents write transcripts; wait for a first one instead of falling back.
         self.expect_transcripts = expect_transcripts
-        # Per session: (turn start, modelId) of every turn, to give each transcript line the
-        # model of the turn it belongs to even when it is read a turn late.
+        # Per session: (turn start, modelId) of every turn, in order (the n-th is turn n), to
+        # give each transcript line the turn and model it belongs to even when it is read late.
         self._turns: dict[str, list[tuple[datetime, str | None]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def turn_started(self, session_id: str, model_id: str | None) -> None:
+        # Called once per turn, in order, as the session manager numbers them: call n is turn n.
         self._turns.setdefault(session_id, []).append((datetime.now(UTC), model_id))
 
     async def turn_finished(
@@ -122,29 +126,40 @@ class UsageCollector:
     async def _turn_records(
         self, session_id: str, turn_no: int, model_id: str | None, usage: dict[str, Any] | None
     ) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
         if self.transcripts.exists(session_id) or self.expect_transcripts():
             lines = await self._wait_for_transcript(session_id)
-            if lines or self.transcripts.exists(session_id):
-                return self._transcript_records(session_id, lines, model_id)
-        if usage is None:
-            return []
-        return [acp_turn_record(session_id, turn_no, model_id, usage)]
+            records = self._transcript_records(session_id, lines, turn_no, model_id)
+        if usage is not None and not any(r["turn"] == turn_no for r in records):
+            # The agent's total stands in for the turn until its transcript lines are read.
+            records.append(acp_turn_record(session_id, turn_no, model_id, usage))
+        return records
 
     def _transcript_records(
-        self, session_id: str, lines: list[dict[str, Any]], fallback: str | None
+        self, session_id: str, lines: list[dict[str, Any]], turn_no: int, model_id: str | None
     ) -> list[dict[str, Any]]:
-        return [transcript_record(session_id, self._model_at(session_id, line, fallback), line) for line in lines]
+        records = []
+        for line in lines:
+            turn, model = self._turn_at(session_id, line, (turn_no, model_id))
+            records.append(transcript_record(session_id, model, line, turn=turn))
+        return records
 
-    def _model_at(self, session_id: str, line: dict[str, Any], fallback: str | None) -> str | None:
+    def _turn_at(
+        self, session_id: str, line: dict[str, Any], fallback: tuple[int, str | None]
+    ) -> tuple[int, str | None]:
+        """The turn (number, modelId) a line was written in: the last one started before it.
+
+        A line without a readable time, or older than every turn, belongs to the turn being read.
+        """
         try:
             written = datetime.fromisoformat(str(line.get("timestamp")).replace("Z", "+00:00"))
         except ValueError:
             return fallback
-        model = fallback
-        for started, model_id in self._turns.get(session_id, []):
+        found = fallback
+        for number, (started, model_id) in enumerate(self._turns.get(session_id, []), start=1):
             if started <= written:
-                model = model_id
-        return model
+                found = (number, model_id)
+        return found
 
     async def _wait_for_transcript(self, session_id: str) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -164,4 +179,4 @@ class UsageCollector:
         for session_id, turns in self._turns.items():
             lines = self.transcripts.read_new(session_id)
             if lines:
-                self.relay.enqueue(self._transcript_records(session_id, lines, turns[-1][1]))
+                self.relay.enqueue(self._transcript_records(session_id, lines, len(turns), turns[-1][1]))

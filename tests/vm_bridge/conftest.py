@@ -146,13 +146,15 @@ def start_bridge(tmp_path):
 
 
 class Receiver:
-    """The backend's usage endpoint: records every POST, answers from a script (default 202)."""
+    """The backend's usage endpoint: records every POST, answers from a script (default 202),
+    or from `status_for(body)` when set."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/internal/usage"
         self.requests: list[dict] = []
         self.statuses: list[int] = []
+        self.status_for = None
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -163,7 +165,10 @@ class Receiver:
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 202
+                    if receiver.status_for is not None:
+                        status = receiver.status_for(body)
+                    else:
+                        status = receiver.statuses.pop(0) if receiver.statuses else 202
                     receiver.requests.append(
                         {
                             "headers": dict(self.headers),

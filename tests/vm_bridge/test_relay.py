@@ -43,6 +43,7 @@ def test_turn_usage_transcript_and_rate_limits_are_relayed_signed(start_bridge, 
             "kind": "request",
             "source": "acp_turn",
             "sessionId": plain,
+            "turn": 1,
             "model": None,
             "modelId": "haiku",
             "timestamp": body["records"][0]["timestamp"],
@@ -66,8 +67,14 @@ def test_turn_usage_transcript_and_rate_limits_are_relayed_signed(start_bridge, 
 
     records = [r for r in receiver.accepted_records() if r["sessionId"] == sid]
     requests = [r for r in records if r["kind"] == "request"]
-    assert [r["id"] for r in requests] == ["req_t1a", "req_t1b", "req_t2a", "req_t2b"]
-    assert all(r["source"] == "transcript" for r in requests)
+    # The rate-limit turn wrote no transcript lines: the agent's total for it stands in.
+    assert [(r["id"], r["source"], r["turn"]) for r in requests] == [
+        ("req_t1a", "transcript", 1),
+        ("req_t1b", "transcript", 1),
+        ("req_t2a", "transcript", 2),
+        ("req_t2b", "transcript", 2),
+        (f"{sid}:turn:3", "acp_turn", 3),
+    ]
     first = requests[0]
     assert first["requestId"] == "req_t1a" and first["messageId"] == "msg_req_t1a"
     assert first["model"] == "claude-opus-4-7" and first["modelId"] == "opus"

@@ -6,6 +6,7 @@ It is a real agent process for the bridge to drive; the prompt text picks its be
   "slow <seconds>"     answer after a delay
   "stderr"             write a secret to stderr, answer normally
   "transcript"         write Claude Code style transcript lines (repeated requestIds)
+  "late-transcript S"  the same lines, timed now, but written to the file S seconds after the turn
   "ratelimit"          surface a rate-limit event the way claude-agent-acp does
   "permission"         ask the client for permission and echo the chosen option
   "write <path>"       ask the client to write a file; "read <path>": to read one
@@ -23,6 +24,7 @@ import json
 import os
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from acp import RequestError
@@ -152,6 +154,10 @@ class ScriptedAgent:
         elif command == "transcript":
             self._write_transcript(sid, session)
             await self._say(sid, "transcript written")
+        elif command == "late-transcript":
+            lines = self._transcript_lines(sid, session, datetime.now(UTC))
+            asyncio.get_running_loop().call_later(float(arg), self._append_transcript, sid, lines)
+            await self._say(sid, "transcript comes later")
         elif command == "ratelimit":
             info = {
                 "status": "allowed_warning",
@@ -206,11 +212,12 @@ class ScriptedAgent:
         return {"stopReason": "end_turn", "usage": usage}
 
     def _write_transcript(self, sid: str, session: dict) -> None:
-        root = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
-        path = root / "projects" / "-work-app" / f"{sid}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._append_transcript(sid, self._transcript_lines(sid, session, None))
+
+    def _transcript_lines(self, sid: str, session: dict, at: datetime | None) -> list[dict]:
         turn = session["turns"]
         model = API_MODEL[session["model"]]
+        stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else "2026-11-22T10:00:01.000Z"
         lines = [{"type": "user", "timestamp": "2026-11-22T10:00:00.000Z"}]
         # Two API requests in this turn; the first spans three lines whose output grows.
         for req, outputs in ((f"req_t{turn}a", (1, 1, 250)), (f"req_t{turn}b", (7,))):
@@ -218,7 +225,7 @@ class ScriptedAgent:
                 lines.append(
                     {
                         "type": "assistant",
-                        "timestamp": "2026-11-22T10:00:01.000Z",
+                        "timestamp": stamp,
                         "sessionId": sid,
                         "requestId": req,
                         "isSidechain": False,
@@ -246,6 +253,12 @@ class ScriptedAgent:
                 "message": {"id": "msg_synthetic", "model": "<synthetic>", "usage": {"output_tokens": 0}},
             }
         )
+        return lines
+
+    def _append_transcript(self, sid: str, lines: list[dict]) -> None:
+        root = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+        path = root / "projects" / "-work-app" / f"{sid}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as fh:
             for line in lines:
                 fh.write(json.dumps(line) + "\n")

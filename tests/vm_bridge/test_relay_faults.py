@@ -1,0 +1,116 @@
+"""The relay under a failing backend: a poison batch moves aside without holding up the rest,
+an outage moves nothing aside, big turns are split, and a late transcript names its turn."""
+
+import json
+import time
+
+from vm_bridge.relay import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, Relay, _batches
+
+from .conftest import Receiver
+from .test_relay import relay_args, verify
+
+BACKOFF, BACKOFF_MAX, ATTEMPTS = 0.2, 0.4, 3
+# The time a poison batch may hold the next one: the backoffs between its attempts.
+BUDGET = sum(min(BACKOFF * 2**n, BACKOFF_MAX) for n in range(ATTEMPTS - 1))
+FAULTY_RELAY = ("--relay-backoff", str(BACKOFF), "--relay-backoff-max", str(BACKOFF_MAX))
+
+
+def _args(receiver: Receiver) -> tuple[str, ...]:
+    return (*relay_args(receiver), *FAULTY_RELAY, "--relay-max-attempts", str(ATTEMPTS))
+
+
+def _attempts(receiver: Receiver, session_id: str) -> list[dict]:
+    with receiver.lock:
+        return [r for r in receiver.requests if session_id.encode() in r["body"]]
+
+
+def _spool(bridge) -> dict:
+    return bridge.client.get("/health").json()["usageSpool"]
+
+
+def test_a_poison_batch_moves_aside_within_its_budget_and_the_rest_flow(start_bridge, receiver):
+    bridge = start_bridge(*_args(receiver))
+    poison = bridge.new_session()["sessionId"]
+    good = bridge.new_session()["sessionId"]
+    receiver.status_for = lambda body: 500 if poison.encode() in body else 202
+
+    bridge.prompt(poison, "hello")
+    bridge.prompt(good, "hello")
+    receiver.wait_for(lambda: any(r["sessionId"] == good for r in receiver.accepted_records()))
+
+    first_poison_attempt = _attempts(receiver, poison)[0]["at"]
+    [delivered] = [r for r in _attempts(receiver, good) if r["status"] == 202]
+    # Request round trips and the turn itself are the slack on top of the budget.
+    assert delivered["at"] - first_poison_attempt <= BUDGET + 1.0, (BUDGET, delivered["at"] - first_poison_attempt)
+    assert len(_attempts(receiver, poison)) >= ATTEMPTS
+    assert all(r["status"] == 500 for r in _attempts(receiver, poison))
+
+    deadline = time.monotonic() + 3
+    while not list((bridge.spool / "failed").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [aside] = list((bridge.spool / "failed").glob("*.json"))
+    assert json.loads(aside.read_bytes())["records"][0]["sessionId"] == poison  # kept, whole
+    assert _spool(bridge) == {"depth": 0, "movedAside": 1, "failed": 1, "rejected": 0}
+    assert "moved to failed/" in bridge.log()
+
+    # Later turns flow at once, and the batch moved aside is not tried again.
+    tried = len(_attempts(receiver, poison))
+    started = time.monotonic()
+    bridge.prompt(good, "again")
+    receiver.wait_for(lambda: sum(r["sessionId"] == good for r in receiver.accepted_records()) == 2)
+    assert time.monotonic() - started < 1.5
+    assert len(_attempts(receiver, poison)) == tried
+    for request in receiver.requests:
+        verify(request)
+
+
+def test_while_every_batch_fails_nothing_is_moved_aside(start_bridge, receiver):
+    receiver.status_for = lambda body: 500
+    bridge = start_bridge(*_args(receiver))
+    sid = bridge.new_session()["sessionId"]
+    bridge.prompt(sid, "hello")
+    bridge.prompt(sid, "again")
+    # Well past the budget: the oldest batch has been refused more than ATTEMPTS times.
+    receiver.wait_for(lambda: len(receiver.requests) >= 2 * ATTEMPTS + 2)
+    assert not list((bridge.spool / "failed").glob("*.json"))
+    assert _spool(bridge) == {"depth": 2, "movedAside": 0, "failed": 0, "rejected": 0}
+
+    receiver.status_for = None  # the backend recovers: everything arrives, in order
+    receiver.wait_for(lambda: len(receiver.accepted_records()) == 2)
+    assert [r["id"] for r in receiver.accepted_records()] == [f"{sid}:turn:1", f"{sid}:turn:2"]
+    assert _spool(bridge)["depth"] == 0
+
+
+def test_a_big_turn_is_spooled_in_batches_under_the_limits(tmp_path):
+    records = [{"id": f"req_{i}", "kind": "request", "pad": "x" * (50 + i % 700)} for i in range(1500)]
+    batches = _batches(records)
+    assert [r for batch in batches for r in batch] == records
+    assert len(batches) > 1
+    for batch in batches:
+        assert len(batch) <= MAX_BATCH_RECORDS
+        assert len(json.dumps({"sandboxId": "s", "records": batch}, separators=(",", ":"))) <= MAX_BATCH_BYTES + 64
+
+    relay = Relay(url="http://127.0.0.1:9/usage", sandbox_id="sbx", key="k", spool_dir=tmp_path)
+    relay.enqueue(records)
+    spooled = [json.loads(p.read_bytes())["records"] for p in relay.pending()]
+    assert [r for batch in spooled for r in batch] == records  # the spool's order is the turn's
+
+
+def test_a_transcript_that_appears_late_names_the_turn_its_acp_record_stood_for(start_bridge, receiver):
+    bridge = start_bridge(*relay_args(receiver))  # transcript wait 0.6 s
+    sid = bridge.new_session(modelId="opus")["sessionId"]
+    bridge.prompt(sid, "late-transcript 1.0")
+    receiver.wait_for(lambda: len(receiver.accepted_records()) == 1)
+    [stand_in] = receiver.accepted_records()
+    assert (stand_in["id"], stand_in["source"], stand_in["turn"]) == (f"{sid}:turn:1", "acp_turn", 1)
+
+    time.sleep(1.2)  # the agent has written turn 1's lines by now
+    bridge.prompt(sid, "hello")
+    receiver.wait_for(lambda: len(receiver.accepted_records()) == 4)
+    later = receiver.accepted_records()[1:]
+    assert [(r["id"], r["source"], r["turn"]) for r in later] == [
+        ("req_t1a", "transcript", 1),
+        ("req_t1b", "transcript", 1),
+        (f"{sid}:turn:2", "acp_turn", 2),
+    ]
+    assert later[0]["modelId"] == "opus" and later[0]["model"] == "claude-opus-4-7"
