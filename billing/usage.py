@@ -40,6 +40,7 @@ __all__ = [
     "InvalidUsageRecord",
     "RateLimitRecord",
     "RequestRecord",
+    "SwitchTax",
     "UnknownUsageSession",
     "miss_cause",
     "switch_reconcile",
