@@ -155,6 +155,8 @@ class UsageCollector:
             written = datetime.fromisoformat(str(line.get("timestamp")).replace("Z", "+00:00"))
         except ValueError:
             return fallback
+        if written.tzinfo is None:
+            written = written.replace(tzinfo=UTC)  # Claude Code writes UTC
         found = fallback
         for number, (started, model_id) in enumerate(self._turns.get(session_id, []), start=1):
             if started <= written:

@@ -75,3 +75,37 @@ def test_signature_matches_contract():
     body = b'{"sandboxId":"s","records":[]}'
     expected = "sha256=" + __import__("hmac").new(b"k", b"1700000000.abc." + body, "sha256").hexdigest()
     assert sign("k", "1700000000", "abc", body) == expected
+
+
+def test_lines_read_late_name_the_turn_they_were_written_in(tmp_path):
+    import asyncio
+    from datetime import UTC, datetime
+
+    from vm_bridge.usage import UsageCollector
+
+    sent: list[dict] = []
+    relay = type("Relay", (), {"enqueue": staticmethod(sent.extend)})
+    collector = UsageCollector(relay=relay, transcripts=TranscriptReader(tmp_path), transcript_wait=0.3)
+    usage = {"inputTokens": 10, "outputTokens": 5, "cachedReadTokens": 100, "cachedWriteTokens": 50}
+
+    def line(req: str, at: datetime, *, naive: bool = False) -> str:
+        stamp = at.replace(tzinfo=None).isoformat() if naive else at.isoformat().replace("+00:00", "Z")
+        message = {"id": f"m-{req}", "model": "claude-haiku-4-5", "usage": {"input_tokens": 1, "output_tokens": 2}}
+        return json.dumps({"type": "assistant", "requestId": req, "timestamp": stamp, "message": message}) + "\n"
+
+    async def run() -> None:
+        collector.turn_started("s1", "haiku")
+        during_turn_1 = datetime.now(UTC)
+        # Turn 1 ends before the agent wrote its transcript: its ACP total stands in.
+        await collector.turn_finished(session_id="s1", turn_no=1, model_id="haiku", usage=usage, rate_limits=[])
+        await asyncio.sleep(0.01)
+        collector.turn_started("s1", "opus")
+        _place(tmp_path, "s1", line("r1", during_turn_1, naive=True) + line("r2", datetime.now(UTC)))
+        await collector.turn_finished(session_id="s1", turn_no=2, model_id="opus", usage=usage, rate_limits=[])
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+    assert [(r["id"], r["source"], r["turn"], r["modelId"]) for r in sent] == [
+        ("s1:turn:1", "acp_turn", 1, "haiku"),
+        ("r1", "transcript", 1, "haiku"),  # replaces the stand-in in the backend
+        ("r2", "transcript", 2, "opus"),  # turn 2 has its lines: no stand-in
+    ]
