@@ -3,7 +3,8 @@
 Every batch is first written to the spool (one JSON file per batch, atomic rename; a turn's
 records are split so that no batch nears the backend's body limit), then sent oldest first.
 A batch leaves the spool when the backend answered 2xx, or a 4xx that says it can never be
-accepted (moved to `rejected/`, kept for inspection). The backend being unreachable, 408,
+accepted (moved to `rejected/`, kept for inspection; when the answer names one record of
+several, only that record is set aside and the others are sent again). The backend being unreachable, 408,
 425 or 429 is retried with exponential backoff, for as long as it takes. A 5xx is retried
 too, but counts against the batch: once a batch got `max_attempts` of them it no longer holds
 up the batches behind it, and when one of those is accepted (so the backend works, and the
@@ -113,14 +114,8 @@ class Relay:
             return
         stamp = time.time_ns()
         for number, batch in enumerate(_batches(records)):
-            body = json.dumps({"sandboxId": self.sandbox_id, "records": batch}, separators=(",", ":")).encode()
             name = f"{stamp:020d}-{number:03d}-{uuid.uuid4().hex[:8]}.json"
-            tmp = self.spool_dir / f".{name}.tmp"
-            with tmp.open("wb") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.spool_dir / name)  # readers never see half a batch
+            _write(self.spool_dir / name, {"sandboxId": self.sandbox_id, "records": batch})
         self._wake.set()
 
     def pending(self) -> list[Path]:
@@ -208,6 +203,9 @@ class Relay:
             self._failures.pop(path.name, None)
             return SENT
         if 400 <= status < 500 and status not in _RETRYABLE_4XX:
+            if self._split_off(path, body, response):
+                self._wake.set()  # the rest of the batch goes in the next pass
+                return SET_ASIDE
             self._set_aside(path, REJECTED_DIR)
             logger.error("usage relay: backend refused batch %s with %s: %s", path.name, status, response.text[:300])
             return SET_ASIDE
@@ -222,6 +220,33 @@ class Relay:
             )
             return FAILED
         return UNAVAILABLE
+
+    def _split_off(self, path: Path, body: bytes, response: httpx.Response) -> bool:
+        """When the backend refused a batch of several records for one of them (its answer's
+        `extra.index`), set that record aside in `rejected/` and keep the others in the spool."""
+        try:
+            index = response.json()["extra"]["index"]
+            payload = json.loads(body)
+            records = payload["records"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        if not isinstance(records, list) or len(records) < 2:
+            return False
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(records):
+            return False
+        bad = records.pop(index)
+        (self.spool_dir / REJECTED_DIR).mkdir(exist_ok=True)
+        _write(self.spool_dir / REJECTED_DIR / f"{path.stem}-record-{index}.json", {**payload, "records": [bad]})
+        _write(path, payload)
+        logger.error(
+            "usage relay: backend refused record %d of batch %s with %s: %s; the other %d stay in the spool",
+            index,
+            path.name,
+            response.status_code,
+            response.text[:300],
+            len(records),
+        )
+        return True
 
     def _move_aside(self, path: Path) -> None:
         self._set_aside(path, FAILED_DIR)
@@ -252,6 +277,16 @@ def _batches(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         batches[-1].append(record)
         size += length
     return batches
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    """Write a batch durably, all at once: readers never see half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(json.dumps(payload, separators=(",", ":")).encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _count(folder: Path) -> int:

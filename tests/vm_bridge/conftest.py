@@ -147,7 +147,7 @@ def start_bridge(tmp_path):
 
 class Receiver:
     """The backend's usage endpoint: records every POST, answers from a script (default 202),
-    or from `status_for(body)` when set."""
+    or from `status_for(body)` when set (a status, or a status and a JSON answer)."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -165,8 +165,11 @@ class Receiver:
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
+                    answer = {}
                     if receiver.status_for is not None:
                         status = receiver.status_for(body)
+                        if isinstance(status, tuple):
+                            status, answer = status
                     else:
                         status = receiver.statuses.pop(0) if receiver.statuses else 202
                     receiver.requests.append(
@@ -180,7 +183,7 @@ class Receiver:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(json.dumps(answer).encode())
 
             def log_message(self, *args):
                 pass

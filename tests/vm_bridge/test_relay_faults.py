@@ -114,3 +114,24 @@ def test_a_transcript_that_appears_late_names_the_turn_its_acp_record_stood_for(
         (f"{sid}:turn:2", "acp_turn", 2),
     ]
     assert later[0]["modelId"] == "opus" and later[0]["model"] == "claude-opus-4-7"
+
+
+def test_a_record_the_backend_refuses_is_set_aside_alone(start_bridge, receiver):
+    def backend(body: bytes):
+        records = json.loads(body)["records"]
+        for index, record in enumerate(records):
+            if record["kind"] == "rate_limit":  # say the backend cannot take this one
+                return 400, {"code": "invalid_usage_record", "message": "bad", "extra": {"index": index}}
+        return 202
+
+    receiver.status_for = backend
+    bridge = start_bridge(*_args(receiver))
+    sid = bridge.new_session()["sessionId"]
+    bridge.prompt(sid, "ratelimit")  # one batch: the turn's usage and a rate-limit reading
+    receiver.wait_for(lambda: len(receiver.accepted_records()) == 1)
+
+    assert [r["id"] for r in receiver.accepted_records()] == [f"{sid}:turn:1"]
+    assert len(json.loads(receiver.requests[0]["body"])["records"]) == 2
+    [aside] = list((bridge.spool / "rejected").glob("*.json"))
+    assert [r["kind"] for r in json.loads(aside.read_bytes())["records"]] == ["rate_limit"]
+    assert _spool(bridge) == {"depth": 0, "movedAside": 1, "failed": 0, "rejected": 1}
