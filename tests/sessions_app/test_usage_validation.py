@@ -183,3 +183,11 @@ def test_a_signature_header_with_non_ascii_characters_is_a_401(anon_client, brid
         HTTP_X_MK0R_SIGNATURE="sha256=\u00e9",
     )
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("sandbox", ["sta\x00tic", "s" * 201])
+def test_a_sandbox_header_no_sandbox_can_have_is_a_401(anon_client, bridge, session, sandbox):
+    records = [request_record(session["sessionId"], "req_1", at=minutes_ago(1), write_5m=5000)]
+    response = signed_post(anon_client, sandbox_id=sandbox, key=bridge.token, records=records)
+    assert response.status_code == 401
+    assert response.json()["code"] == "bad_signature"
