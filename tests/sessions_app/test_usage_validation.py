@@ -185,9 +185,8 @@ def test_a_signature_header_with_non_ascii_characters_is_a_401(anon_client, brid
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("sandbox", ["sta\x00tic", "s" * 201])
-def test_a_sandbox_header_no_sandbox_can_have_is_a_401(anon_client, bridge, session, sandbox):
+def test_a_sandbox_header_with_nul_is_a_401(anon_client, bridge, session):
     records = [request_record(session["sessionId"], "req_1", at=minutes_ago(1), write_5m=5000)]
-    response = signed_post(anon_client, sandbox_id=sandbox, key=bridge.token, records=records)
+    response = signed_post(anon_client, sandbox_id="sta\x00tic", key=bridge.token, records=records)
     assert response.status_code == 401
     assert response.json()["code"] == "bad_signature"
