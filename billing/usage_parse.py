@@ -89,9 +89,9 @@ class RequestRecord:
     diagnostics: dict | None
     version: PriceVersion
     prices: Prices
-    cost_usd: Decimal = Decimal(0)
-    # "<sessionId>:turn:<n>" when the bridge said which turn the request belongs to.
-    turn_key: str = ""
+    cost_usd: Decimal
+    # "<sessionId>:turn:<n>" when the bridge said which turn the request belongs to, else "".
+    turn_key: str
 
 
 @dataclasses.dataclass(frozen=True)
