@@ -207,7 +207,7 @@ def _turns_billed_once(*, session_key: str, requests: list[RequestRecord]) -> li
                     at,
                 )
                 for model, i, w5, w1, rd, out, at in main_chain
-            ],  # fmt: skip
+            ],
         )
     return [r for r in requests if not (r.source == ACP_TURN and r.turn_key in transcribed)]
 
