@@ -18,8 +18,6 @@ from tests.sessions_app.relay import iso, signed_post
 from vm_bridge.transcript import TranscriptReader, transcript_record
 from vm_bridge.usage import acp_turn_record
 
-pytestmark = pytest.mark.django_db
-
 LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "claude-code-logs"
 SAMPLE = "213md-my-profile-site__18cb2580-7eea-473b-b4a4-73a4a4ff8593.jsonl"
 REQUEST_IDS = [
@@ -31,7 +29,7 @@ REQUEST_IDS = [
 # Sonnet 4.6 list prices, USD per MTok: input, 5m write, 1h write, read, output.
 SONNET_46 = {"input": 3, "w5": Decimal("3.75"), "w1": 6, "read": Decimal("0.30"), "output": 15}
 
-pytestmark = [pytestmark, pytest.mark.skipif(not (LOGS / SAMPLE).exists(), reason="shared transcript data missing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.skipif(not (LOGS / SAMPLE).exists(), reason="shared data missing")]
 
 
 def _session(client) -> dict:
@@ -117,7 +115,7 @@ def _reconciled(session_key: str) -> tuple:
 
 @pytest.fixture
 def sessions(pro_client, bridge):
-    """Two sessions of the sandbox, each switched haiku -> sonnet, then about to run one turn:
+    """Sessions of the sandbox, each switched haiku -> sonnet, then about to run one turn:
     `reference` only ever gets the transcript records; the others get the acp_turn too."""
     made = {name: _session(pro_client) for name in ("reference", "replaced", "dropped", "together")}
     for session in made.values():
