@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0009_ledger_drops_redundant_indexes"),
+        ("billing", "0010_switch_outcome_unknown_and_reconciled"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
