@@ -30,6 +30,7 @@ from .usage_parse import (
     RateLimitRecord,
     RequestRecord,
     UnknownUsageSession,
+    usage_batch_parse,
     usage_payload_load,
     usage_records_parse,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "miss_cause",
     "switch_reconcile",
     "switch_tax_actual",
+    "usage_batch_parse",
     "usage_ingest",
     "usage_payload_load",
     "usage_records_parse",

@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.usage import usage_ingest, usage_payload_load, usage_records_parse
+from billing.usage import usage_batch_parse, usage_ingest, usage_payload_load
 from mk0r.errors import ServiceError
 
 from .model_truth import session_usage_models_observe, usage_records_with_api_models
@@ -40,7 +40,7 @@ class UsageIngestView(APIView):
         by_acp_id = {acp_id: s for s in sessions for acp_id in [*s.earlier_acp_session_ids, s.acp_session_id] if acp_id}
         raw_records = _with_api_models(payload.get("records"), by_acp_id=by_acp_id)
         # Validate everything before writing anything.
-        records = usage_records_parse(
+        records = usage_batch_parse(
             raw_records, ttl_by_session={acp_id: s.cache_ttl for acp_id, s in by_acp_id.items()}
         )
         groups: dict[int, list[int]] = {}
