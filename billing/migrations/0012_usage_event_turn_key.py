@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0010_switch_outcome_unknown_and_reconciled"),
+        ("billing", "0011_catalog_up_to_date"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
