@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0011_catalog_up_to_date"),
+        ("billing", "0012_admin_plural_names"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
