@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0012_admin_plural_names"),
+        ("billing", "0013_usage_event_once_per_user"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
