@@ -21,7 +21,7 @@ from .caps import cap_model_for_plan
 from .entitlements import subscription_for
 from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
 from .pricing import NoPriceVersion, UnknownModel, model_priced, session_api_models
-from .quoting import QuoteFigures, quote_compute
+from .quoting import LOGGED_TURN, QuoteFigures, quote_compute
 from .switch_context import SwitchContext
 
 
@@ -73,17 +73,41 @@ class Draft:
     ttl: str
 
 
-def quote_draft(*, user, session, context: SwitchContext, to_model_id: str, now: datetime) -> Draft:
-    """What switching `session` to `to_model_id` costs at `now`, from its real cache state."""
+def _priced_pair(*, session, to_model_id: str, now: datetime):
     # What the session's own agent says each picker id means, the catalog's aliases otherwise.
     session_map = session_api_models(session.model_map)
-    priced_from = model_priced(model_id=session.model_id, at=now, session_map=session_map)
-    priced_to = model_priced(model_id=to_model_id, at=now, session_map=session_map)
+    return (
+        model_priced(model_id=session.model_id, at=now, session_map=session_map),
+        model_priced(model_id=to_model_id, at=now, session_map=session_map),
+    )
+
+
+def quote_tokenizer_change(
+    *, session, context: SwitchContext, to_model_id: str, now: datetime
+) -> tuple[str, str] | None:
+    """The (current, new) API models whose tokens a quote for this switch would be estimated
+    in, when counting the conversation on both (`quote_draft`'s `measured`) can replace the
+    estimate: the switch crosses tokenizers and the session has a conversation."""
+    if not context.snapshot.context_tokens:
+        return None
+    priced_from, priced_to = _priced_pair(session=session, to_model_id=to_model_id, now=now)
+    if priced_from.prices.tokenizer_family == priced_to.prices.tokenizer_family:
+        return None
+    return priced_from.resolved.api_id, priced_to.resolved.api_id
+
+
+def quote_draft(
+    *, user, session, context: SwitchContext, to_model_id: str, now: datetime, measured: tuple[int, int] | None = None
+) -> Draft:
+    """What switching `session` to `to_model_id` costs at `now`, from its real cache state.
+    `measured`: the conversation counted on the current and the new model, when it was."""
+    priced_from, priced_to = _priced_pair(session=session, to_model_id=to_model_id, now=now)
     version_from, version_to = priced_from.version, priced_to.version
     prices_from, prices_to = priced_from.prices, priced_to.prices
     snapshot = context.snapshot
-    if snapshot.last_request_at is None:
-        # Nothing recorded yet: the session's own policy says how it will write.
+    if snapshot.ttl_policy != session.cache_ttl:
+        # One TTL truth: the session's (the plan's default until its agent's writes showed the
+        # one it uses, then that one; the usage relay keeps it so).
         snapshot = dataclasses.replace(snapshot, ttl_policy=session.cache_ttl)
     subscription = subscription_for(user=user)
     cap = None
@@ -102,6 +126,8 @@ def quote_draft(*, user, session, context: SwitchContext, to_model_id: str, now:
         plan=subscription.plan,
         cap=cap,
         recent_switches=context.recent_switches,
+        steady_turn=context.steady_turn or LOGGED_TURN,
+        measured=measured,
     )
     return Draft(session.model_id, to_model_id, figures, version_from, version_to, snapshot.ttl_policy)
 
@@ -135,13 +161,19 @@ def quote_store(*, user, session, draft: Draft, now: datetime) -> Quote:
     return quote
 
 
-def quote_create(*, user, session, context: SwitchContext, to_model_id: str, now: datetime) -> Quote:
-    return quote_store(
-        user=user,
-        session=session,
-        draft=quote_draft(user=user, session=session, context=context, to_model_id=to_model_id, now=now),
-        now=now,
+def quote_create(
+    *, user, session, context: SwitchContext, to_model_id: str, now: datetime, measured: tuple[int, int] | None = None
+) -> Quote:
+    draft = quote_draft(
+        user=user, session=session, context=context, to_model_id=to_model_id, now=now, measured=measured
     )
+    return quote_store(user=user, session=session, draft=draft, now=now)
+
+
+def _measured_of(quote: Quote) -> tuple[int, int] | None:
+    """The counts a quote was made with: its confirmation is checked against the same ones."""
+    measured = (quote.payload.get("prefixTokens") or {}).get("measured")
+    return (measured["from"], measured["to"]) if measured else None
 
 
 def _materially_different(quoted: Quote, draft: Draft) -> bool:
@@ -190,7 +222,9 @@ def switch_confirmation(
         return Confirmation(None, None, None, QuoteUsed(extra={"quoteId": str(quote.pk)}))
     if quote.expires_at <= now:
         return Confirmation(None, None, None, QuoteExpired(extra={"quoteId": str(quote.pk)}))
-    draft = quote_draft(user=user, session=session, context=context, to_model_id=to_model_id, now=now)
+    draft = quote_draft(
+        user=user, session=session, context=context, to_model_id=to_model_id, now=now, measured=_measured_of(quote)
+    )
     if quote.from_model_id != session.model_id or _materially_different(quote, draft):
         fresh = quote_store(user=user, session=session, draft=draft, now=now)
         return Confirmation(None, None, draft, QuoteStale(top_level={"quote": fresh.payload}))

@@ -33,12 +33,21 @@ from .cap_model import CapModel, cap_percent, cap_pick, cap_units
 from .money import MICRO_USD, ZERO
 from .prices import Prices
 
-# Steady state ("typical turn" once both caches are warm): the turn reads the whole
-# current prefix, writes a tail of the new message plus the previous reply, and answers.
-# When the quote gets no new-message size it assumes STEADY_NEW_TOKENS. The sample
-# transcripts (data/claude-code-logs) write a median of ~800 tokens per request.
-STEADY_NEW_TOKENS = 500
-STEADY_OUTPUT_TOKENS = 500
+
+@dataclass(frozen=True, slots=True)
+class SteadyTurn:
+    """A typical turn once both caches are warm: it reads the whole current prefix, writes
+    the tail (the previous reply and the new message) and answers."""
+
+    write_tokens: int
+    output_tokens: int
+
+
+# The typical warm turn of the real Claude Code transcripts in data/claude-code-logs (437
+# sessions, 27,478 warm main-chain requests; lower medians), measured with
+# `.venv/bin/python -m bench.turn_medians`: 782 tokens written, 140 output. A session's own
+# recent turns replace it once it has any (`billing.switch_context`).
+LOGGED_TURN = SteadyTurn(write_tokens=782, output_tokens=140)
 
 # First-token latency: uncached prompt tokens are prefilled at roughly these rates
 # (tokens/s per family; rough public TTFT observations, to be calibrated against the
@@ -54,6 +63,7 @@ W_FLAPPING = "flapping"
 W_SWITCH_BACK_WARM = "switch_back_warm"
 W_FIRST_TURN_FREE = "first_turn_free"
 W_TOKENIZER_ESTIMATE = "tokenizer_estimate"
+W_TOKENIZER_MEASURED = "tokenizer_measured"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,8 @@ class QuoteFigures:
     warnings: list[str]
     price_version_from: str
     price_version_to: str
+    # The conversation counted on both models (from, to), when the new model's prefix was measured.
+    measured: tuple[int, int] | None = None
 
     def to_json(self) -> dict:
         return {
@@ -95,6 +107,7 @@ class QuoteFigures:
                 "to": self.prefix_to,
                 "toLow": self.prefix_to_low,
                 "toHigh": self.prefix_to_high,
+                "measured": None if self.measured is None else {"from": self.measured[0], "to": self.measured[1]},
             },
             "cacheState": {"from": self.cache_state_from, "to": self.cache_state_to},
             "nextTurn": {"stayUsd": str(self.stay_usd), "switchUsd": str(self.switch_usd)},
@@ -188,17 +201,25 @@ def quote_compute(
     cap: CapModel | Mapping[str, CapModel] | None = None,
     recent_switches: Iterable = (),
     to_prefix_tokens: int | None = None,
+    measured: tuple[int, int] | None = None,
+    steady_turn: SteadyTurn = LOGGED_TURN,
 ) -> QuoteFigures:
     """Quote switching the session from `from_model` to `to_model` (canonical API ids) at `now`.
 
     `new_tokens`: size of the next user message in `from_model`'s tokens.
     `to_prefix_tokens`: the conversation counted with the new model (`messages.count_tokens`),
-    when known; otherwise it is estimated. `cap` (one `CapModel`, or one per `plan`) turns on
+    when known; otherwise it is estimated. `measured`: the session's messages counted on both
+    models (`/session/count_tokens`), which leaves out its system prompt and tools: the
+    prefix is scaled by their ratio, and only the part they do not cover keeps the tokenizers'
+    range (the `tokenizer_measured` warning says so). `cap` (one `CapModel`, or one per `plan`) turns on
     `capPercent`: the tax's share of the weekly cap. `recent_switches`: the session's recent
-    `SwitchEvent`s (or (at, from, to) tuples), for the flapping warning.
+    `SwitchEvent`s (or (at, from, to) tuples), for the flapping warning. `steady_turn`: the
+    session's typical warm turn (in `from_model`'s tokens), for the steady-state figures.
     """
     if new_tokens < 0 or (to_prefix_tokens is not None and to_prefix_tokens < 0):
         raise ValueError("token counts must not be negative")
+    if measured is not None and (measured[0] <= 0 or measured[1] < 0 or not snapshot.context_tokens):
+        measured = None  # nothing counted, or nothing to scale
     warnings: list[str] = []
     ttl = snapshot.ttl_policy
     p_from = snapshot.context_tokens
@@ -217,12 +238,22 @@ def quote_compute(
             prices_to.tokenizer_low_k,
             prices_to.tokenizer_high_k,
         )
-        p_to = _scale_point(p_from, prices_from, prices_to)
-        n_to = _scale_point(new_tokens, prices_from, prices_to)
-        low = p_from * t_lo // f_hi
-        high = -(-p_from * t_hi // f_lo)
-        if p_from:
-            warnings.append(W_TOKENIZER_ESTIMATE)
+        if measured is not None:
+            counted_from, counted_to = measured
+            p_to = (p_from * counted_to * 2 + counted_from) // (counted_from * 2)  # half up
+            n_to = (new_tokens * counted_to * 2 + counted_from) // (counted_from * 2)
+            # The system prompt and tools: the known prefix beyond the counted messages.
+            rest = max(p_from - counted_from, 0)
+            low = min(p_to, counted_to + rest * t_lo // f_hi)
+            high = max(p_to, counted_to - (-rest * t_hi // f_lo))
+            warnings.append(W_TOKENIZER_MEASURED)
+        else:
+            p_to = _scale_point(p_from, prices_from, prices_to)
+            n_to = _scale_point(new_tokens, prices_from, prices_to)
+            low = p_from * t_lo // f_hi
+            high = -(-p_from * t_hi // f_lo)
+            if p_from:
+                warnings.append(W_TOKENIZER_ESTIMATE)
 
     # --- staying ---
     prompt_from = p_from + new_tokens
@@ -256,12 +287,13 @@ def quote_compute(
     rate_delta = _usd(same_state) - stay_usd
     rebuild = tax - rate_delta
 
-    # --- steady state: both warm, a typical turn ---
-    steady_new = new_tokens or STEADY_NEW_TOKENS
-    steady_new_to = n_to or _scale_point(STEADY_NEW_TOKENS, prices_from, prices_to)
+    # --- steady state: both warm, a typical turn (with the given new message, when there is one) ---
+    out = steady_turn.output_tokens
+    write = new_tokens + out if new_tokens else steady_turn.write_tokens
+    out_to = _scale_point(out, prices_from, prices_to)
+    write_to = n_to + out_to if new_tokens else _scale_point(write, prices_from, prices_to)
     steady = _usd(
-        _prompt_cost(prices_to, 0, steady_new_to + STEADY_OUTPUT_TOKENS, ttl, p_to, STEADY_OUTPUT_TOKENS)
-        - _prompt_cost(prices_from, 0, steady_new + STEADY_OUTPUT_TOKENS, ttl, p_from, STEADY_OUTPUT_TOKENS)
+        _prompt_cost(prices_to, 0, write_to, ttl, p_to, out_to) - _prompt_cost(prices_from, 0, write, ttl, p_from, out)
     )
     if tax <= ZERO:
         break_even = 0
@@ -313,6 +345,7 @@ def quote_compute(
     return QuoteFigures(
         p_from, p_to, low, high, state_from, state_to, stay_usd, switch_usd, tax, rebuild, rate_delta, steady,
         break_even, max(ttft, 0), percent, warnings, prices_from.label, prices_to.label,
+        measured if W_TOKENIZER_MEASURED in warnings else None,
     )  # fmt: skip
 
 

@@ -9,26 +9,31 @@ embedded default) `switch_context_load` reads them through the ORM. Both give th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from .cache_state import TTL_DELTAS, CacheEntryState, CacheSnapshot
-from .cache_store import cache_state_snapshot
-from .models import SwitchOutcome, SwitchRecord
-from .quoting import SwitchEvent
+from .cache_store import cache_state_snapshot, snapshot_with_provisional
+from .models import SwitchOutcome, SwitchRecord, UsageEvent
+from .quoting import SteadyTurn, SwitchEvent
 
 # Flapping is A->B->A: the last few switches tell it.
 RECENT_SWITCHES = 4
 # Switches are read over the longest TTL; the quote keeps those inside the session's own TTL
 # (the newest come first, so the last few inside a shorter TTL are among these).
 RECENT_WINDOW = max(TTL_DELTAS.values())
+# The session's typical warm turn: the (lower) medians of its last few requests that read the
+# cache, on the main chain. Recent ones: a session's turns change as its app grows.
+RECENT_TURNS = 20
 
 
 @dataclass(frozen=True, slots=True)
 class SwitchContext:
     snapshot: CacheSnapshot
     recent_switches: tuple[SwitchEvent, ...]  # applied, newest first, inside RECENT_WINDOW
+    steady_turn: SteadyTurn | None = None  # None before the session's first warm turn
 
 
 def switch_context_load(*, session_pk: int, session_key: str, now: datetime) -> SwitchContext:
@@ -42,10 +47,24 @@ def switch_context_load(*, session_pk: int, session_key: str, now: datetime) -> 
             :RECENT_SWITCHES
         ]
     )
+    turns = list(
+        UsageEvent.objects.filter(session_key=session_key, is_sidechain=False, cache_read_tokens__gt=0)
+        .order_by("-occurred_at")
+        .values_list("cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens")[:RECENT_TURNS]
+    )
+    steady = None
+    if turns:
+        steady = SteadyTurn(_median_low([w5 + w1 for w5, w1, _ in turns]), _median_low([out for *_, out in turns]))
     return SwitchContext(
         snapshot=cache_state_snapshot(session_key=session_key),
         recent_switches=tuple(SwitchEvent(*row) for row in rows),
+        steady_turn=steady,
     )
+
+
+def _median_low(values: list[int]) -> int:
+    """The lower median, as PostgreSQL's percentile_disc(0.5) gives it."""
+    return sorted(values)[(len(values) - 1) // 2]
 
 
 # The PostgreSQL read: the caller selects from the session table as `s`, appends PG_COLUMNS to
@@ -53,8 +72,9 @@ def switch_context_load(*, session_pk: int, session_key: str, now: datetime) -> 
 # Entries and switches come back as parallel arrays, which psycopg turns into typed lists.
 PG_COLUMNS = """
     cs.id IS NOT NULL, cs.ttl_policy, cs.current_model, cs.context_tokens, cs.last_request_at,
-    ARRAY(SELECT jsonb_array_elements_text(cs.seen_models)),
-    ce.models, ce.prefix_tokens, ce.ttls, ce.expires_at, sw.at, sw.from_models, sw.to_models"""
+    ARRAY(SELECT jsonb_array_elements_text(cs.seen_models)), cs.provisional_turn::text,
+    ce.models, ce.prefix_tokens, ce.ttls, ce.expires_at, sw.at, sw.from_models, sw.to_models,
+    ut.written, ut.output"""
 PG_JOINS = """
     LEFT JOIN billing_sessioncachestate cs ON cs.session_key = s.key::text
     LEFT JOIN LATERAL (
@@ -79,17 +99,29 @@ PG_JOINS = """
             ORDER BY sr.created_at DESC
             LIMIT %s
         ) r
-    ) sw ON true"""
+    ) sw ON true
+    LEFT JOIN LATERAL (
+        SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY t.written) AS written,
+               percentile_disc(0.5) WITHIN GROUP (ORDER BY t.output_tokens) AS output
+        FROM (
+            SELECT u.cache_write_5m_tokens + u.cache_write_1h_tokens AS written, u.output_tokens
+            FROM billing_usageevent u
+            WHERE u.session_key = s.key::text AND NOT u.is_sidechain AND u.cache_read_tokens > 0
+            ORDER BY u.occurred_at DESC
+            LIMIT %s
+        ) t
+    ) ut ON true"""
 
 
 def pg_params(now: datetime) -> list:
-    return [now - RECENT_WINDOW, SwitchOutcome.APPLIED.value, RECENT_SWITCHES]
+    return [now - RECENT_WINDOW, SwitchOutcome.APPLIED.value, RECENT_SWITCHES, RECENT_TURNS]
 
 
 def switch_context_from_pg(values: Sequence) -> SwitchContext:
     """The context from the PG_COLUMNS of one row."""
-    (has_state, ttl_policy, current_model, context_tokens, last_request_at, seen_models,
-     models, prefix_tokens, ttls, expires_at, switched_at, from_models, to_models) = values  # fmt: skip
+    (has_state, ttl_policy, current_model, context_tokens, last_request_at, seen_models, provisional,
+     models, prefix_tokens, ttls, expires_at, switched_at, from_models, to_models,
+     written, output) = values  # fmt: skip
     snapshot = CacheSnapshot()
     if has_state:
         snapshot = CacheSnapshot(
@@ -100,5 +132,7 @@ def switch_context_from_pg(values: Sequence) -> SwitchContext:
             entries=tuple(map(CacheEntryState, models or (), prefix_tokens or (), ttls or (), expires_at or ())),
             seen_models=frozenset(seen_models or ()),
         )
+        snapshot = snapshot_with_provisional(snapshot, json.loads(provisional) if provisional else None)
     switches = tuple(map(SwitchEvent, switched_at or (), from_models or (), to_models or ()))
-    return SwitchContext(snapshot=snapshot, recent_switches=switches)
+    steady = SteadyTurn(written, output) if written is not None else None
+    return SwitchContext(snapshot=snapshot, recent_switches=switches, steady_turn=steady)

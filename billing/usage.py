@@ -114,13 +114,19 @@ def miss_cause(
 
 @transaction.atomic
 def usage_ingest(
-    *, session_key: str, session_pk: int | None, user, records: list[RequestRecord | RateLimitRecord]
+    *,
+    session_key: str,
+    session_pk: int | None,
+    user,
+    records: list[RequestRecord | RateLimitRecord],
+    ttl: str | None = None,
 ) -> IngestResult:
     """Store a validated batch for one session; the caller holds the session's row lock.
 
     A handful of queries per batch, whatever its size: known ids, one tracker replay per
     stream (main chain, sub-agents), one insert per table, and switch matching only when the
-    session has a switch waiting for its first request.
+    session has a switch waiting for its first request. `ttl`: the session's TTL so far, which
+    a new cache state starts from until a write shows the one its agent really uses.
     """
     ids = [r.record_id for r in records]
     known = set(
@@ -147,7 +153,7 @@ def usage_ingest(
         if isinstance(r, RateLimitRecord)
     )
     requests = _turns_billed_once(session_key=session_key, requests=[r for r in fresh if isinstance(r, RequestRecord)])
-    befores = _replay(session_key=session_key, requests=requests)
+    befores = _replay(session_key=session_key, requests=requests, ttl=ttl)
     events = UsageEvent.objects.bulk_create(
         _usage_event(session_key=session_key, user=user, record=r, before=befores[r.record_id]) for r in requests
     )
@@ -214,7 +220,7 @@ def _turns_billed_once(*, session_key: str, requests: list[RequestRecord]) -> li
     return [r for r in requests if not (r.source == ACP_TURN and r.turn_key in transcribed)]
 
 
-def _replay(*, session_key: str, requests: list[RequestRecord]) -> dict[str, CacheSnapshot]:
+def _replay(*, session_key: str, requests: list[RequestRecord], ttl: str | None) -> dict[str, CacheSnapshot]:
     """Feed each stream's requests to its tracker; the state before each request, by record id."""
     streams: dict[str, list[RequestRecord]] = {}
     for record in requests:
@@ -223,7 +229,7 @@ def _replay(*, session_key: str, requests: list[RequestRecord]) -> dict[str, Cac
     befores: dict[str, CacheSnapshot] = {}
     for tracker_key, stream in streams.items():
         snapshots = cache_state_record_requests(
-            session_key=tracker_key, requests=[(r.model, r.usage, r.at) for r in stream]
+            session_key=tracker_key, requests=[(r.model, r.usage, r.at) for r in stream], ttl_policy=ttl
         )
         befores.update(zip((r.record_id for r in stream), snapshots, strict=True))
     return befores

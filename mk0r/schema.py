@@ -98,7 +98,7 @@ QUOTE_EXAMPLE: dict[str, Any] = {
     "fromModelId": "haiku",
     "toModelId": "sonnet",
     "ttl": "5m",
-    "prefixTokens": {"from": 48210, "to": 48210, "toLow": 48210, "toHigh": 48210},
+    "prefixTokens": {"from": 48210, "to": 48210, "toLow": 48210, "toHigh": 48210, "measured": None},
     "cacheState": {"from": "warm", "to": "none"},
     "nextTurn": {"stayUsd": "0.0054", "switchUsd": "0.1843"},
     "taxUsd": "0.1789",

@@ -133,6 +133,25 @@ class BridgeClient:
         """The model the agent last confirmed for the session, and its switches' state."""
         return self._call("POST", "/session/state", {"sessionId": session_id}, idempotent=True)
 
+    def count_tokens(self, *, session_id: str, model_ids: list[str], timeout: float) -> dict[str, int]:
+        """The session's conversation counted for each model (`/session/count_tokens`): one try,
+        `timeout` seconds for connecting and for the answer each (it is only worth it when fast)."""
+        try:
+            response = _shared_http().post(
+                self.base_url + "/session/count_tokens",
+                json={"sessionId": session_id, "modelIds": model_ids},
+                headers=self._headers,
+                timeout=httpx.Timeout(timeout),
+            )
+            if response.status_code >= 400:
+                raise _error_from_response(response)
+            counts = response.json()["inputTokens"]
+            return {model: int(counts[model]) for model in model_ids}
+        except httpx.TransportError as exc:
+            raise _error_from_transport(exc) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BridgeError(BridgeErrorKind.OTHER, "The bridge sent an unreadable count.", permanent=True) from exc
+
     def cancel(self, *, session_id: str) -> None:
         self._call("POST", "/session/cancel", {"sessionId": session_id}, idempotent=True)
 

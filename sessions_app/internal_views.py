@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.cache_store import cache_state_ttl
 from billing.usage import usage_batch_parse, usage_ingest, usage_payload_load
 from mk0r.errors import ServiceError
 
@@ -56,11 +57,13 @@ class UsageIngestView(APIView):
                     session_pk=session.pk,
                     user=session.user,
                     records=[records[i] for i in indexes],
+                    ttl=session.cache_ttl,
                 )
                 accepted += result.accepted
                 duplicates += result.duplicates
                 # What the agent billed: the session's picker map, and its model when a turn disagrees.
                 session_usage_models_observe(session=session, raw_records=[raw_records[i] for i in indexes])
+                _session_ttl_follow_cache(session)
         return Response({"accepted": accepted, "duplicates": duplicates}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -82,3 +85,12 @@ def _with_api_models(raw_records, *, by_acp_id: dict[str, AgentSession]):
         for index, raw in zip(indexes, renamed, strict=True):
             named[index] = raw
     return named
+
+
+def _session_ttl_follow_cache(session: AgentSession) -> None:
+    """One TTL truth: once the agent's writes show the TTL it really uses, the session (its API,
+    the picker, its quotes) says that one instead of the plan's default."""
+    ttl = cache_state_ttl(session_key=str(session.key))
+    if ttl and ttl != session.cache_ttl:
+        session.cache_ttl = ttl
+        session.save(update_fields=["cache_ttl", "updated_at"])

@@ -40,10 +40,28 @@ AVAILABLE_MODELS = [
 # --- Documentation-only serializers for bodies the views build by hand ---------
 
 
+class CountedTokens(serializers.Serializer):
+    to = serializers.IntegerField(help_text="The session's messages counted on the new model.")
+
+    def get_fields(self):
+        return {
+            "from": serializers.IntegerField(help_text="The same messages on the current model."),
+            **super().get_fields(),
+        }
+
+
 class PrefixTokens(serializers.Serializer):
-    to = serializers.IntegerField(help_text="The prefix in the new model's tokens (estimate when not counted).")
+    to = serializers.IntegerField(
+        help_text="The prefix in the new model's tokens: the same when both count alike, else scaled by the "
+        "measured ratio (`measured`, warning tokenizer_measured) or estimated (warning tokenizer_estimate)."
+    )
     toLow = serializers.IntegerField()
     toHigh = serializers.IntegerField()
+    measured = CountedTokens(
+        allow_null=True,
+        help_text="The conversation counted on both models by the Messages API (system prompt and tools "
+        "excluded), when the switch crosses tokenizers and the bridge counted it in time; else null.",
+    )
 
     def get_fields(self):
         return {
@@ -107,7 +125,8 @@ class Quote(serializers.Serializer):
     )
     warnings = serializers.ListField(
         child=serializers.CharField(),
-        help_text="already_cold, below_minimum, flapping, switch_back_warm, first_turn_free, tokenizer_estimate.",
+        help_text="already_cold, below_minimum, flapping, switch_back_warm, first_turn_free, tokenizer_estimate, "
+        "tokenizer_measured.",
     )
     priceVersion = PriceVersions()
     currency = serializers.CharField()

@@ -3,11 +3,14 @@
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
+from billing.cache_store import cache_state_turn_ended
 from billing.entitlements import subscription_for
 from billing.models import BillingMode
 
@@ -131,6 +134,7 @@ def session_prompt(*, user, key, prompt: str) -> Iterator[StreamEvent]:
     # The turn runs on the agent's model: a stored model in doubt is checked first, so that what
     # the client shows and what quotes read afterwards is the model the turn ran on.
     session = session_model_verified(user=user, session=session, bridge=bridge)
+    started = timezone.now()
     events = bridge.prompt(session_id=session.acp_session_id, prompt=prompt)
     try:
         first = next(events)
@@ -138,17 +142,51 @@ def session_prompt(*, user, key, prompt: str) -> Iterator[StreamEvent]:
         first = None
     except BridgeError as exc:
         raise api_error_from_bridge(exc) from exc
-    return _relay_turn(first, events)
+    return _relay_turn(first, events, watch=TurnWatch(session=session, started=started))
 
 
-def _relay_turn(first: StreamEvent | None, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+@dataclass
+class TurnWatch:
+    """What the relay notes about a turn on its way to the client, to record its end."""
+
+    session: AgentSession
+    started: datetime  # when the prompt went to the agent
+    context_tokens: int | None = None
+
+    def saw(self, event: StreamEvent) -> None:
+        update = event.data.get("update") if event.event == "update" else None
+        if isinstance(update, dict) and update.get("sessionUpdate") == "usage_update":
+            used = update.get("used")
+            if isinstance(used, int) and not isinstance(used, bool) and used >= 0:
+                self.context_tokens = used
+        elif event.event == "done":
+            session_turn_ended(watch=self, usage=event.data.get("usage"))
+
+
+def session_turn_ended(*, watch: TurnWatch, usage: Any) -> None:
+    """The turn's `done` is about to reach the client: its cache state is recorded first, so
+    that a quote the client asks for next sees the turn. A failure here must not cost the
+    client its turn; the relayed usage brings the state up to date a moment later anyway."""
+    if not isinstance(usage, dict):
+        return
+    try:
+        cache_state_turn_ended(
+            session=watch.session, usage=usage, at=watch.started, context_tokens=watch.context_tokens
+        )
+    except (DatabaseError, LookupError, ValueError):
+        logger.exception("session %s: could not record the end of a turn", watch.session.key)
+
+
+def _relay_turn(first: StreamEvent | None, events: Iterator[StreamEvent], *, watch: TurnWatch) -> Iterator[StreamEvent]:
     if first is None:
         yield StreamEvent("error", {"code": "agent_error", "message": "The agent ended the turn without an answer."})
         return
+    watch.saw(first)
     yield first
     ended = first.event in ("done", "error")
     try:
         for event in events:
+            watch.saw(event)
             yield event
             ended = event.event in ("done", "error")
     except BridgeError as exc:

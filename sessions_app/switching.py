@@ -11,12 +11,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
 from billing.entitlements import model_access_check
 from billing.models import Quote, SwitchOutcome
-from billing.quotes import quote_create, switch_confirmation, switch_quote_claim, switch_record_build
+from billing.quotes import (
+    quote_create,
+    quote_tokenizer_change,
+    switch_confirmation,
+    switch_quote_claim,
+    switch_record_build,
+)
 from mk0r.db import insert_row
 from mk0r.errors import ServiceError
 
@@ -66,7 +73,22 @@ def session_switch_quote(*, user, key, model_id: str) -> Quote:
         if not session.model_unverified:
             # The stored model changed under the context read with it: read both again.
             session, context = session_with_switch_context(user=user, key=key, now=now)
-    return quote_create(user=user, session=session, context=context, to_model_id=model_id, now=now)
+    models = quote_tokenizer_change(session=session, context=context, to_model_id=model_id, now=now)
+    measured = _conversation_counted(session, models) if models else None
+    return quote_create(user=user, session=session, context=context, to_model_id=model_id, now=now, measured=measured)
+
+
+def _conversation_counted(session: AgentSession, models: tuple[str, str]) -> tuple[int, int] | None:
+    """The conversation counted on both models by the bridge, or None: a bridge without the
+    route (404), a failure or a slow answer leaves the quote to its estimate, never waiting long."""
+    try:
+        counts = bridge_for(session).count_tokens(
+            session_id=session.acp_session_id, model_ids=list(models), timeout=settings.BRIDGE_COUNT_TOKENS_TIMEOUT
+        )
+    except BridgeError as exc:
+        logger.info("session %s: no token count (%s %s), estimating", session.key, exc.kind, exc.status or "")
+        return None
+    return counts[models[0]], counts[models[1]]
 
 
 def session_model_switch(*, user, key, model_id: str, quote_id=None) -> SwitchResult:

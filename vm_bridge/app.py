@@ -15,8 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .agent import agent_environment
 from .config import Config
-from .errors import BridgeError, invalid_request
+from .conversation import MAX_MODELS, TokenCounter, transcript_messages
+from .errors import BridgeError, invalid_request, session_lost
 from .relay import Relay
 from .sessions import SessionManager, Turn
 from .transcript import TranscriptReader
@@ -53,6 +55,7 @@ class Bridge:
             config, on_turn_finished=self.usage.turn_finished, on_turn_started=self.usage.turn_started
         )
         self.sessions.on_orphan_rate_limits = self.relay.enqueue
+        self.counter = TokenCounter(agent_environment(config))
         self._shutting_down = False
 
     def _agent_writes_transcripts(self) -> bool:
@@ -108,6 +111,7 @@ def create_app(config: Config) -> Starlette:
                 "protocolVersion": host.protocol_version,
                 "switchMethod": bridge.sessions.switch_method,
                 "usageSpool": bridge.relay.figures(),
+                "features": ["count_tokens"] if bridge.counter.available else [],
             }
         )
 
@@ -140,6 +144,23 @@ def create_app(config: Config) -> Starlette:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    async def count_tokens(request: Request) -> Response:
+        body = await _json_body(request, config)
+        session_id = _field(body, "sessionId", str)
+        model_ids = body.get("modelIds")
+        if (
+            not isinstance(model_ids, list)
+            or not 0 < len(model_ids) <= MAX_MODELS
+            or not all(isinstance(m, str) and m for m in model_ids)
+        ):
+            raise invalid_request(f"modelIds must be a list of 1 to {MAX_MODELS} model ids", field="modelIds")
+        if session_id not in bridge.sessions.sessions:
+            raise session_lost(session_id)
+        path = bridge.transcripts.conversation_file(session_id)
+        messages = await asyncio.to_thread(transcript_messages, path) if path is not None else []
+        counts = await bridge.counter.count(messages=messages, model_ids=list(dict.fromkeys(model_ids)))
+        return JSONResponse({"sessionId": session_id, "messages": len(messages), "inputTokens": counts})
+
     async def cancel(request: Request) -> Response:
         body = await _json_body(request, config)
         return JSONResponse(await bridge.sessions.cancel(session_id=_field(body, "sessionId", str)))
@@ -167,6 +188,7 @@ def create_app(config: Config) -> Starlette:
             Route("/session/state", session_state, methods=["POST"]),
             Route("/session/prompt", prompt, methods=["POST"]),
             Route("/session/cancel", cancel, methods=["POST"]),
+            Route("/session/count_tokens", count_tokens, methods=["POST"]),
         ],
         exception_handlers={BridgeError: bridge_error, HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,

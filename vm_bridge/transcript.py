@@ -34,6 +34,10 @@ class TranscriptReader:
         found += sorted(projects.glob(f"*/{session_id}/subagents/*.jsonl"))
         return found
 
+    def conversation_file(self, session_id: str) -> Path | None:
+        """The session's main-chain transcript (not its sub-agents'), if the agent wrote one."""
+        return next((p for p in self.files(session_id) if p.name == f"{session_id}.jsonl"), None)
+
     def exists(self, session_id: str) -> bool:
         return bool(self.files(session_id))
 

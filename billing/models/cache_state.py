@@ -22,6 +22,9 @@ class SessionCacheState(models.Model):
     last_request_at = models.DateTimeField(null=True, blank=True)
     # Models that ever held a cache entry here: tells "expired" (cold) from "never cached".
     seen_models = models.JSONField(default=list, blank=True)
+    # The last turn as the client saw it end ({at, model, usage}), applied on top of the exact
+    # state until that turn's relayed usage arrives (billing.cache_store.cache_state_turn_ended).
+    provisional_turn = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -39,9 +42,7 @@ class CacheEntry(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["state", "model", "prefix_tokens"], name="billing_cache_entry_unique"
-            ),
+            models.UniqueConstraint(fields=["state", "model", "prefix_tokens"], name="billing_cache_entry_unique"),
         ]
         indexes = [models.Index(fields=["state", "model"])]
         verbose_name_plural = "cache entries"

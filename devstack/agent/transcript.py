@@ -1,6 +1,7 @@
-"""Claude-Code-style JSONL transcript, so the bridge's usage relay reads exact usage.
+"""Claude-Code-style JSONL transcript, so the bridge's usage relay reads exact usage and the
+bridge can count the conversation (`/session/count_tokens`).
 
-One `assistant` line per API request under
+One `user` line per prompt and one `assistant` line per API request under
 `$CLAUDE_CONFIG_DIR/projects/<cwd, every non-alphanumeric character as '-'>/<sessionId>.jsonl`
 (Claude Code's own naming; for ordinary paths that is `/` replaced by `-`).
 """
@@ -23,9 +24,30 @@ def transcript_path(cwd: str, session_id: str, config: Path | None = None) -> Pa
     return (config or config_dir()) / "projects" / re.sub(r"[^A-Za-z0-9]", "-", cwd) / f"{session_id}.jsonl"
 
 
-def append_assistant(*, cwd: str, session_id: str, request_id: str | None, message: dict,
-                     parent_uuid: str | None) -> str:
-    """Append one line; returns its uuid (the next line's parentUuid)."""
+def append_user(*, cwd: str, session_id: str, text: str, parent_uuid: str | None) -> str:
+    """Append the user's prompt; returns its uuid (the next line's parentUuid)."""
+    return _append(
+        cwd=cwd, session_id=session_id, kind="user", message={"role": "user", "content": text}, parent_uuid=parent_uuid
+    )
+
+
+def append_assistant(
+    *, cwd: str, session_id: str, request_id: str | None, message: dict, parent_uuid: str | None
+) -> str:
+    """Append one API request's reply; returns its uuid (the next line's parentUuid)."""
+    return _append(
+        cwd=cwd,
+        session_id=session_id,
+        kind="assistant",
+        message=message,
+        parent_uuid=parent_uuid,
+        request_id=request_id,
+    )
+
+
+def _append(
+    *, cwd: str, session_id: str, kind: str, message: dict, parent_uuid: str | None, request_id: str | None = None
+) -> str:
     line_uuid = str(uuid.uuid4())
     now = dt.datetime.now(dt.UTC)
     line = {
@@ -35,9 +57,9 @@ def append_assistant(*, cwd: str, session_id: str, request_id: str | None, messa
         "cwd": cwd,
         "sessionId": session_id,
         "version": "devstack",
-        "type": "assistant",
+        "type": kind,
         "message": message,
-        "requestId": request_id,
+        **({"requestId": request_id} if kind == "assistant" else {}),
         "uuid": line_uuid,
         "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }

@@ -166,6 +166,9 @@ BRIDGE_CONNECT_TIMEOUT = env.float("BRIDGE_CONNECT_TIMEOUT", default=3.0)
 BRIDGE_READ_TIMEOUT = env.float("BRIDGE_READ_TIMEOUT", default=30.0)
 BRIDGE_PROMPT_TIMEOUT = env.float("BRIDGE_PROMPT_TIMEOUT", default=600.0)
 BRIDGE_RETRIES = env.int("BRIDGE_RETRIES", default=2)
+# A quote across tokenizers asks the bridge to count the conversation for both models; it waits
+# this long for the count (connect and read each), then quotes with its estimate instead.
+BRIDGE_COUNT_TOKENS_TIMEOUT = env.float("BRIDGE_COUNT_TOKENS_TIMEOUT", default=0.3)
 # A switch or resume finding another one of the same session under way waits this long for it
 # before answering 409 session_busy.
 SESSION_LEASE_WAIT_SECONDS = env.float("SESSION_LEASE_WAIT_SECONDS", default=2.0)

@@ -56,7 +56,7 @@ def test_haiku_to_sonnet_at_november_2026_prices():
     assert data["nextTurn"] == {"stayUsd": "0.001000", "switchUsd": "0.250000"}
     assert data["taxUsd"] == "0.249000"
     # Both on the 2026 tokenizer: the prefix is the same count, no estimate.
-    assert data["prefixTokens"] == {"from": 100000, "to": 100000, "toLow": 100000, "toHigh": 100000}
+    assert data["prefixTokens"] == {"from": 100000, "to": 100000, "toLow": 100000, "toHigh": 100000, "measured": None}
     assert "tokenizer_estimate" not in data["warnings"]
     # A time without a zone is UTC.
     args = ("--from", "haiku", "--to", "sonnet", "--prefix-tokens", "100000", "--json")
@@ -67,7 +67,7 @@ def test_switch_onto_a_2026_tokenizer_model_is_an_estimate_with_a_range():
     args = ("--from", "claude-sonnet-4-6", "--to", "opus", "--prefix-tokens", "100000", "--json")
     data = json.loads(run(*args, at="2026-08-01T00:00:00Z"))
     assert data["priceVersion"]["to"] == "claude-opus-5@2026-07-24"
-    assert data["prefixTokens"] == {"from": 100000, "to": 117500, "toLow": 100000, "toHigh": 135000}
+    assert data["prefixTokens"] == {"from": 100000, "to": 117500, "toLow": 100000, "toHigh": 135000, "measured": None}
     assert "tokenizer_estimate" in data["warnings"]
 
 

@@ -8,12 +8,15 @@ import pytest
 from billing.cache_state import CacheTracker, cache_snapshot_warm
 from billing.cap_model import CapModel, ClassWeights
 from billing.costs import Usage
-from billing.quoting import SwitchEvent, quote_compute
+from billing.money import usd_quantize
+from billing.quoting import LOGGED_TURN, SteadyTurn, SwitchEvent, quote_compute
 
 from .conftest import HAIKU_45, HAIKU_55, NOW, OPUS_46, OPUS_47, SONNET_46
 
 s = timedelta(seconds=1)
 D = Decimal
+# The typical warm turn the hand-worked examples assume: a 1,000-token tail written, 500 out.
+TURN = SteadyTurn(write_tokens=1_000, output_tokens=500)
 
 
 def quote(src, dst, prefix, *, idle=0, ttl="5m", snapshot=None, **kw):
@@ -42,7 +45,7 @@ def test_worked_example_haiku_to_opus():
       Opus  0.05 + 0.00625 + 0.0125 = 0.06875; Haiku 0.01 + 0.00125 + 0.0025 = 0.01375 -> +$0.055/turn
     so switching never pays back; first token: 100,000 uncached / 12,000 tok/s = 8,333 ms.
     """
-    q = quote(HAIKU_45, OPUS_46, 100_000)
+    q = quote(HAIKU_45, OPUS_46, 100_000, steady_turn=TURN)
     assert money(q) == (D("0.010000"), D("0.625000"), D("0.615000"), D("0.575000"), D("0.040000"))
     assert q.steady_state_delta_usd == D("0.055000")
     assert q.break_even_turns is None
@@ -50,7 +53,7 @@ def test_worked_example_haiku_to_opus():
     assert (q.cache_state_from, q.cache_state_to) == ("warm", "none")
     assert q.warnings == []
     assert q.to_json() == {
-        "prefixTokens": {"from": 100_000, "to": 100_000, "toLow": 100_000, "toHigh": 100_000},
+        "prefixTokens": {"from": 100_000, "to": 100_000, "toLow": 100_000, "toHigh": 100_000, "measured": None},
         "cacheState": {"from": "warm", "to": "none"},
         "nextTurn": {"stayUsd": "0.010000", "switchUsd": "0.625000"},
         "taxUsd": "0.615000",
@@ -206,7 +209,7 @@ def test_first_turn_has_nothing_to_rebuild():
 
 
 def test_break_even_when_switching_to_a_cheaper_model():
-    q = quote(OPUS_46, HAIKU_45, 100_000)
+    q = quote(OPUS_46, HAIKU_45, 100_000, steady_turn=TURN)
     # tax 100,000 x 1.25/M - 100,000 x 0.50/M = 0.075; saves 0.055 per warm turn -> 2 turns
     assert (q.tax_usd, q.steady_state_delta_usd, q.break_even_turns) == (D("0.075000"), D("-0.055000"), 2)
 
@@ -221,12 +224,63 @@ def test_cap_percent_for_plan_users():
     )
     # switch: 100,000 written x 5 = 500,000 units; stay: 100,000 read x 0.1 = 10,000 -> 4.9% of the week
     assert quote(HAIKU_45, OPUS_46, 100_000, cap=cap).cap_percent == D("4.9000")
-    assert (
-        quote(HAIKU_45, OPUS_46, 100_000, cap={"max5": cap}, plan="max5").to_json()["capPercent"] == "4.9000"
-    )
+    assert quote(HAIKU_45, OPUS_46, 100_000, cap={"max5": cap}, plan="max5").to_json()["capPercent"] == "4.9000"
     assert quote(HAIKU_45, OPUS_46, 100_000, cap={"max5": cap}, plan="pro").cap_percent is None
 
 
 def test_same_model_costs_nothing_extra():
     q = quote(SONNET_46, SONNET_46, 80_000, new_tokens=300)
     assert (q.tax_usd, q.steady_state_delta_usd, q.break_even_turns, q.ttft_penalty_ms) == (D(0), D(0), 0, 0)
+
+
+def test_steady_state_uses_the_sessions_own_turn():
+    # Opus -> Haiku at 100k warm: each warm turn reads 100k, writes its tail and answers.
+    # A session of short turns (200 written, 50 out):
+    #   Opus 0.05 + 200 x 6.25/M + 50 x 25/M = 0.05250; Haiku 0.01 + 200 x 1.25/M + 50 x 5/M = 0.01050
+    short = quote(OPUS_46, HAIKU_45, 100_000, steady_turn=SteadyTurn(200, 50))
+    assert short.steady_state_delta_usd == D("-0.042000")
+    assert short.break_even_turns == 2  # 0.075 / 0.042 = 1.8
+    # One of long ones (20,000 written, 4,000 out): saves 0.04 + 0.1 + 0.08 = 0.22 a turn.
+    long = quote(OPUS_46, HAIKU_45, 100_000, steady_turn=SteadyTurn(20_000, 4_000))
+    assert long.steady_state_delta_usd == D("-0.220000") and long.break_even_turns == 1
+
+
+def test_steady_state_defaults_to_the_typical_turn_of_the_real_logs():
+    assert SteadyTurn(write_tokens=782, output_tokens=140) == LOGGED_TURN
+    # 0.04 read + 782 x 5/M written + 140 x 20/M output saved a turn
+    q = quote(OPUS_46, HAIKU_45, 100_000)
+    assert q.steady_state_delta_usd == D("-0.046710")
+    assert q.break_even_turns == 2
+
+
+def test_steady_state_counts_the_turn_in_the_new_tokenizer():
+    # Haiku 4.5 -> Haiku 5.5 (30 % more tokens at the top of its range, 15 % at the point):
+    # 1,000 written -> 1,150, 500 out -> 575; prefix 100,000 -> 115,000 (above 100k: long-context rates).
+    q = quote(HAIKU_45, HAIKU_55, 100_000, steady_turn=TURN)
+    haiku_55 = D(115_000) * D("0.05") + D(1_150) * D("0.625") + D(575) * D("2.50")
+    haiku_45 = D(100_000) * D("0.10") + D(1_000) * D("1.25") + D(500) * D(5)
+    assert q.steady_state_delta_usd == usd_quantize((haiku_55 - haiku_45) / D(1_000_000)) == D("-0.005844")
+
+
+def test_a_measured_prefix_scales_by_the_counted_ratio_with_a_narrow_range():
+    # 100k-token prefix on Haiku 4.5, of which the messages count 80,000 there and 104,000 on
+    # Opus 4.7 (x1.3); the other 20,000 (system prompt, tools) were not counted: they keep the
+    # tokenizers' range (x1.00 to x1.35).
+    q = quote(HAIKU_45, OPUS_47, 100_000, measured=(80_000, 104_000))
+    assert (q.prefix_to, q.prefix_to_low, q.prefix_to_high) == (130_000, 124_000, 131_000)
+    assert "tokenizer_measured" in q.warnings and "tokenizer_estimate" not in q.warnings
+    # switch: 130,000 written on Opus 4.7 at $6.25/MTok; stay: 100,000 read on Haiku at $0.10/MTok
+    assert (q.switch_usd, q.stay_usd, q.tax_usd) == (D("0.812500"), D("0.010000"), D("0.802500"))
+    assert q.to_json()["prefixTokens"] == {
+        "from": 100_000, "to": 130_000, "toLow": 124_000, "toHigh": 131_000,
+        "measured": {"from": 80_000, "to": 104_000},
+    }  # fmt: skip
+    # The estimate it replaces: the whole prefix in the range, its middle as the point.
+    estimate = quote(HAIKU_45, OPUS_47, 100_000)
+    assert (estimate.prefix_to_low, estimate.prefix_to_high) == (100_000, 135_000)
+    assert "tokenizer_estimate" in estimate.warnings and estimate.to_json()["prefixTokens"]["measured"] is None
+
+
+def test_a_measurement_of_nothing_falls_back_to_the_estimate():
+    q = quote(HAIKU_45, OPUS_47, 100_000, measured=(0, 0))
+    assert "tokenizer_estimate" in q.warnings and q.prefix_to == 117_500

@@ -111,7 +111,11 @@ def test_chat_loop_usage_transcript_and_switch(emulator, tmp_path):
     assert "context-1m-2025-08-07" in log[3]["betas"]
     path = transcript_path(str(workdir), sid, tmp_path / "cfg")
     assert path.parent.name == str(workdir).replace("/", "-").replace("_", "-")
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    # Like Claude Code's: the user's prompt, then the request's reply, turn after turn.
+    assert [line["type"] for line in written] == ["user", "assistant"] * len(log)
+    assert all(line["message"] == {"role": "user", "content": line["message"]["content"]} for line in written[::2])
+    lines = written[1::2]
     assert [line["requestId"] for line in lines] == [r["requestId"] for r in log]
     assert [line["message"]["id"] for line in lines] == [r["messageId"] for r in log]
     assert [line["message"]["usage"] for line in lines] == [r["usage"] for r in log]

@@ -30,6 +30,9 @@ def local_stack(settings, sandbox_root, monkeypatch, live_server):
     settings.LOCAL_SANDBOX_ROOT = sandbox_root
     settings.PUBLIC_BASE_URL = live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
+    # The token count of a quote across tokenizers: on a loaded test machine it may take longer
+    # than the production budget, and these tests want the count, not the fallback.
+    settings.BRIDGE_COUNT_TOKENS_TIMEOUT = 5.0
     return sandbox_root
 
 

@@ -49,7 +49,13 @@ def test_quote_for_a_warm_100k_conversation(pro_client, bridge):
     quote = response.json()["quote"]
     assert quote["fromModelId"] == "haiku" and quote["toModelId"] == "opus"
     assert quote["currency"] == "USD" and quote["ttl"] == "5m"
-    assert quote["prefixTokens"] == {"from": 100_000, "to": 100_000, "toLow": 100_000, "toHigh": 100_000}
+    assert quote["prefixTokens"] == {
+        "from": 100_000,
+        "to": 100_000,
+        "toLow": 100_000,
+        "toHigh": 100_000,
+        "measured": None,
+    }
     assert quote["cacheState"] == {"from": "warm", "to": "none"}
     assert quote["nextTurn"] == {"stayUsd": "0.010000", "switchUsd": "0.625000"}
     assert quote["taxUsd"] == "0.615000"

@@ -10,11 +10,12 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.cache_state import TTL_DELTAS
-from billing.cache_store import cache_state_record_requests
+from billing.cache_store import cache_state_record_requests, cache_state_turn_ended
 from billing.costs import Usage
-from billing.models import SwitchOutcome, SwitchRecord
+from billing.models import SwitchOutcome, SwitchRecord, UsageEvent
 from billing.pricing import price_version_for
-from billing.switch_context import RECENT_SWITCHES, switch_context_load
+from billing.quoting import SteadyTurn
+from billing.switch_context import RECENT_SWITCHES, RECENT_TURNS, switch_context_load
 from sessions_app.errors import SessionNotFound
 from sessions_app.models import AgentSession
 from sessions_app.selectors import session_with_switch_context
@@ -92,3 +93,45 @@ def test_another_users_session_and_a_bad_key_are_not_found(session):
     for user, key in ((stranger, session.key), (session.user, "not-a-uuid")):
         with pytest.raises(SessionNotFound):
             session_with_switch_context(user=user, key=key, now=timezone.now())
+
+
+def test_the_turn_that_just_ended_is_read_the_same_way(session):
+    now = timezone.now()
+    haiku = "claude-haiku-4-5"
+    cache_state_record_requests(
+        session_key=str(session.key),
+        requests=[(haiku, Usage(cache_write_5m_tokens=40_000), now - timedelta(minutes=3))],
+    )
+    session.model_id = "haiku"
+    usage = {"inputTokens": 4, "cachedReadTokens": 40_000, "cachedWriteTokens": 2_000, "outputTokens": 300}
+    cache_state_turn_ended(session=session, usage=usage, at=now - timedelta(seconds=5))
+
+    _, fast, orm = _both(session, now)
+
+    assert fast == orm
+    assert fast.snapshot.context_tokens == 42_304 and fast.snapshot.last_request_at == now - timedelta(seconds=5)
+
+
+def test_the_typical_turn_from_the_last_warm_requests(session):
+    now = timezone.now()
+    version = price_version_for(api_model="claude-haiku-4-5", at=now)
+
+    def event(n, *, read, w5=0, w1=0, out=0, sidechain=False):
+        return UsageEvent(
+            session_key=str(session.key), record_id=f"r{n}", source="transcript", model="claude-haiku-4-5",
+            occurred_at=now - timedelta(seconds=1000 - n), input_tokens=1, cache_write_5m_tokens=w5,
+            cache_write_1h_tokens=w1, cache_read_tokens=read, output_tokens=out, cost_usd=Decimal(0),
+            price_version=version, is_sidechain=sidechain,
+        )  # fmt: skip
+
+    # Old turns beyond the last RECENT_TURNS, cold ones and a sub-agent's do not count.
+    rows = [event(n, read=5_000, w5=99_999, out=99_999) for n in range(5)]
+    rows += [event(10 + n, read=5_000, w5=100 * n, w1=n, out=10 * n) for n in range(RECENT_TURNS)]
+    rows += [event(100, read=0, w5=50_000, out=5), event(101, read=5_000, w5=80_000, out=7, sidechain=True)]
+    UsageEvent.objects.bulk_create(rows)
+
+    _, fast, orm = _both(session, now)
+
+    assert fast == orm
+    # Writes 101 x n for n in 0..19 and outputs 10 x n: lower medians at n = 9.
+    assert fast.steady_turn == SteadyTurn(write_tokens=909, output_tokens=90)

@@ -44,6 +44,7 @@
     switch_back_warm: "The new model still has a warm cache from earlier, so only the newer part is rebuilt.",
     first_turn_free: "Nothing has been said yet, so switching now costs nothing extra.",
     tokenizer_estimate: "The new model counts tokens differently; the figures are an estimate.",
+    tokenizer_measured: "The new model counts tokens differently; the conversation was counted on both models, so the figures are close.",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -264,9 +265,7 @@
     el.picker.disabled = !ready || state.busy;
     el.send.disabled = !ready || state.busy;
     el.currentModel.textContent = s ? (LABELS[s.modelId] || s.modelId) : "–";
-    el.sessionInfo.textContent = s
-      ? `Session ${s.sessionKey.slice(0, 8)}… · ${s.status} · cache lifetime ${s.cacheTtl}`
-      : "Start a new session or open one.";
+    renderSessionInfo();
     for (const input of el.picker.querySelectorAll("input[name=model]")) {
       input.checked = Boolean(s) && input.value === s.modelId;
       const hint = input.parentElement.querySelector(".choice-hint");
@@ -274,6 +273,13 @@
     }
     renderPlanLocks(s);
     if (!s) { el.history.hidden = true; el.historyEmpty.hidden = false; el.historyEmpty.textContent = "No switches yet."; }
+  }
+
+  function renderSessionInfo() {
+    const s = state.session;
+    el.sessionInfo.textContent = s
+      ? `Session ${s.sessionKey.slice(0, 8)}… · ${s.status} · cache lifetime ${s.cacheTtl}`
+      : "Start a new session or open one.";
   }
 
   // --- Chat (server-sent events over fetch) ---------------------------------
@@ -494,7 +500,19 @@
     } else {
       detail("Break-even", "not applicable");
     }
-    if (quote.prefixTokens) detail("Conversation so far", `${quote.prefixTokens.to.toLocaleString()} tokens on the new model`);
+    if (quote.prefixTokens) {
+      const { to, toLow, toHigh } = quote.prefixTokens;
+      const range = toLow !== toHigh ? ` (${toLow.toLocaleString()} to ${toHigh.toLocaleString()})` : "";
+      detail("Conversation so far", `${to.toLocaleString()} tokens on the new model${range}`);
+    }
+    if (quote.ttl) {
+      detail("Cache lifetime", quote.ttl);
+      // The quote is the freshest word on the session's TTL (it follows the agent's cache writes).
+      if (state.session && state.session.cacheTtl !== quote.ttl) {
+        state.session.cacheTtl = quote.ttl;
+        renderSessionInfo();
+      }
+    }
     if (quote.expiresAt) detail("Quote valid until", new Date(quote.expiresAt).toLocaleTimeString());
     el.quoteWarnings.replaceChildren();
     for (const w of quote.warnings || []) {
