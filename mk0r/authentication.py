@@ -3,7 +3,7 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 
 from billing.models import Subscription
@@ -13,7 +13,20 @@ from .db import ModelColumns, prepared_cursor
 
 class TokenWithSubscriptionAuthentication(TokenAuthentication):
     """DRF's token authentication, loading the user's subscription in the same query: nearly
-    every request checks entitlements or quotes with it, and here a query costs more than a join."""
+    every request checks entitlements or quotes with it, and here a query costs more than a join.
+
+    The header is `Authorization: Token <key>` or, as most HTTP clients and OpenAPI tools send
+    it, `Authorization: Bearer <key>`: the same key either way."""
+
+    keywords = ("token", "bearer")
+
+    def authenticate(self, request):
+        scheme, _, _ = get_authorization_header(request).partition(b" ")
+        if scheme.lower().decode("latin-1") not in self.keywords:
+            return None
+        # DRF's own parsing and messages, for whichever scheme was sent.
+        self.keyword = scheme.decode("latin-1")
+        return super().authenticate(request)
 
     def authenticate_credentials(self, key):
         token = token_with_user(key)

@@ -51,3 +51,32 @@ def test_an_inactive_user_is_refused(db):
     assert response.status_code == 401
     assert response.json()["code"] == "authentication_failed"
     assert "inactive" in response.json()["message"]
+
+
+@pytest.mark.parametrize("scheme", ["Token", "Bearer", "bearer"])
+def test_the_key_is_accepted_as_token_or_bearer(db, scheme):
+    client = client_for("either", "pro")
+    key = Token.objects.get(user=client.user).key
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {key}")
+    response = client.get("/api/chat/sessions")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"sessions": []}
+
+
+@pytest.mark.parametrize("scheme", ["Token", "Bearer"])
+def test_a_wrong_key_says_so_whichever_the_scheme(db, scheme):
+    client = client_for("wrong-key", "pro")
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {'0' * 40}")
+    response = client.get("/api/chat/sessions")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+    assert response.json()["message"] == "Invalid token."
+
+
+def test_a_bearer_header_without_a_key_is_refused_as_such(db):
+    client = client_for("no-key", "pro")
+    client.credentials(HTTP_AUTHORIZATION="Bearer")
+    response = client.get("/api/chat/sessions")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+    assert "No credentials provided" in response.json()["message"]
