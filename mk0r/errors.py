@@ -105,7 +105,7 @@ def handler403(request, exception=None):  # noqa: ARG001
 
 
 def handler404(request, exception=None):  # noqa: ARG001
-    return json_error(404, "not_found", "No such endpoint.")
+    return json_error(404, "not_found", "Nothing at this URL.")
 
 
 def handler500(request):  # noqa: ARG001

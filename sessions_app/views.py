@@ -75,11 +75,23 @@ class SessionListCreateView(APIView):
         self.throttle_scope = "session_start" if self.request.method == "POST" else None
         return super().get_throttles()
 
+    class Input(serializers.Serializer):
+        """A session starts on the default model with the sandbox's own working directory, so a
+        client sends nothing yet: no body, or `{}`. Any field is refused rather than ignored,
+        lest a client believe it chose something."""
+
+        def validate(self, attrs):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            return attrs
+
     def get(self, request):
         sessions = selectors.session_list(user=request.user)[:100]
         return Response({"sessions": SessionOutput(sessions, many=True).data})
 
     def post(self, request):
+        self.Input(data=request.data).is_valid(raise_exception=True)
         started = services.session_create(user=request.user)
         return Response(_started_body(started, user=request.user), status=status.HTTP_201_CREATED)
 

@@ -161,6 +161,10 @@ def create_app(config: Config) -> Starlette:
         counts = await bridge.counter.count(messages=messages, model_ids=list(dict.fromkeys(model_ids)))
         return JSONResponse({"sessionId": session_id, "messages": len(messages), "inputTokens": counts})
 
+    async def status(request: Request) -> Response:
+        body = await _json_body(request, config)
+        return JSONResponse(bridge.sessions.status(session_id=_field(body, "sessionId", str)))
+
     async def cancel(request: Request) -> Response:
         body = await _json_body(request, config)
         return JSONResponse(await bridge.sessions.cancel(session_id=_field(body, "sessionId", str)))
@@ -187,6 +191,7 @@ def create_app(config: Config) -> Starlette:
             Route("/session/set_model", set_model, methods=["POST"]),
             Route("/session/state", session_state, methods=["POST"]),
             Route("/session/prompt", prompt, methods=["POST"]),
+            Route("/session/status", status, methods=["POST"]),
             Route("/session/cancel", cancel, methods=["POST"]),
             Route("/session/count_tokens", count_tokens, methods=["POST"]),
         ],
@@ -227,6 +232,8 @@ async def _json_body(request: Request, config: Config) -> dict[str, Any]:
         body = json.loads(b"".join(chunks))
     except ValueError:
         raise invalid_request("body is not JSON") from None
+    except RecursionError:
+        raise invalid_request("body is nested too deeply") from None
     if not isinstance(body, dict):
         raise invalid_request("body must be a JSON object")
     return body

@@ -124,7 +124,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["mk0r.parsers.JSONBodyParser"],
     "EXCEPTION_HANDLER": "mk0r.errors.api_exception_handler",
     # Per user, for the views that set a throttle_scope: one atomic script in Redis when
     # REDIS_URL is set (mk0r.throttling), else DRF's own in the local cache.

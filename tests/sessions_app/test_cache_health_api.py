@@ -75,7 +75,7 @@ def test_session_health_of_another_user_is_404(pro_client, bridge):
     response = stranger.get(f"/api/chat/sessions/{session['sessionKey']}/cache-health")
     assert _is_error(response, 404, "session_not_found")
     assert _is_error(stranger.get(f"/api/chat/sessions/{uuid.uuid4()}/cache-health"), 404, "session_not_found")
-    assert _is_error(stranger.get("/api/chat/sessions/not-a-key/cache-health"), 404, "session_not_found")
+    assert _is_error(stranger.get("/api/chat/sessions/not-a-key/cache-health"), 404, "not_found")
 
 
 def test_imported_claude_code_session_has_health_too(pro_client, tmp_path):

@@ -76,17 +76,27 @@ def test_unknown_session_is_409(bridge):
         ("/session/set_model", {"sessionId": "sess-nope", "modelId": "haiku"}),
         ("/session/prompt", {"sessionId": "sess-nope", "prompt": "hi"}),
         ("/session/cancel", {"sessionId": "sess-nope"}),
+        ("/session/status", {"sessionId": "sess-nope"}),
     ):
         r = bridge.post(path, body)
         assert r.status_code == 409, path
         assert r.json()["code"] == "agent_session_lost"
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"cwd": 5}', b"{}", b'{"cwd": "relative/dir"}'])
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1, 2]", b'{"cwd": 5}', b"{}", b'{"cwd": "relative/dir"}', b"[" * 5000 + b"]" * 5000]
+)
 def test_invalid_body_is_400(bridge, body):
     r = bridge.client.post("/session/new", content=body)
     assert r.status_code == 400
     assert r.json()["code"] == "invalid_request"
+
+
+def test_status_reports_a_live_session_without_touching_it(bridge):
+    sid = bridge.new_session(modelId="sonnet")["sessionId"]
+    r = bridge.post("/session/status", {"sessionId": sid})
+    assert r.status_code == 200
+    assert r.json() == {"ok": True, "sessionId": sid, "modelId": "sonnet"}
 
 
 def test_cwd_outside_root_is_400(bridge):
