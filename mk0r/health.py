@@ -2,7 +2,10 @@
 
 /healthz: the process answers (touches nothing else, so a database outage never gets
 a healthy web process restarted). /readyz: the database and Redis answer; 503 names
-the one that failed. Redis is checked only where REDIS_URL is configured.
+the one that failed and the kind of failure. The body is public: the error's own text,
+which names hosts and ports, goes to the log only. Redis is checked only where REDIS_URL
+is configured; while it is down, rate limits are not enforced (mk0r.throttling), and
+the body says so.
 """
 
 import logging
@@ -16,6 +19,8 @@ from django.views.decorators.http import require_GET
 logger = logging.getLogger(__name__)
 
 REDIS_TIMEOUT_SECONDS = 2.0
+# What a failed check means for users, beyond "not ready".
+EFFECTS = {"redis": "Rate limits are not enforced while Redis is down."}
 
 
 @never_cache
@@ -52,8 +57,10 @@ def readyz(request):
         try:
             check()
         except Exception as exc:  # any failure means "not ready"; say which and why
-            logger.warning("readiness check %s failed: %s", name, exc)
-            results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+            logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            results[name] = {"ok": False, "error": type(exc).__name__}
+            if name in EFFECTS:
+                results[name]["effect"] = EFFECTS[name]
             failed.append(name)
         else:
             results[name] = {"ok": True}

@@ -1,6 +1,8 @@
 """Per-user rate limits, counted in Redis by one atomic script."""
 
 import logging
+import threading
+import time
 import uuid
 from functools import cache
 
@@ -27,6 +29,46 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tostring(tonumber(oldest[2]) + window - now)
 """
+
+
+class FailOpenLog:
+    """While Redis is down, requests go through unthrottled: one warning a minute says so (with
+    how many went through unchecked), not one per request; one line says when limits hold again.
+    Per process: each web replica reports its own share."""
+
+    every_seconds = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._warned_at: float | None = None
+        self._unchecked = 0
+
+    def failed(self, scope: str, exc: Exception) -> None:
+        with self._lock:
+            self._unchecked += 1
+            now = time.monotonic()
+            if self._warned_at is not None and now - self._warned_at < self.every_seconds:
+                return
+            count, self._unchecked, self._warned_at = self._unchecked, 0, now
+        logger.warning(
+            "rate limits not enforced: Redis is unreachable (%s); %d request(s) let through unchecked"
+            " since the last report, latest in scope %s",
+            exc,
+            count,
+            scope,
+        )
+
+    def checked(self) -> None:
+        if self._warned_at is None:  # the usual case, without taking the lock
+            return
+        with self._lock:
+            if self._warned_at is None:
+                return
+            count, self._unchecked, self._warned_at = self._unchecked, 0, None
+        logger.warning("rate limits enforced again: Redis answers (%d more request(s) went through unchecked)", count)
+
+
+fail_open_log = FailOpenLog()
 
 
 @cache
@@ -60,8 +102,9 @@ class RedisScopedRateThrottle(ScopedRateThrottle):
                 keys=[django_cache.make_key(key)], args=[self.duration, self.num_requests, uuid.uuid4().hex]
             )
         except redis.RedisError as exc:
-            logger.warning("rate limit not checked (%s): %s", self.scope, exc)
+            fail_open_log.failed(self.scope, exc)
             return True
+        fail_open_log.checked()
         self._wait = None if result == -1 else float(result)
         return self._wait is None
 

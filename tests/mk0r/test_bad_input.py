@@ -104,4 +104,3 @@ def test_a_malformed_session_start_body_starts_nothing(pro_client, bridge, body,
 
 def test_an_unknown_session_uuid_is_still_session_not_found(pro_client):
     _error(pro_client.get(f"/api/chat/sessions/{uuid.uuid4()}/cache-health"), 404, "session_not_found")
-

@@ -1,4 +1,4 @@
-"""Per-user rate limits counted in Redis: atomic, one key per user and scope, fail-open."""
+"""Per-user rate limits counted in Redis: atomic, one key per user and scope (Redis down: test_redis_down.py)."""
 
 import threading
 import uuid
@@ -9,7 +9,6 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from mk0r import throttling
 from mk0r.throttling import RedisScopedRateThrottle
 
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)")
@@ -56,12 +55,3 @@ def test_the_window_lives_in_redis_under_the_cache_namespace(user_request):
     assert client.type(key) == b"zset" and client.zcard(key) == 1
     assert 0 < client.ttl(key) <= 60
 
-
-def test_requests_go_through_when_redis_is_down(user_request, settings, caplog):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    throttling._script.cache_clear()
-    try:
-        assert all(_hit(user_request)[0] for _ in range(8))
-    finally:
-        throttling._script.cache_clear()
-    assert "rate limit not checked" in caplog.text
