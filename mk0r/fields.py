@@ -1,4 +1,5 @@
-"""Serializer fields that refuse what DRF would silently coerce (1 -> "1", an int -> a UUID)."""
+"""Serializer fields that refuse what DRF would silently coerce (1 -> "1", an int -> a UUID,
+"yes" -> True), and a serializer that refuses fields it does not declare."""
 
 from rest_framework import serializers
 
@@ -24,4 +25,22 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-__all__ = ["StrictCharField", "StrictIntegerField", "StrictUUIDField"]
+class StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class ClosedSerializer(serializers.Serializer):
+    """Refuses a field it does not declare rather than ignoring it, lest a client believe it
+    chose something."""
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
+__all__ = ["ClosedSerializer", "StrictBooleanField", "StrictCharField", "StrictIntegerField", "StrictUUIDField"]

@@ -19,6 +19,23 @@ class SessionClosed(ServiceError):
     message = "The session is closed."
 
 
+class SandboxGone(ServiceError):
+    # Not retryable: the VM (with the agent, its files and its history) no longer exists.
+    status_code = 410
+    code = "sandbox_gone"
+    message = "The session's sandbox has stopped; start a new session."
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**{"extra": {"retryable": False}, **kwargs})
+
+
+def session_not_open(status: str) -> ServiceError:
+    """Why a session that is not ready refuses to talk to its agent."""
+    if status == "sandbox_gone":
+        return SandboxGone()
+    return SessionClosed(extra={"status": status})
+
+
 class SessionBusy(ServiceError):
     # Another request holds the session's lease (sessions_app.leases); it is over within seconds.
     status_code = 409

@@ -25,4 +25,3 @@ class SessionCacheHealthView(APIView):
         else:
             raise SessionNotFound()
         return Response(body)
-

@@ -25,7 +25,7 @@ from billing.switch_context import SwitchContext, pg_params, switch_context_load
 from mk0r.db import ASYNCHRONOUS_COMMIT, RowUpdate, insert_row, prepared_cursor, rows_write
 
 from .bridge_client import call_budget_seconds
-from .errors import SessionBusy, SessionClosed, SessionNotFound
+from .errors import SessionBusy, SessionNotFound, session_not_open
 from .models import AgentSession, SessionStatus
 from .selectors import session_and_context_from_row, session_context_sql, session_key_or_not_found
 
@@ -123,7 +123,7 @@ def _why_not_leased(*, user, key: UUID) -> Exception:
     if status is None:
         return SessionNotFound()
     if status != SessionStatus.READY:
-        return SessionClosed(extra={"status": status})
+        return session_not_open(status)
     return SessionBusy(extra={"retryAfterSeconds": 1})
 
 

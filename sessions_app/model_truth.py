@@ -29,8 +29,9 @@ from mk0r.db import RowUpdate, insert_row, rows_write
 from mk0r.errors import ServiceError
 
 from .bridge_client import BridgeClient, BridgeError
-from .errors import SessionBusy, api_error_from_bridge
+from .errors import SessionBusy
 from .leases import Lease, lease_given_back, session_lease_end, session_lease_take
+from .liveness import session_bridge_failure
 from .models import AgentSession
 
 logger = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def lease_model_reconcile(*, user, lease: Lease, bridge: BridgeClient, now: date
     try:
         values, inserts = _reconciled(user=user, lease=lease, bridge=bridge, now=now)
     except BridgeError as exc:
-        raise api_error_from_bridge(exc) from exc
+        raise session_bridge_failure(session=lease.session, error=exc) from exc
     guard = RowUpdate(AgentSession, lease.session.pk, values, where={"lease_token": lease.token})
     if not rows_write(guard=guard, inserts=inserts):
         raise SessionBusy()

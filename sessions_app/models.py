@@ -9,6 +9,9 @@ class SessionStatus(models.TextChoices):
     READY = "ready", "Ready"
     CLOSED = "closed", "Closed"
     FAILED = "failed", "Failed"
+    # The sandbox stopped under a ready session (a restarted machine, an expired VM): nothing can
+    # bring it back, the user starts a new session.
+    SANDBOX_GONE = "sandbox_gone", "Sandbox gone"
 
 
 class CacheTtl(models.TextChoices):

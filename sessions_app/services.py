@@ -14,9 +14,10 @@ from billing.cache_store import cache_state_turn_ended
 from billing.entitlements import subscription_for
 from billing.models import BillingMode
 
-from .bridge_client import BridgeClient, BridgeError, StreamEvent
-from .errors import SessionClosed, api_error_from_bridge, api_error_from_sandbox
+from .bridge_client import BridgeClient, BridgeError, BridgeErrorKind, StreamEvent
+from .errors import api_error_from_bridge, api_error_from_sandbox, session_not_open
 from .leases import lease_end_or_busy, lease_given_back, session_lease_take
+from .liveness import session_bridge_failure
 from .model_truth import model_map_from_offer, model_map_merge, session_model_verified
 from .models import AgentSession, CacheTtl, SessionStatus
 from .sandboxes import SandboxError, provider_for
@@ -88,17 +89,30 @@ def _open_agent_session(session: AgentSession) -> list[dict[str, Any]]:
     return opened.available_models
 
 
-def session_resume(*, user, key) -> StartedSession:
-    """Re-create the ACP session after the agent lost it, with the stored model applied again."""
-    # Two bridge calls: session/new, then (maybe) set_model.
-    lease = session_lease_take(user=user, key=key, now=timezone.now(), bridge_calls=2)
+@dataclass(frozen=True)
+class ResumedSession(StartedSession):
+    resumed: bool = True
+    # session_lost: the agent had lost it; forced: replaced on request; session_alive: left as it was.
+    reason: str = "session_lost"
+
+
+def session_resume(*, user, key, force: bool = False) -> ResumedSession:
+    """Re-create the ACP session after the agent lost it, with the stored model applied again.
+
+    A session the agent still has is left alone (a new one would throw away the agent's context
+    and the warm prompt cache), unless `force`."""
+    # Up to three bridge calls: session/state, session/new, then (maybe) set_model.
+    lease = session_lease_take(user=user, key=key, now=timezone.now(), bridge_calls=3)
     with lease_given_back(lease):
         session = lease.session
         replaced = session.acp_session_id
         try:
+            alive = None if force or not replaced else _agent_session_state(session)
+            if alive is not None:
+                return ResumedSession(session, list(alive.get("availableModels") or []), False, "session_alive")
             available = _open_agent_session(session)
         except BridgeError as exc:
-            raise api_error_from_bridge(exc) from exc
+            raise session_bridge_failure(session=session, error=exc) from exc
         # The relay may still send the replaced session's last usage; it is kept (up to a limit).
         earlier = [*session.earlier_acp_session_ids, replaced][-_EARLIER_ACP_IDS_KEPT:] if replaced else None
         values = {
@@ -111,7 +125,17 @@ def session_resume(*, user, key) -> StartedSession:
         if earlier is not None:
             values["earlier_acp_session_ids"] = earlier
         lease_end_or_busy(lease, values=values)
-    return StartedSession(session, available)
+    return ResumedSession(session, available, True, "forced" if force else "session_lost")
+
+
+def _agent_session_state(session: AgentSession) -> dict[str, Any] | None:
+    """What the agent says about the session while it has it; None once it lost it."""
+    try:
+        return bridge_for(session).session_state(session_id=session.acp_session_id)
+    except BridgeError as exc:
+        if exc.kind == BridgeErrorKind.SESSION_LOST:
+            return None
+        raise
 
 
 def session_close(*, user, key) -> AgentSession:
@@ -141,7 +165,7 @@ def session_prompt(*, user, key, prompt: str) -> Iterator[StreamEvent]:
     except StopIteration:
         first = None
     except BridgeError as exc:
-        raise api_error_from_bridge(exc) from exc
+        raise session_bridge_failure(session=session, error=exc) from exc
     return _relay_turn(first, events, watch=TurnWatch(session=session, started=started))
 
 
@@ -199,7 +223,7 @@ def _relay_turn(first: StreamEvent | None, events: Iterator[StreamEvent], *, wat
 
 def require_open(session: AgentSession) -> None:
     if session.status != SessionStatus.READY:
-        raise SessionClosed(extra={"status": session.status})
+        raise session_not_open(session.status)
 
 
 def _mark_failed(session: AgentSession, reason: str) -> None:

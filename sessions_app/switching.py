@@ -28,7 +28,7 @@ from mk0r.db import insert_row
 from mk0r.errors import ServiceError
 
 from .bridge_client import BridgeError, BridgeErrorKind
-from .errors import SessionBusy, api_error_from_bridge
+from .errors import SessionBusy
 from .leases import (
     Lease,
     lease_end_or_busy,
@@ -37,6 +37,7 @@ from .leases import (
     session_lease_end,
     session_lease_take,
 )
+from .liveness import session_bridge_failure
 from .model_truth import lease_model_reconcile, model_in_doubt, session_model_verified
 from .models import AgentSession
 from .selectors import session_with_switch_context
@@ -128,7 +129,7 @@ def _forward_switch(*, user, lease: Lease, model_id: str, confirmation) -> None:
     try:
         bridge_for(session).set_model(session_id=session.acp_session_id, model_id=model_id)
     except BridgeError as exc:
-        api_error = api_error_from_bridge(exc)
+        api_error = session_bridge_failure(session=session, error=exc)
         # A timeout leaves the request with the agent, which may still apply it.
         unknown = exc.kind == BridgeErrorKind.TIMEOUT
         logger.info("switch %s -> %s failed for session %s: %s", session.model_id, model_id, session.key, exc.kind)

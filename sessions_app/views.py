@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from billing.entitlements import available_models_annotate
 from billing.selectors import switch_record_json, switch_records_for_session
 from mk0r.errors import ServiceError
-from mk0r.fields import StrictCharField, StrictUUIDField
+from mk0r.fields import ClosedSerializer, StrictBooleanField, StrictCharField, StrictUUIDField
 from mk0r.renderers import EventStreamRenderer
 
 from . import selectors, services, switching
@@ -75,16 +75,9 @@ class SessionListCreateView(APIView):
         self.throttle_scope = "session_start" if self.request.method == "POST" else None
         return super().get_throttles()
 
-    class Input(serializers.Serializer):
+    class Input(ClosedSerializer):
         """A session starts on the default model with the sandbox's own working directory, so a
-        client sends nothing yet: no body, or `{}`. Any field is refused rather than ignored,
-        lest a client believe it chose something."""
-
-        def validate(self, attrs):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-            return attrs
+        client sends nothing yet: no body, or `{}`."""
 
     def get(self, request):
         sessions = selectors.session_list(user=request.user)[:100]
@@ -115,8 +108,17 @@ class SessionSwitchesView(APIView):
 
 
 class SessionResumeView(APIView):
+    class Input(ClosedSerializer):
+        force = StrictBooleanField(
+            required=False, default=False, help_text="Replace the ACP session even though the agent still has it."
+        )
+
     def post(self, request, key):
-        return Response(_started_body(services.session_resume(user=request.user, key=key), user=request.user))
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        resumed = services.session_resume(user=request.user, key=key, force=data.validated_data["force"])
+        body = _started_body(resumed, user=request.user)
+        return Response({**body, "resumed": resumed.resumed, "reason": resumed.reason})
 
 
 class SwitchInput(serializers.Serializer):

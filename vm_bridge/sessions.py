@@ -278,7 +278,8 @@ class SessionManager:
         """Whether the agent still has the session (409 agent_session_lost when not), asked
         without touching it: a resume re-creates only a session that is gone."""
         session = self._live(session_id)
-        return {"ok": True, "sessionId": session_id, "modelId": session.models.current}
+        models = session.models
+        return {"ok": True, "sessionId": session_id, "modelId": models.current, "availableModels": models.available}
 
     async def cancel(self, *, session_id: str) -> dict[str, Any]:
         self._live(session_id)

@@ -58,6 +58,11 @@ class SandboxProvider(Protocol):
 
     def stop(self, *, sandbox_id: str) -> None: ...
 
+    def exists(self, *, sandbox_id: str) -> bool:
+        """Whether the sandbox still runs (its bridge may still be starting or stuck). SandboxError
+        when the provider cannot tell."""
+        ...
+
     def bridge_headers(self, *, access_token: str) -> dict[str, str]: ...
 
 

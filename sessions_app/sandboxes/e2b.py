@@ -10,6 +10,7 @@ import secrets
 
 from django.conf import settings
 from e2b import Sandbox as E2BSandbox
+from e2b import SandboxState
 from e2b.exceptions import (
     AuthenticationException,
     InvalidArgumentException,
@@ -100,6 +101,17 @@ class E2BProvider:
             return  # already gone: closing is idempotent
         except (SandboxException, AuthenticationException) as exc:
             raise _mapped(exc, "kill the sandbox") from exc
+
+    def exists(self, *, sandbox_id: str) -> bool:
+        """Running in E2B. Killed or timed out is not found; paused counts as gone too, since
+        nothing here resumes a sandbox and its bridge does not answer meanwhile."""
+        try:
+            info = E2BSandbox.get_info(sandbox_id, **_api_opts())
+        except NotFoundException:
+            return False
+        except (SandboxException, AuthenticationException) as exc:
+            raise _mapped(exc, "look the sandbox up") from exc
+        return info.state == SandboxState.RUNNING
 
     def bridge_headers(self, *, access_token: str) -> dict[str, str]:
         return {TRAFFIC_TOKEN_HEADER: access_token} if access_token else {}

@@ -200,5 +200,22 @@ class LocalProvider:
             _stop_group(int(pid_file.read_text()))
             pid_file.unlink()
 
+    def exists(self, *, sandbox_id: str) -> bool:
+        """The bridge's process group is alive. Stopping the local stack (as `make run` does when
+        it exits) removes the pid file; a bridge that died leaves it behind with no process."""
+        pid_file = _root() / sandbox_id / "bridge.pid"
+        try:
+            pid = int(pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+        _reap(pid)  # a bridge of this process that died is a zombie until reaped
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # a process group of another user: it exists
+        return True
+
     def bridge_headers(self, *, access_token: str) -> dict[str, str]:  # noqa: ARG002
         return {}

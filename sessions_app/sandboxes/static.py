@@ -25,5 +25,9 @@ class StaticProvider:
     def stop(self, *, sandbox_id: str) -> None:
         """The shared bridge outlives its sessions."""
 
+    def exists(self, *, sandbox_id: str) -> bool:  # noqa: ARG002
+        # Started by hand and never stopped from here: an unreachable one is down for a while.
+        return True
+
     def bridge_headers(self, *, access_token: str) -> dict[str, str]:  # noqa: ARG002
         return {}

@@ -105,3 +105,43 @@ def test_session_create_with_e2b_down_is_503(pro_client, settings, e2b):
     assert response.status_code == 503
     assert response.json()["code"] == "sandbox_unavailable"
     assert response.json()["extra"]["retryable"] is True
+
+
+def _info(state: str):
+    from e2b import SandboxState
+
+    return mock.Mock(state=SandboxState(state))
+
+
+def test_exists_asks_e2b_for_the_sandbox(e2b):
+    sandbox_cls, _, _ = e2b
+    sandbox_cls.get_info.return_value = _info("running")
+
+    assert provider_for("e2b").exists(sandbox_id="sbx_123") is True
+    sandbox_cls.get_info.assert_called_once_with("sbx_123", api_key="e2b_test_key")
+
+
+@pytest.mark.parametrize(
+    ("answer", "exists"),
+    [
+        (NotFoundException("Sandbox sbx_123 not found"), False),  # killed, or timed out
+        (None, False),  # paused: its bridge does not answer, and nothing here resumes it
+    ],
+)
+def test_a_sandbox_that_is_not_running_does_not_exist(e2b, answer, exists):
+    sandbox_cls, _, _ = e2b
+    if answer is None:
+        sandbox_cls.get_info.return_value = _info("paused")
+    else:
+        sandbox_cls.get_info.side_effect = answer
+
+    assert provider_for("e2b").exists(sandbox_id="sbx_123") is exists
+
+
+@pytest.mark.parametrize("failure", [SandboxException("502: bad gateway"), AuthenticationException("bad key")])
+def test_exists_says_when_it_cannot_tell(e2b, failure):
+    sandbox_cls, _, _ = e2b
+    sandbox_cls.get_info.side_effect = failure
+
+    with pytest.raises(SandboxError, match="look the sandbox up"):
+        provider_for("e2b").exists(sandbox_id="sbx_123")

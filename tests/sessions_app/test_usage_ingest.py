@@ -133,7 +133,9 @@ def test_one_bad_record_rejects_the_whole_batch(anon_client, bridge, session, mu
 
 
 def test_late_usage_of_an_acp_session_a_resume_replaced_still_counts(pro_client, anon_client, bridge, session):
-    resumed = pro_client.post(f"/api/chat/sessions/{session['sessionKey']}/resume", format="json").json()
+    resumed = pro_client.post(
+        f"/api/chat/sessions/{session['sessionKey']}/resume", {"force": True}, format="json"
+    ).json()
     assert resumed["sessionId"] != session["sessionId"]
     records = [
         request_record(session["sessionId"], "req_before", at=minutes_ago(2), write_5m=5000, output=10),

@@ -93,10 +93,11 @@ def test_invalid_body_is_400(bridge, body):
 
 
 def test_status_reports_a_live_session_without_touching_it(bridge):
-    sid = bridge.new_session(modelId="sonnet")["sessionId"]
+    new = bridge.new_session(modelId="sonnet")
+    sid = new["sessionId"]
     r = bridge.post("/session/status", {"sessionId": sid})
     assert r.status_code == 200
-    assert r.json() == {"ok": True, "sessionId": sid, "modelId": "sonnet"}
+    assert r.json() == {"ok": True, "sessionId": sid, "modelId": "sonnet", "availableModels": new["availableModels"]}
 
 
 def test_cwd_outside_root_is_400(bridge):
