@@ -20,7 +20,8 @@
     model_not_in_plan: "Your plan does not include this model.",
     session_not_found: "This session no longer exists.",
     quote_not_found: "The quote was not found. Ask for a new one.",
-    agent_session_lost: "The agent lost this session. Start a new session to go on.",
+    agent_session_lost: "The agent lost this session. Resume it to go on.",
+    sandbox_gone: "This session's sandbox has stopped: start a new session.",
     session_closed: "This session is closed. Start a new session.",
     confirmation_required: "This switch has a cost: please confirm the quote.",
     quote_stale: "The price changed since the quote was made. Check the new quote and confirm again.",
@@ -55,6 +56,8 @@
     newSession: $("new-session"), sessionInfo: $("session-info"), picker: $("picker"),
     currentModel: $("current-model"), log: $("log"), chatForm: $("chat-form"), prompt: $("prompt"),
     send: $("send"), history: $("history"), historyEmpty: $("history-empty"),
+    resumeSession: $("resume-session"), closeSession: $("close-session"), gone: $("gone"),
+    goneNewSession: $("gone-new-session"),
     dialog: $("quote-dialog"), quoteTitle: $("quote-title"), quoteNotice: $("quote-notice"),
     quoteSummary: $("quote-summary"), quoteDetails: $("quote-details"), quoteWarnings: $("quote-warnings"),
     quoteError: $("quote-error"), quoteCancel: $("quote-cancel"), quoteConfirm: $("quote-confirm"),
@@ -124,6 +127,8 @@
   function say(text) { el.status.textContent = text || ""; }
 
   function showError(error) {
+    // A stopped sandbox has its own notice, with the way out next to it.
+    if (error instanceof ApiError && error.code === "sandbox_gone") { markGone(); return; }
     el.alert.textContent = typeof error === "string" ? error : describe(error);
     el.alert.hidden = false;
   }
@@ -188,7 +193,10 @@
 
   function sessionOption(s) {
     const started = new Date(s.createdAt);
-    const option = new Option(`${LABELS[s.modelId] || s.modelId} · ${started.toLocaleString(undefined, SHORT_DATE)}`, s.sessionKey);
+    // A session whose sandbox stopped is listed too, so that it can be closed.
+    const stopped = s.status === "sandbox_gone" ? " · stopped" : "";
+    const option = new Option(
+      `${LABELS[s.modelId] || s.modelId} · ${started.toLocaleString(undefined, SHORT_DATE)}${stopped}`, s.sessionKey);
     option.title = `${label(s.modelId)}, started ${started.toLocaleString()}`;
     return option;
   }
@@ -196,7 +204,7 @@
   async function loadSessions() {
     try {
       const data = await request("GET", "/api/chat/sessions");
-      const open = data.sessions.filter((s) => s.status === "ready");
+      const open = data.sessions.filter((s) => s.status === "ready" || s.status === "sandbox_gone");
       el.sessionSelect.replaceChildren();
       const none = new Option(open.length ? "Choose a session…" : "No open sessions", "");
       el.sessionSelect.append(none);
@@ -264,6 +272,9 @@
     const ready = Boolean(s && s.status === "ready");
     el.picker.disabled = !ready || state.busy;
     el.send.disabled = !ready || state.busy;
+    el.resumeSession.disabled = !ready || state.busy;
+    el.closeSession.disabled = !s || state.busy;
+    el.gone.hidden = !(s && s.status === "sandbox_gone");
     el.currentModel.textContent = s ? (LABELS[s.modelId] || s.modelId) : "–";
     renderSessionInfo();
     for (const input of el.picker.querySelectorAll("input[name=model]")) {
@@ -278,9 +289,64 @@
   function renderSessionInfo() {
     const s = state.session;
     el.sessionInfo.textContent = s
-      ? `Session ${s.sessionKey.slice(0, 8)}… · ${s.status} · cache lifetime ${s.cacheTtl}`
+      ? `Session ${s.sessionKey.slice(0, 8)}… · ${s.status === "sandbox_gone" ? "sandbox stopped" : s.status} · cache lifetime ${s.cacheTtl}`
       : "Start a new session or open one.";
   }
+
+  function markGone() {
+    if (!state.session) return;
+    state.session = { ...state.session, status: "sandbox_gone" };
+    const option = [...el.sessionSelect.options].find((o) => o.value === state.session.sessionKey);
+    if (option) option.text = sessionOption(state.session).text;
+    clearError();
+    renderSession();
+  }
+
+  el.goneNewSession.addEventListener("click", () => el.newSession.click());
+
+  el.closeSession.addEventListener("click", async () => {
+    const s = state.session;
+    if (!s) return;
+    clearError();
+    el.closeSession.disabled = true;
+    say("Closing the session…");
+    try {
+      await request("DELETE", `/api/chat/sessions/${encodeURIComponent(s.sessionKey)}`);
+      const option = [...el.sessionSelect.options].find((o) => o.value === s.sessionKey);
+      if (option) option.remove();
+      store.removeItem(KEYS.session);
+      state.session = null;
+      el.sessionSelect.value = "";
+      el.log.replaceChildren();
+      renderSession();
+      say("Session closed: its sandbox is stopped.");
+      el.newSession.focus();
+    } catch (e) {
+      say("");
+      showError(e);
+      renderSession();
+    }
+  });
+
+  el.resumeSession.addEventListener("click", async () => {
+    const s = state.session;
+    if (!s) return;
+    clearError();
+    el.resumeSession.disabled = true;
+    say("Checking the agent's session…");
+    try {
+      const result = await request("POST", `/api/chat/sessions/${encodeURIComponent(s.sessionKey)}/resume`, {});
+      state.session = { ...state.session, ...result };
+      renderSession();
+      say(result.resumed
+        ? `Resumed: the agent has a new session on ${label(result.modelId)}; the conversation starts afresh.`
+        : "The agent still has this session: nothing to resume.");
+    } catch (e) {
+      say("");
+      showError(e);
+      renderSession();
+    }
+  });
 
   // --- Chat (server-sent events over fetch) ---------------------------------
 
@@ -593,6 +659,11 @@
       loadHistory();
       el.prompt.focus();
     } catch (e) {
+      if (e instanceof ApiError && e.code === "sandbox_gone") {
+        closeDialog();
+        markGone();
+        return;
+      }
       if (e instanceof ApiError && (e.code === "quote_stale" || e.code === "confirmation_required") && e.body.quote) {
         openDialog(e.body.quote, describe(e));
       } else {
