@@ -5,14 +5,12 @@ import pytest
 
 from sessions_app.models import AgentSession
 from sessions_app.sandboxes import local
-from tests.web.test_picker_browser import (  # noqa: F401 - fixtures
-    SCREENSHOTS,
-    TIMEOUT_MS,
-    _user,
-    browser,
-    database,
-    live_stack,
-)
+from tests.web import test_picker_browser as picker_browser
+from tests.web.test_picker_browser import SCREENSHOTS, TIMEOUT_MS, _user, database
+
+# The same browser and live service as the picker's main test.
+browser = picker_browser.browser
+live_stack = picker_browser.live_stack
 
 pytestmark = [pytest.mark.timeout(120)]
 
