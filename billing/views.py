@@ -1,9 +1,12 @@
 """The user's billing API: the weekly cap (an estimate) and past weekly reports."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from mk0r.schema import error_responses
 
 from .cap_reports import cap_live, cap_report_json
 from .models import CapReport
@@ -15,6 +18,7 @@ class CapView(APIView):
     @extend_schema(
         summary="This week's cap burn so far and its projection (flat-rate plans; an estimate)",
         tags=["billing"],
+        responses={200: OpenApiTypes.OBJECT, **error_responses({404: ("no_weekly_cap",)})},
     )
     def get(self, request):
         return Response(cap_live(user=request.user))

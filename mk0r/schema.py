@@ -4,18 +4,22 @@ The views follow one pattern (an APIView per operation with nested `Input` / `Ou
 serializers), so the schema class reads those directly instead of warning that an
 APIView has no `serializer_class`. Every operation gets the error responses that any
 view can give (401 when it needs a token, 400 `invalid_request` and 413 when it takes
-a body); the errors particular to an endpoint are declared next to it (see
-sessions_app/schema.py). Paths under /api/internal/ are for the sandboxes, not for
-clients, and are left out of the public schema.
+a body, 404 when its path has a session key, 429 when it is rate limited); the errors
+particular to an endpoint are declared next to it (see sessions_app/schema.py). An
+event stream is documented event by event, as OpenAPI 3.0 tools read one. Paths under
+/api/internal/ are for the sandboxes, not for clients, and are left out of the public schema.
 """
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import build_basic_type, build_parameter_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import permissions, serializers
+
+from .fields import ClosedSerializer, StrictCharField
 
 INTERNAL_PREFIX = "/api/internal/"
 
@@ -48,6 +52,10 @@ ERROR_MESSAGES: dict[str, str] = {
     "subscription_required": "The 'sonnet' model needs an active paid subscription.",
     "model_not_in_plan": "The Pro plan does not include 'opus[1m]'.",
     "session_not_found": "No such session.",
+    "not_found": "Nothing at this URL.",
+    "sandbox_gone": "The session's sandbox has stopped; start a new session.",
+    "throttled": "Request was throttled. Expected available in 12 seconds.",
+    "no_weekly_cap": "Your plan bills API dollars and has no weekly cap.",
     "quote_not_found": "No such quote.",
     "agent_session_lost": "The agent lost this session; resume it to go on.",
     "session_closed": "The session is closed.",
@@ -91,7 +99,21 @@ ERROR_EXTRAS: dict[str, dict[str, Any]] = {
     "agent_timeout": {"retryable": True},
     "switch_pending": {"retryAfterSeconds": 1, "pendingModelId": "opus"},
     "sandbox_unavailable": {"retryable": True, "reason": "The bridge did not become healthy in time."},
+    "sandbox_gone": {"retryable": False},
+    "throttled": {"retryAfterSeconds": 12},
+    "no_weekly_cap": {"plan": "max20"},
 }
+
+# One server-sent event, as a client reads it off the stream: `data` is a JSON document.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "description": "update, done or error."},
+        "data": {"type": "string", "description": "The event's JSON body."},
+    },
+    "required": ["event", "data"],
+}
+SSE = "text/event-stream"
 
 QUOTE_EXAMPLE: dict[str, Any] = {
     "id": "7d2b3c1e-5f0a-4b8e-9c4d-2a1f6e8b9c01",
@@ -174,6 +196,14 @@ class AutoSchema(SpectacularAutoSchema):
             name = owner.removesuffix("View") + own
         return name
 
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if isinstance(serializer, ClosedSerializer) or (
+            isinstance(serializer, type) and issubclass(serializer, ClosedSerializer)
+        ):
+            schema["additionalProperties"] = False  # it refuses fields it does not declare
+        return schema
+
     def _resolve_path_parameters(self, variables):
         # Every `key` in this API is a session key (a UUID).
         keyed = [v for v in variables if v == "key"]
@@ -192,6 +222,10 @@ class AutoSchema(SpectacularAutoSchema):
         perms = [p.__class__ for p in self.view.get_permissions()]
         return permissions.AllowAny not in perms
 
+    def _throttled(self) -> bool:
+        self.view.get_throttles()  # a view may choose its scope by method (session start)
+        return bool(getattr(self.view, "throttle_scope", None))
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         common: dict[int, tuple[str, ...]] = {}
@@ -200,12 +234,32 @@ class AutoSchema(SpectacularAutoSchema):
         if self.method in ("POST", "PUT", "PATCH"):
             common[400] = ("invalid_request",)
             common[413] = ("payload_too_large",)
+        if "{key}" in self.path:
+            common[404] = ("session_not_found", "not_found")
+        if self._throttled():
+            common[429] = ("throttled",)
         for status, codes in common.items():
             if str(status) not in responses:
                 responses[str(status)] = self._get_response_for_code(
                     error_response(status, *codes), str(status), direction=direction
                 )
+        for response in responses.values():
+            if SSE in response.get("content", {}):
+                response["content"][SSE]["schema"] = SSE_EVENT_SCHEMA
         return dict(sorted(responses.items()))
+
+
+class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
+    """Text fields refuse NUL characters (PostgreSQL cannot store them): the schema says so."""
+
+    target_class = StrictCharField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if schema.get("type") == "string" and "enum" not in schema:
+            schema["pattern"] = "^[^\\u0000]*$"
+        return schema
 
 
 def exclude_internal(endpoints, **kwargs):

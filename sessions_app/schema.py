@@ -156,6 +156,17 @@ class StartedSession(views.SessionOutput):
         fields = [*views.SessionOutput.Meta.fields, "availableModels"]
 
 
+class ResumedSession(StartedSession):
+    resumed = serializers.BooleanField(help_text="False when the agent still had the session: nothing changed.")
+    reason = serializers.ChoiceField(
+        choices=["session_alive", "session_lost", "forced"],
+        help_text="session_alive: left as it was; session_lost: re-created; forced: replaced on request.",
+    )
+
+    class Meta(StartedSession.Meta):
+        fields = [*StartedSession.Meta.fields, "resumed", "reason"]
+
+
 class SessionList(serializers.Serializer):
     sessions = views.SessionOutput(many=True)
 
@@ -200,6 +211,8 @@ class SwitchHistory(serializers.Serializer):
 # --- Error codes per endpoint ----------------------------------------------------
 
 AGENT_ERRORS = {502: ("agent_unreachable", "agent_error"), 504: ("agent_timeout",)}
+# Calls to the agent of an existing session: its sandbox may be gone.
+SESSION_AGENT_ERRORS = {410: ("sandbox_gone",), **AGENT_ERRORS}
 # POST /api/chat/model, as listed in README.md.
 SWITCH_ERRORS = {
     400: ("invalid_request", "unknown_model", "model_rejected"),
@@ -216,9 +229,9 @@ SWITCH_ERRORS = {
         "session_busy",
         "switch_pending",
     ),
-    410: ("quote_expired",),
-    413: ("payload_too_large",),
     **AGENT_ERRORS,
+    410: ("quote_expired", "sandbox_gone"),
+    413: ("payload_too_large",),
     503: ("sandbox_unavailable", "switch_outcome_unknown"),
 }
 QUOTE_ERRORS = {
@@ -227,11 +240,12 @@ QUOTE_ERRORS = {
     403: ("model_not_in_plan",),
     404: ("session_not_found",),
     409: ("session_closed",),
+    410: ("sandbox_gone",),
 }
 CHAT_ERRORS = {
     404: ("session_not_found",),
     409: ("agent_session_lost", "session_closed"),
-    **AGENT_ERRORS,
+    **SESSION_AGENT_ERRORS,
 }
 
 SSE_EXAMPLE = (
@@ -261,7 +275,7 @@ def document() -> None:
             request=views.AuthTokenView.Input,
             responses={
                 200: _ok(TokenOutput, {"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "username": "demo-pro"}),
-                **error_responses({400: ("invalid_request", "invalid_credentials")}),
+                **error_responses({400: ("invalid_request",), 401: ("invalid_credentials",)}),
             },
             examples=[OpenApiExample("sign in", value={"username": "demo-pro", "password": "demo"}, request_only=True)],
         )
@@ -278,13 +292,14 @@ def document() -> None:
         post=extend_schema(
             operation_id="sessions_create",
             summary="Start a session: a sandbox and an ACP session on the default (free) model",
+            description="The body is empty or `{}`: a session has nothing to choose yet.",
             tags=tags,
-            request=None,
+            request=views.SessionListCreateView.Input,
             responses={
                 201: _ok(StartedSession, started),
                 **error_responses(
                     {
-                        400: ("model_rejected",),
+                        400: ("invalid_request", "model_rejected"),
                         409: ("agent_session_lost",),
                         **AGENT_ERRORS,
                         503: ("sandbox_unavailable",),
@@ -319,16 +334,20 @@ def document() -> None:
         post=extend_schema(
             operation_id="sessions_resume",
             summary="Re-create a lost ACP session with the stored model",
+            description=(
+                "A session the agent still has is left as it is (`resumed: false`, `reason: session_alive`): a "
+                "new one would lose the agent's context and the warm prompt cache. `force: true` replaces it anyway."
+            ),
             tags=tags,
-            request=None,
+            request=views.SessionResumeView.Input,
             responses={
-                200: _ok(StartedSession, started),
+                200: _ok(ResumedSession, {**started, "resumed": False, "reason": "session_alive"}),
                 **error_responses(
                     {
                         400: ("model_rejected",),
                         404: ("session_not_found",),
                         409: ("session_closed", "agent_session_lost", "session_busy"),
-                        **AGENT_ERRORS,
+                        **SESSION_AGENT_ERRORS,
                     }
                 ),
             },

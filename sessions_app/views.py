@@ -4,6 +4,7 @@ import json
 
 from django.contrib.auth import authenticate
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
@@ -11,7 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.entitlements import available_models_annotate
+from billing.entitlements import PICKER_MODELS, available_models_annotate
 from billing.selectors import switch_record_json, switch_records_for_session
 from mk0r.errors import ServiceError
 from mk0r.fields import ClosedSerializer, StrictBooleanField, StrictCharField, StrictUUIDField
@@ -21,13 +22,19 @@ from . import selectors, services, switching
 from .models import AgentSession
 
 
+@extend_schema_field({"type": "string", "enum": list(PICKER_MODELS), "description": "A picker model id."})
+class PickerModelField(StrictCharField):
+    """A picker model id. Validated against the catalog by the service (400 `unknown_model`
+    with the known ids), so that the answer names them; the schema lists them."""
+
+
 class SessionOutput(serializers.ModelSerializer):
     sessionKey = serializers.UUIDField(source="key")
     sessionId = serializers.CharField(source="acp_session_id")
     modelId = serializers.CharField(source="model_id")
     cacheTtl = serializers.CharField(source="cache_ttl")
     createdAt = serializers.DateTimeField(source="created_at")
-    closedAt = serializers.DateTimeField(source="closed_at")
+    closedAt = serializers.DateTimeField(source="closed_at", allow_null=True)
     modelMap = serializers.JSONField(
         source="model_map",
         read_only=True,
@@ -56,15 +63,16 @@ class AuthTokenView(APIView):
     permission_classes = [AllowAny]
 
     class Input(serializers.Serializer):
-        username = StrictCharField(max_length=150)
-        password = StrictCharField(max_length=256, trim_whitespace=False)
+        username = StrictCharField(min_length=1, max_length=150)
+        password = StrictCharField(min_length=1, max_length=256, trim_whitespace=False)
 
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(request, **data.validated_data)
         if user is None:
-            raise ServiceError("Wrong username or password.", code="invalid_credentials", status_code=400)
+            # 401: the credentials are wrong, the request itself is well formed.
+            raise ServiceError("Wrong username or password.", code="invalid_credentials", status_code=401)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key, "username": user.get_username()})
 
@@ -109,6 +117,8 @@ class SessionSwitchesView(APIView):
 
 class SessionResumeView(APIView):
     class Input(ClosedSerializer):
+        """Nothing, `{}`, or `{"force": true}`."""
+
         force = StrictBooleanField(
             required=False, default=False, help_text="Replace the ACP session even though the agent still has it."
         )
@@ -123,7 +133,7 @@ class SessionResumeView(APIView):
 
 class SwitchInput(serializers.Serializer):
     sessionKey = StrictUUIDField()
-    modelId = StrictCharField(max_length=64)
+    modelId = PickerModelField(max_length=64)
 
 
 class ModelQuoteView(APIView):
@@ -174,7 +184,7 @@ class ChatView(APIView):
 
     class Input(serializers.Serializer):
         sessionKey = StrictUUIDField()
-        prompt = StrictCharField(max_length=32 * 1024, trim_whitespace=False)
+        prompt = StrictCharField(min_length=1, max_length=32 * 1024, trim_whitespace=False)
 
     def post(self, request):
         data = self.Input(data=request.data)

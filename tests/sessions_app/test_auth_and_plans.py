@@ -23,10 +23,10 @@ def test_token_for_username_and_password(anon_client, django_user_model):
 @pytest.mark.parametrize(
     "payload", [{"username": "alice", "password": "wrong"}, {"username": "nobody", "password": "x"}]
 )
-def test_wrong_credentials_are_400(anon_client, django_user_model, payload):
+def test_wrong_credentials_are_401(anon_client, django_user_model, payload):
     django_user_model.objects.create_user("alice", password="s3cret-pass")
     response = anon_client.post("/api/auth/token", payload, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert response.json()["code"] == "invalid_credentials"
 
 

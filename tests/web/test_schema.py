@@ -13,19 +13,31 @@ from drf_spectacular.generators import SchemaGenerator
 
 # (method, path) -> {status: codes} that must be documented. Checked as a subset: more is fine.
 EXPECTED = {
-    ("post", "/api/auth/token"): {400: {"invalid_request", "invalid_credentials"}, 413: {"payload_too_large"}},
+    ("post", "/api/auth/token"): {
+        400: {"invalid_request"},
+        401: {"invalid_credentials"},
+        413: {"payload_too_large"},
+    },
     ("get", "/api/chat/sessions"): {401: {"not_authenticated"}},
-    ("post", "/api/chat/sessions"): {401: {"not_authenticated"}, 503: {"sandbox_unavailable"}},
+    ("post", "/api/chat/sessions"): {
+        400: {"invalid_request"},
+        401: {"not_authenticated"},
+        429: {"throttled"},
+        503: {"sandbox_unavailable"},
+    },
     ("get", "/api/chat/sessions/{key}"): {404: {"session_not_found"}},
     ("delete", "/api/chat/sessions/{key}"): {404: {"session_not_found"}},
+    ("get", "/api/chat/sessions/{key}/switches"): {404: {"session_not_found"}},
     ("post", "/api/chat/sessions/{key}/resume"): {
         404: {"session_not_found"},
         409: {"session_closed", "session_busy"},
+        410: {"sandbox_gone"},
     },
     ("post", "/api/chat"): {
         400: {"invalid_request"},
         404: {"session_not_found"},
         409: {"agent_session_lost", "session_closed"},
+        410: {"sandbox_gone"},
         502: {"agent_unreachable", "agent_error"},
         504: {"agent_timeout"},
     },
@@ -36,6 +48,8 @@ EXPECTED = {
         403: {"model_not_in_plan"},
         404: {"session_not_found"},
         409: {"session_closed"},
+        410: {"sandbox_gone"},
+        429: {"throttled"},
     },
     ("post", "/api/chat/model"): {
         400: {"invalid_request", "unknown_model", "model_rejected"},
@@ -52,8 +66,9 @@ EXPECTED = {
             "quote_mismatch",
             "session_busy",
         },
-        410: {"quote_expired"},
+        410: {"quote_expired", "sandbox_gone"},
         413: {"payload_too_large"},
+        429: {"throttled"},
         502: {"agent_unreachable", "agent_error"},
         503: {"sandbox_unavailable"},
         504: {"agent_timeout"},
@@ -123,6 +138,10 @@ def test_error_body_and_quote_carrying_errors(schema):
 def test_chat_is_documented_as_a_stream(schema):
     content = schema["paths"]["/api/chat"]["post"]["responses"]["200"]["content"]
     assert "text/event-stream" in content
+    # Event by event, as OpenAPI 3.0 tools read a stream; errors sent as an event alike.
+    for status, response in schema["paths"]["/api/chat"]["post"]["responses"].items():
+        event = response["content"].get("text/event-stream", {}).get("schema")
+        assert event is None or event["required"] == ["event", "data"], status
     stream = next(iter(content["text/event-stream"]["examples"].values()))["value"]
     assert "event: update" in stream and "event: done" in stream
 
@@ -163,3 +182,37 @@ def test_billing_endpoints_have_summaries_and_a_tag(schema):
             assert operation.get("tags") == ["billing"], (method, path)
     parameters = {p["name"] for p in billing["/api/billing/quote-accuracy"]["get"]["parameters"]}
     assert {"days", "worst"} <= parameters
+
+
+def test_what_the_schema_promises_the_api_accepts(schema):
+    from billing.entitlements import PICKER_MODELS
+
+    components = schema["components"]["schemas"]
+    # The picker's ids as the catalog knows them: an id outside the enum is 400 unknown_model.
+    assert components["ModelIdEnum"]["enum"] == list(PICKER_MODELS)
+    assert components["ChatInput"]["properties"]["prompt"]["minLength"] == 1
+    assert components["SessionOutput"]["properties"]["closedAt"]["nullable"] is True
+    # Bodies that refuse unknown fields say so.
+    assert components["SessionListCreateInput"]["additionalProperties"] is False
+    assert components["SessionResumeInput"]["additionalProperties"] is False
+    assert "requestBody" not in schema["paths"]["/api/chat/sessions"]["post"] or not schema["paths"][
+        "/api/chat/sessions"
+    ]["post"]["requestBody"].get("required")
+
+
+@pytest.mark.parametrize(
+    ("path", "codes"),
+    [
+        ("/api/chat/sessions/{key}/cache-health", {"session_not_found", "not_found"}),
+        ("/api/billing/cap", {"no_weekly_cap"}),
+    ],
+)
+def test_reads_document_their_404(schema, path, codes):
+    assert codes <= _codes(schema["paths"][path]["get"]["responses"]["404"])
+
+
+def test_a_started_session_links_to_what_uses_its_key(schema):
+    links = schema["paths"]["/api/chat/sessions"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in links.values()} == {"chat_turn", "model_quote", "model_switch"}
+    confirm = schema["paths"]["/api/chat/model/quote"]["post"]["responses"]["200"]["links"]["confirm"]
+    assert confirm["requestBody"]["quoteId"] == "$response.body#/quote/id"
