@@ -46,7 +46,7 @@ def shared_bridge(settings, tmp_path, monkeypatch):
         local.local_stack_stop()
 
 
-def _schemathesis(base_url: str, token: str) -> subprocess.CompletedProcess:
+def _schemathesis(base_url: str, token: str, workdir: Path) -> subprocess.CompletedProcess:
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
@@ -66,17 +66,18 @@ def _schemathesis(base_url: str, token: str) -> subprocess.CompletedProcess:
         "--request-timeout",
         "30",
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=540, check=False)
+    # In a scratch directory: schemathesis keeps its cache in the working directory.
+    return subprocess.run(command, capture_output=True, text=True, timeout=540, check=False, cwd=workdir)
 
 
-def test_the_api_keeps_to_its_schema(live_server, transactional_db, shared_bridge):
+def test_the_api_keeps_to_its_schema(live_server, transactional_db, shared_bridge, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("runs on PostgreSQL (DATABASE_URL), as in production")
     # The top plan: every picker model is the user's to choose, as the schema's enum says.
     client = client_for("schemathesis", "max20")
     token = client._credentials["HTTP_AUTHORIZATION"].split()[1]
 
-    result = _schemathesis(live_server.url, token)
+    result = _schemathesis(live_server.url, token, tmp_path)
 
     output = result.stdout + result.stderr
     summary = output[output.find("SUMMARY") :]
