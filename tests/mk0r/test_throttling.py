@@ -54,4 +54,3 @@ def test_the_window_lives_in_redis_under_the_cache_namespace(user_request):
     key = cache.make_key(f"throttle_quote_{user_request.user.pk}")
     assert client.type(key) == b"zset" and client.zcard(key) == 1
     assert 0 < client.ttl(key) <= 60
-
