@@ -141,17 +141,6 @@ class BridgeDouble:
                     )
                 if self.path == "/session/cancel":
                     return self._send(200, {"ok": True})
-                if self.path == "/session/status":
-                    available = [{"modelId": m, "name": m, "description": ""} for m in double.available]
-                    return self._send(
-                        200,
-                        {
-                            "ok": True,
-                            "sessionId": session_id,
-                            "modelId": double.sessions[session_id],
-                            "availableModels": available,
-                        },
-                    )
                 return self._send(404, {"code": "not_found", "message": self.path, "extra": {}})
 
             def do_GET(self):

@@ -161,10 +161,6 @@ def create_app(config: Config) -> Starlette:
         counts = await bridge.counter.count(messages=messages, model_ids=list(dict.fromkeys(model_ids)))
         return JSONResponse({"sessionId": session_id, "messages": len(messages), "inputTokens": counts})
 
-    async def status(request: Request) -> Response:
-        body = await _json_body(request, config)
-        return JSONResponse(bridge.sessions.status(session_id=_field(body, "sessionId", str)))
-
     async def cancel(request: Request) -> Response:
         body = await _json_body(request, config)
         return JSONResponse(await bridge.sessions.cancel(session_id=_field(body, "sessionId", str)))
@@ -191,7 +187,6 @@ def create_app(config: Config) -> Starlette:
             Route("/session/set_model", set_model, methods=["POST"]),
             Route("/session/state", session_state, methods=["POST"]),
             Route("/session/prompt", prompt, methods=["POST"]),
-            Route("/session/status", status, methods=["POST"]),
             Route("/session/cancel", cancel, methods=["POST"]),
             Route("/session/count_tokens", count_tokens, methods=["POST"]),
         ],

@@ -274,13 +274,6 @@ class SessionManager:
         turn.task = asyncio.create_task(self._run_turn(session, turn, blocks))
         return turn
 
-    def status(self, *, session_id: str) -> dict[str, Any]:
-        """Whether the agent still has the session (409 agent_session_lost when not), asked
-        without touching it: a resume re-creates only a session that is gone."""
-        session = self._live(session_id)
-        models = session.models
-        return {"ok": True, "sessionId": session_id, "modelId": models.current, "availableModels": models.available}
-
     async def cancel(self, *, session_id: str) -> dict[str, Any]:
         self._live(session_id)
         await self.host.notify("session/cancel", {"sessionId": session_id})

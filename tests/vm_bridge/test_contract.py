@@ -76,7 +76,6 @@ def test_unknown_session_is_409(bridge):
         ("/session/set_model", {"sessionId": "sess-nope", "modelId": "haiku"}),
         ("/session/prompt", {"sessionId": "sess-nope", "prompt": "hi"}),
         ("/session/cancel", {"sessionId": "sess-nope"}),
-        ("/session/status", {"sessionId": "sess-nope"}),
     ):
         r = bridge.post(path, body)
         assert r.status_code == 409, path
@@ -90,14 +89,6 @@ def test_invalid_body_is_400(bridge, body):
     r = bridge.client.post("/session/new", content=body)
     assert r.status_code == 400
     assert r.json()["code"] == "invalid_request"
-
-
-def test_status_reports_a_live_session_without_touching_it(bridge):
-    new = bridge.new_session(modelId="sonnet")
-    sid = new["sessionId"]
-    r = bridge.post("/session/status", {"sessionId": sid})
-    assert r.status_code == 200
-    assert r.json() == {"ok": True, "sessionId": sid, "modelId": "sonnet", "availableModels": new["availableModels"]}
 
 
 def test_cwd_outside_root_is_400(bridge):
