@@ -3,6 +3,7 @@
 from mk0r.errors import ServiceError
 
 from .bridge_client import BridgeError, BridgeErrorKind
+from .models import SessionStatus
 from .sandboxes import SandboxError
 
 
@@ -31,7 +32,7 @@ class SandboxGone(ServiceError):
 
 def session_not_open(status: str) -> ServiceError:
     """Why a session that is not ready refuses to talk to its agent."""
-    if status == "sandbox_gone":
+    if status == SessionStatus.SANDBOX_GONE:
         return SandboxGone()
     return SessionClosed(extra={"status": status})
 

@@ -18,7 +18,7 @@ from .bridge_client import BridgeClient, BridgeError, BridgeErrorKind, StreamEve
 from .errors import api_error_from_bridge, api_error_from_sandbox, session_not_open
 from .leases import lease_end_or_busy, lease_given_back, session_lease_take
 from .liveness import session_bridge_failure
-from .model_truth import model_map_from_offer, model_map_merge, session_model_verified
+from .model_truth import lease_model_reconcile, model_map_from_offer, model_map_merge, session_model_verified
 from .models import AgentSession, CacheTtl, SessionStatus
 from .sandboxes import SandboxError, provider_for
 from .selectors import session_get
@@ -109,6 +109,8 @@ def session_resume(*, user, key, force: bool = False) -> ResumedSession:
         try:
             alive = None if force or not replaced else _agent_session_state(session)
             if alive is not None:
+                if session.model_unverified:  # left alone, but its model is the agent's word
+                    lease_model_reconcile(user=user, lease=lease, bridge=bridge_for(session), now=timezone.now())
                 return ResumedSession(session, list(alive.get("availableModels") or []), False, "session_alive")
             available = _open_agent_session(session)
         except BridgeError as exc:

@@ -167,3 +167,19 @@ def test_an_unreachable_bridge_of_a_sandbox_that_exists_stays_retryable(pro_clie
     assert response.status_code == 502
     assert response.json()["code"] == "agent_unreachable" and response.json()["extra"]["retryable"] is True
     assert AgentSession.objects.get(key=key).status == SessionStatus.READY
+
+
+def test_a_left_alone_session_whose_model_is_in_doubt_takes_the_agents_word(pro_client, bridge):
+    key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
+    row = AgentSession.objects.get(key=key)
+    bridge.sessions[row.acp_session_id] = "sonnet"  # the agent applied a switch the service gave up on
+    AgentSession.objects.filter(pk=row.pk).update(model_unverified=True)
+
+    resumed = pro_client.post(f"/api/chat/sessions/{key}/resume", format="json")
+
+    assert resumed.status_code == 200, resumed.json()
+    body = resumed.json()
+    assert body["resumed"] is False and body["sessionId"] == row.acp_session_id and body["modelId"] == "sonnet"
+    row.refresh_from_db()
+    assert (row.model_id, row.model_unverified, row.lease_token) == ("sonnet", False, None)
+    assert SwitchRecord.objects.get(session_id=row.pk).outcome == "reconciled"
