@@ -5,6 +5,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mk0r.fields import QueryIntegerField
+
 from .cache_health import DEFAULT_DAYS, quote_accuracy, user_cache_health
 
 
@@ -12,7 +14,7 @@ class UserCacheHealthView(APIView):
     """Hit rate, miss causes and flapping over the last `days` days (default 7), overall and per session."""
 
     class Input(serializers.Serializer):
-        days = serializers.IntegerField(min_value=1, max_value=365, default=DEFAULT_DAYS)
+        days = QueryIntegerField(min_value=1, max_value=365, default=DEFAULT_DAYS)
 
     @extend_schema(
         summary="Prompt-cache hit rate, miss causes and flapping over the last `days` days",
@@ -29,8 +31,8 @@ class QuoteAccuracyView(APIView):
     """How far quotes were from the real cost of the user's reconciled switches (all time, or `days`)."""
 
     class Input(serializers.Serializer):
-        days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
-        worst = serializers.IntegerField(min_value=0, max_value=50, default=5)
+        days = QueryIntegerField(min_value=1, max_value=3650, required=False)
+        worst = QueryIntegerField(min_value=0, max_value=50, default=5)
 
     @extend_schema(
         summary="How far quotes were from what the user's switches really cost",

@@ -4,10 +4,11 @@ The views follow one pattern (an APIView per operation with nested `Input` / `Ou
 serializers), so the schema class reads those directly instead of warning that an
 APIView has no `serializer_class`. Every operation gets the error responses that any
 view can give (401 when it needs a token, 400 `invalid_request` and 413 when it takes
-a body, 404 when its path has a session key, 429 when it is rate limited); the errors
-particular to an endpoint are declared next to it (see sessions_app/schema.py). An
-event stream is documented event by event, as OpenAPI 3.0 tools read one. Paths under
-/api/internal/ are for the sandboxes, not for clients, and are left out of the public schema.
+a body, 400 when it takes query parameters, 404 when its path has a session key, 429
+when it is rate limited); the errors particular to an endpoint are declared next to it
+(see sessions_app/schema.py). An event stream is documented event by event, as OpenAPI
+3.0 tools read one. Paths under /api/internal/ are for the sandboxes, not for clients,
+and are left out of the public schema.
 """
 
 from typing import Any
@@ -234,6 +235,8 @@ class AutoSchema(SpectacularAutoSchema):
         if self.method in ("POST", "PUT", "PATCH"):
             common[400] = ("invalid_request",)
             common[413] = ("payload_too_large",)
+        elif self.get_override_parameters():  # query parameters, validated like a body
+            common[400] = ("invalid_request",)
         if "{key}" in self.path:
             common[404] = ("session_not_found", "not_found")
         if self._throttled():

@@ -104,3 +104,9 @@ def test_a_malformed_session_start_body_starts_nothing(pro_client, bridge, body,
 
 def test_an_unknown_session_uuid_is_still_session_not_found(pro_client):
     _error(pro_client.get(f"/api/chat/sessions/{uuid.uuid4()}/cache-health"), 404, "session_not_found")
+
+
+@pytest.mark.parametrize("query", ["days=", "days=x", "worst=", "days=0"])
+def test_an_empty_or_malformed_query_number_is_400(pro_client, query):
+    path = "/api/billing/quote-accuracy" if "worst" in query else "/api/billing/cache-health"
+    _error(pro_client.get(f"{path}?{query}"), 400, "invalid_request")
