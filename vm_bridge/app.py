@@ -20,8 +20,9 @@ from .config import Config
 from .conversation import MAX_MODELS, TokenCounter, transcript_messages
 from .errors import BridgeError, invalid_request, session_lost
 from .relay import Relay
-from .sessions import SessionManager, Turn
+from .sessions import SessionManager
 from .transcript import TranscriptReader
+from .turns import Turn
 from .usage import UsageCollector
 
 logger = logging.getLogger("vm_bridge.app")
@@ -74,7 +75,7 @@ class Bridge:
 
     async def _cancel_turns(self) -> None:
         for turn in list(self.sessions.turns):
-            await self.sessions.host.notify("session/cancel", {"sessionId": turn.session.session_id})
+            await self.sessions.host.notify("session/cancel", {"sessionId": turn.session_id})
 
     async def stop(self) -> None:
         self._shutting_down = True

@@ -27,6 +27,7 @@ from .errors import (
     session_lost,
 )
 from .models import CONFIG_OPTION, ModelState, from_config_options, from_new_session
+from .turns import Turn, prompt_blocks, turn_usage
 from .usage import rate_limit_records
 
 logger = logging.getLogger("vm_bridge.sessions")
@@ -63,29 +64,6 @@ class SwitchState:
     def finish(self, model_id: str, outcome: str, *, late: bool, error: str | None = None) -> None:
         self.pending = None
         self.last = {"modelId": model_id, "outcome": outcome, "late": late, "at": _now_iso(), "error": error}
-
-
-class Turn:
-    """One prompt in flight; the HTTP stream reads `queue` until `done` or `error`."""
-
-    def __init__(self, manager: "SessionManager", session: Session) -> None:
-        self.manager = manager
-        self.session = session
-        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        self.finished = False
-        self.task: asyncio.Task | None = None
-
-    def put(self, event: str, data: dict[str, Any]) -> None:
-        if self.finished:
-            return
-        if event in ("done", "error"):
-            self.finished = True
-        self.queue.put_nowait((event, data))
-
-    def client_gone(self) -> None:
-        # Nobody listens any more: stop the agent's work rather than pay for it.
-        if not self.finished:
-            self.manager.spawn(self.manager.host.notify("session/cancel", {"sessionId": self.session.session_id}))
 
 
 class SessionManager:
@@ -126,7 +104,7 @@ class SessionManager:
     async def stop(self, grace: float = 3.0) -> None:
         """Cancel every turn, give the agent `grace` seconds to end them, then stop it."""
         for turn in list(self.turns):
-            await self.host.notify("session/cancel", {"sessionId": turn.session.session_id})
+            await self.host.notify("session/cancel", {"sessionId": turn.session_id})
         if self.turns:
             tasks = [t.task for t in self.turns if t.task is not None]
             await asyncio.wait(tasks, timeout=grace)
@@ -267,12 +245,15 @@ class SessionManager:
 
     def prompt(self, *, session_id: str, prompt: Any) -> Turn:
         session = self._live(session_id)
-        blocks = _prompt_blocks(prompt)
-        turn = Turn(self, session)
+        blocks = prompt_blocks(prompt)
+        turn = Turn(session.session_id, cancel=lambda: self.spawn(self._cancel_notice(session.session_id)))
         session.listeners.add(turn.queue)
         self.turns.add(turn)
         turn.task = asyncio.create_task(self._run_turn(session, turn, blocks))
         return turn
+
+    def _cancel_notice(self, session_id: str) -> Awaitable[None]:
+        return self.host.notify("session/cancel", {"sessionId": session_id})
 
     async def cancel(self, *, session_id: str) -> dict[str, Any]:
         self._live(session_id)
@@ -294,7 +275,7 @@ class SessionManager:
             )
             # Let update notifications that arrived just before the answer reach the queue first.
             await asyncio.sleep(0)
-            usage = _turn_usage(result.get("usage"))
+            usage = turn_usage(result.get("usage"))
             turn.put("done", {"stopReason": result.get("stopReason"), "usage": usage})
         except BridgeError as exc:
             if exc.code == "agent_timeout":
@@ -392,23 +373,6 @@ class SessionManager:
         except OSError as exc:
             raise invalid_request(f"cwd cannot be created: {exc.strerror}", field="cwd") from None
         return str(resolved)
-
-
-def _prompt_blocks(prompt: Any) -> list[dict[str, Any]]:
-    if isinstance(prompt, str):
-        return [{"type": "text", "text": prompt}]
-    if isinstance(prompt, list) and prompt and all(isinstance(b, dict) and b.get("type") for b in prompt):
-        return prompt
-    raise invalid_request("prompt must be a string or a list of ACP content blocks", field="prompt")
-
-
-def _turn_usage(usage: Any) -> dict[str, int] | None:
-    if not isinstance(usage, dict):
-        return None
-    keys = ("inputTokens", "outputTokens", "cachedReadTokens", "cachedWriteTokens")
-    out = {k: int(usage.get(k) or 0) for k in keys}
-    out["totalTokens"] = int(usage.get("totalTokens") or sum(out.values()))
-    return out
 
 
 def _settled(task: asyncio.Task) -> None:

@@ -1,0 +1,47 @@
+"""One prompt in flight on the bridge: its event queue, and the shapes of a turn's input and usage."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .errors import invalid_request
+
+
+class Turn:
+    """One prompt in flight; the HTTP stream reads `queue` until `done` or `error`."""
+
+    def __init__(self, session_id: str, *, cancel: Callable[[], None]) -> None:
+        self.session_id = session_id
+        self._cancel = cancel
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.finished = False
+        self.task: asyncio.Task | None = None
+
+    def put(self, event: str, data: dict[str, Any]) -> None:
+        if self.finished:
+            return
+        if event in ("done", "error"):
+            self.finished = True
+        self.queue.put_nowait((event, data))
+
+    def client_gone(self) -> None:
+        # Nobody listens any more: stop the agent's work rather than pay for it.
+        if not self.finished:
+            self._cancel()
+
+
+def prompt_blocks(prompt: Any) -> list[dict[str, Any]]:
+    if isinstance(prompt, str):
+        return [{"type": "text", "text": prompt}]
+    if isinstance(prompt, list) and prompt and all(isinstance(b, dict) and b.get("type") for b in prompt):
+        return prompt
+    raise invalid_request("prompt must be a string or a list of ACP content blocks", field="prompt")
+
+
+def turn_usage(usage: Any) -> dict[str, int] | None:
+    if not isinstance(usage, dict):
+        return None
+    keys = ("inputTokens", "outputTokens", "cachedReadTokens", "cachedWriteTokens")
+    out = {k: int(usage.get(k) or 0) for k in keys}
+    out["totalTokens"] = int(usage.get("totalTokens") or sum(out.values()))
+    return out
