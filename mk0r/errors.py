@@ -5,13 +5,17 @@ validation, throttling) are translated here so that a client only ever has to
 read `code`.
 """
 
-from typing import Any
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
-from rest_framework import exceptions, status
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework import status
+
+if TYPE_CHECKING:
+    from rest_framework.response import Response
 
 
 class ServiceError(Exception):
@@ -51,21 +55,33 @@ def _validation_message(detail: Any) -> str:
     return str(detail)
 
 
-_DRF_CODES = {
-    exceptions.NotAuthenticated: "not_authenticated",
-    exceptions.AuthenticationFailed: "authentication_failed",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.Throttled: "throttled",
-    exceptions.ParseError: "invalid_request",
-    exceptions.ValidationError: "invalid_request",
-}
+@cache
+def _drf_codes() -> dict[type, str]:
+    from rest_framework import exceptions
+
+    return {
+        exceptions.NotAuthenticated: "not_authenticated",
+        exceptions.AuthenticationFailed: "authentication_failed",
+        exceptions.PermissionDenied: "permission_denied",
+        exceptions.NotFound: "not_found",
+        exceptions.MethodNotAllowed: "method_not_allowed",
+        exceptions.NotAcceptable: "not_acceptable",
+        exceptions.UnsupportedMediaType: "unsupported_media_type",
+        exceptions.Throttled: "throttled",
+        exceptions.ParseError: "invalid_request",
+        exceptions.ValidationError: "invalid_request",
+    }
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # DRF's views, responses and exceptions are imported here, not at the top: they load the
+    # serializers, requests and redis (a quarter of a second), which every importer of
+    # ServiceError (billing's pure logic, the transcript import) would pay for. Only a DRF view
+    # calls this handler, and DRF is loaded by then.
+    from rest_framework import exceptions
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, ServiceError):
         response = Response({**error_body(exc.code, exc.message, exc.extra), **exc.top_level}, status=exc.status_code)
         if "retryAfterSeconds" in exc.extra:
@@ -79,7 +95,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    code = next((c for cls, c in _drf_codes().items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
         message, extra = _validation_message(exc.detail), {"fields": exc.detail}
     else:
