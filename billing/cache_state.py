@@ -40,6 +40,7 @@ class CacheEntryState:
     ttl: str
     expires_at: datetime
 
+
 @dataclass(frozen=True, slots=True)
 class CacheSnapshot:
     """What the quote needs to know about one session's cache at a moment."""
@@ -101,40 +102,39 @@ class CacheTracker:
 
     def record(self, *, model: str, usage: Usage, at: datetime) -> None:
         """Apply one request (started at `at`) to the state."""
-        kept = [e for e in self.entries.get(model, ()) if at < e.expires_at]  # warm strictly before expiry
+        # The warm entries (strictly before expiry) by prefix length; the same prefix twice:
+        # the later write or refresh wins unless the other one lives longer.
+        by_length: dict[int, CacheEntryState] = {}
+        for entry in self.entries.get(model, ()):
+            if at < entry.expires_at:
+                _keep(by_length, entry)
         read = usage.cache_read_tokens
         if read:
-            # The entry that was read gets a new lifetime from this request's start.
-            for i, entry in enumerate(kept):
-                if entry.prefix_tokens == read:
-                    kept[i] = CacheEntryState(model, read, entry.ttl, at + TTL_DELTAS[entry.ttl])
-                    break
-            else:  # read an entry we did not see being written (state started mid-session)
-                kept.append(CacheEntryState(model, read, self.ttl_policy, at + TTL_DELTAS[self.ttl_policy]))
+            # The entry that was read gets a new lifetime from this request's start; one we did
+            # not see being written (state started mid-session) lives by the session's policy.
+            entry = by_length.get(read)
+            ttl = entry.ttl if entry is not None else self.ttl_policy
+            by_length[read] = CacheEntryState(model, read, ttl, at + TTL_DELTAS[ttl])
         # 1h breakpoints must precede 5m ones in a prompt, so the 1h part is the shorter prefix.
         end = read
-        if usage.cache_write_1h_tokens:
-            end += usage.cache_write_1h_tokens
-            kept.append(CacheEntryState(model, end, "1h", at + TTL_DELTAS["1h"]))
-        if usage.cache_write_5m_tokens:
-            end += usage.cache_write_5m_tokens
-            kept.append(CacheEntryState(model, end, "5m", at + TTL_DELTAS["5m"]))
-        if usage.cache_write_5m_tokens or usage.cache_write_1h_tokens:
+        write_1h, write_5m = usage.cache_write_1h_tokens, usage.cache_write_5m_tokens
+        if write_1h:
+            end += write_1h
+            _keep(by_length, CacheEntryState(model, end, "1h", at + TTL_DELTAS["1h"]))
+        if write_5m:
+            end += write_5m
+            _keep(by_length, CacheEntryState(model, end, "5m", at + TTL_DELTAS["5m"]))
+        if write_5m or write_1h:
             # How the session writes its tail is its TTL policy (subscription: 1h; API key: 5m).
-            self.ttl_policy = "5m" if usage.cache_write_5m_tokens else "1h"
+            self.ttl_policy = "5m" if write_5m else "1h"
+        kept = list(by_length.values())
         if kept:
-            by_length: dict[int, CacheEntryState] = {}
-            for entry in kept:  # same prefix twice: the later write/refresh wins
-                previous = by_length.get(entry.prefix_tokens)
-                if previous is None or entry.expires_at >= previous.expires_at:
-                    by_length[entry.prefix_tokens] = entry
-            kept = list(by_length.values())
             if len(kept) > MAX_ENTRIES_PER_MODEL:
                 # Evict the least recently used: an entry's last use is its expiry minus its TTL.
                 # (A stable sort: among entries used by this same request, the later one wins.)
-                kept.sort(key=lambda e: e.expires_at - TTL_DELTAS[e.ttl])
+                kept.sort(key=_last_use)
                 kept = kept[-MAX_ENTRIES_PER_MODEL:]
-            kept.sort(key=lambda e: e.prefix_tokens)
+            kept.sort(key=_prefix_tokens)
             self.seen_models.add(model)
         self.entries[model] = kept
         self.current_model = model
@@ -150,6 +150,20 @@ class CacheTracker:
             entries=tuple(e for entries in self.entries.values() for e in entries),
             seen_models=frozenset(self.seen_models),
         )
+
+
+def _keep(by_length: dict[int, CacheEntryState], entry: CacheEntryState) -> None:
+    previous = by_length.get(entry.prefix_tokens)
+    if previous is None or entry.expires_at >= previous.expires_at:
+        by_length[entry.prefix_tokens] = entry
+
+
+def _last_use(entry: CacheEntryState) -> datetime:
+    return entry.expires_at - TTL_DELTAS[entry.ttl]
+
+
+def _prefix_tokens(entry: CacheEntryState) -> int:
+    return entry.prefix_tokens
 
 
 def cache_snapshot_warm(
