@@ -1,9 +1,13 @@
 """Celery tasks: thin wrappers, one service call each, safe to repeat.
 
-The schedule is CELERY_BEAT_SCHEDULE in mk0r/settings/base.py.
+The schedule is the app's beat_schedule in mk0r/celery.py.
 """
 
 from celery import shared_task
+
+# The project's app, configured from the settings: a task sent from a process that imported
+# this module (a test, a shell) goes through it, not through Celery's unconfigured default.
+from mk0r.celery import app  # noqa: F401
 
 from .cap_reports import cap_report_deliver, cap_reports_dispatch
 from .quotes import quotes_prune

@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -211,25 +210,8 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))  # the filebased backend
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="mk0r <noreply@localhost>")
 
-# The one place Celery beat's schedule lives.
-CELERY_BEAT_SCHEDULE = {
-    # Every hour at minute 5 (UTC): refresh each flat-rate user's current week and send the
-    # 50/80/100% alerts it has crossed (each at most once per user and week).
-    "cap-reports-current": {
-        "task": "billing.tasks.cap_reports_run",
-        "schedule": crontab(minute="5"),
-        "kwargs": {"previous": False},
-    },
-    # Every day at 00:30 UTC: finish and send each user's previous week's report (once;
-    # daily because users' weeks reset on different weekdays).
-    "cap-reports-previous-week": {
-        "task": "billing.tasks.cap_reports_run",
-        "schedule": crontab(minute="30", hour="0"),
-        "kwargs": {"previous": True},
-    },
-    # Every day at 03:15 UTC: delete expired quotes that were never confirmed.
-    "quotes-prune": {"task": "billing.tasks.quotes_prune_task", "schedule": crontab(minute="15", hour="3")},
-}
+# Celery beat's schedule is in mk0r/celery.py, with the app: building it here would load
+# Celery into every process that reads the settings.
 
 LOGGING = {
     "version": 1,

@@ -55,6 +55,8 @@ def test_only_long_expired_unconfirmed_quotes_go(session):
 
 def test_the_daily_task_is_scheduled_and_prunes(session):
     _quote(session, expired_days_ago=settings.QUOTE_RETENTION_DAYS + 1)
-    entry = settings.CELERY_BEAT_SCHEDULE["quotes-prune"]
+    from mk0r.celery import app
+
+    entry = app.conf.beat_schedule["quotes-prune"]
     assert entry["task"] == quotes_prune_task.name
     assert quotes_prune_task.delay().get() == 1
