@@ -161,10 +161,30 @@ def _median(values) -> float:
     return statistics.median(values)
 
 
-def import_section(side: dict, stores: dict, steps: dict) -> str:
+def _spread(ours: list[float], theirs: list[float]) -> str:
+    """The lowest and highest of the rounds' own ratios (each run over its round's ccusage run)."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return f"{min(ratios):.2f}x–{max(ratios):.2f}x"
+
+
+def _stages_verdict(stages: dict, cc: float) -> str:
+    start = stages["python"] + stages["django"]
+    work = stages["parse"] + stages["replay"] + stages["json"]
+    text = (
+        f"Starting Python and Django takes {start:.2f} s of CPU and the work itself {work:.2f} s,"
+        f" against {cc:.2f} s of wall time for ccusage's whole run"
+    )
+    if start + work > cc:
+        return text + ": one process doing these stages one after the other cannot reach 1x."
+    return text + "."
+
+
+def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
     runs, report = side["runs"], side["report"]
     analysis = [s for s, _ in runs["analysis"]]
     store = [s for s, _ in runs["store"]]
+    # A round runs ccusage before the analysis and again before the storing import.
+    cc_before_analysis, cc_before_store = runs["ccusage"][0::2], runs["ccusage"][1::2]
     read_a = _median([steps_[0] for _, steps_ in runs["analysis"]])
     read_s = _median([steps_[0] for _, steps_ in runs["store"]])
     stored = _median([steps_[1] for _, steps_ in runs["store"]])
@@ -175,6 +195,16 @@ def import_section(side: dict, stores: dict, steps: dict) -> str:
     ours = Decimal(report["totalUsd"])
     files, lines, requests = report["files"], report["lines"], report["requests"]["total"]
     rounds = len(analysis)
+    stage_rows = "\n".join(
+        f"| {label} | {stages[name]:.2f} s |"
+        for name, label in (
+            ("python", "starting the interpreter"),
+            ("django", "`django.setup()`: settings, every installed app's models, admin autodiscovery"),
+            ("parse", "reading the files: orjson per line, one request per API call, copies counted once"),
+            ("replay", "the replay: prices from the catalog, each request priced and run through the cache tracker"),
+            ("json", "the JSON report"),
+        )
+    )
     step_rows = "\n".join(
         f"| {label} | {entries} | {figure} |"
         for label, entries, figure in (
@@ -199,18 +229,21 @@ def import_section(side: dict, stores: dict, steps: dict) -> str:
             ("ccusage", "", f"${theirs.quantize(q)} ({(theirs - steps['lines']).quantize(q):+} not attributed)"),
         )
     )
+    median_a, median_s = _median(analysis), _median(store)
+    spread_a, spread_s = _spread(analysis, cc_before_analysis), _spread(store, cc_before_store)
     return f"""Transcript import of the {files} sample sessions ({lines:,} lines, {requests:,} requests) beside
 ccusage {side["version"]} (`ccusage {" ".join(transcripts.CCUSAGE_ARGS)}` on copies of the files laid out as
 `projects/<repo>/<session>.jsonl`, node {_node()}). Every figure is a whole process's wall time, the
 median of {rounds} rounds. A round runs ccusage, the analysis, ccusage again and the import
 that stores, one after the other, so both sides share the machine's load; a ratio is our median
-over ccusage's.
+over ccusage's, and its spread the lowest and highest of the rounds' own ratios (each run over
+the ccusage run just before it).
 
-| | wall time | ratio to ccusage | goal |
-|---|---|---|---|
-| ccusage (its npm launcher and native binary) | {cc:.2f} s | | |
-| `import_claude_logs --json`: the analysis, no storing | {_median(analysis):.2f} s | {ratio_a:.2f}x | ≤ 1x |
-| `import_claude_logs --user U --json`: all stored in PostgreSQL | {_median(store):.2f} s | {ratio_s:.2f}x | ≤ 3x |
+| | wall time | ratio to ccusage | spread over rounds | goal |
+|---|---|---|---|---|
+| ccusage (its npm launcher and native binary) | {cc:.2f} s | | | |
+| `import_claude_logs --json`: the analysis, no storing | {median_a:.2f} s | {ratio_a:.2f}x | {spread_a} | ≤ 1x |
+| `import_claude_logs --user U --json`: stored in PostgreSQL | {median_s:.2f} s | {ratio_s:.2f}x | {spread_s} | ≤ 3x |
 
 What our figures include: reading and replaying the transcripts ({read_a:.2f} s in the analysis
 run, {read_s:.2f} s in the storing run, as the command's summary line reports: orjson per line,
@@ -218,10 +251,20 @@ one request per API call, every request priced at its own time and run through t
 tracker); with `--user`, storing {requests:,} usage events ({stored:.2f} s: one COPY into
 PostgreSQL under the user's row lock, idempotent per user); the rest of the analysis run
 ({_median(analysis) - read_a:.2f} s) is starting Python and Django and printing the JSON report.
-ccusage reads the same files with one thread per CPU, prices them and prints its daily table. On the same rows in one process (median of
-{rounds} rolled-back runs) storing takes {stores["copy"]:.2f} s by COPY and
+ccusage reads the same files with one thread per CPU, prices them and prints its daily table.
+On the same rows in one process (median of {rounds} rolled-back runs) storing takes {stores["copy"]:.2f} s by COPY and
 {stores["bulk_create"]:.2f} s by `bulk_create`, which spends most of it preparing every field
 of every row in Python: hence the COPY.
+
+Where the analysis run's time goes, stage by stage (CPU seconds in one process running the
+command's steps one after the other, median of {rounds} processes; the command adds its own
+argument parsing and the interpreter's exit):
+
+| stage | CPU |
+|---|---|
+{stage_rows}
+
+{_stages_verdict(stages, cc)}
 
 Totals: ours ${ours.quantize(q)}, ccusage ${theirs.quantize(q)}. ccusage prices every model of
 these files at its list price, 1-hour cache writes at 2x input included: the difference is what
@@ -262,12 +305,13 @@ def main() -> None:
         side = transcripts.side_by_side(args.rounds)
         stores = transcripts.store_paths_in_process(args.rounds)
         steps = transcripts.counting_steps()
+        stages = transcripts.stage_seconds(args.rounds)
     finally:
         from django.db import connections
 
         connections.close_all()
         stack.drop_database()
-    text = ingest_section(rows, args.clients) + "\n" + import_section(side, stores, steps)
+    text = ingest_section(rows, args.clients) + "\n" + import_section(side, stores, steps, stages)
     print(text)
     if args.write_docs:
         write_section("Ingestion and log import", text)

@@ -98,6 +98,52 @@ def side_by_side(rounds: int) -> dict:
     return {"runs": runs, "ccusage": cc, "report": report, "version": _version(launcher)}
 
 
+# The analysis run's stages in one process, each stage's CPU seconds (interpreter start is what
+# the process has used before its first line runs). The same calls as `logs_import`, apart.
+_STAGES = """
+import json, os, sys, time
+from collections import Counter
+stages = {"python": time.process_time()}
+import django
+django.setup()
+stages["django"] = time.process_time()
+import orjson
+from billing.log_import import log_files, log_requests_parse
+from billing.log_import.replay import PriceBook, cyclic_gc_paused, session_replay
+from billing.log_import.report import ImportReport, Totals
+with cyclic_gc_paused():
+    sessions, stats = log_requests_parse(log_files([sys.argv[1]]))
+    stages["parse"] = time.process_time()
+    book, unknown, totals = PriceBook(), Counter(), Totals()
+    replays = [session_replay(k, v, book=book, unknown=unknown) for k, v in sessions.items()]
+    for replay in replays:
+        totals.merge(replay.totals)
+    stages["replay"] = time.process_time()
+    replays = [r for r in replays if r.requests]
+    report = ImportReport(sessions=replays, stats=stats, unknown_models=unknown, totals=totals)
+    orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    stages["json"] = time.process_time()
+print(json.dumps(stages))
+"""
+STAGES = ("python", "django", "parse", "replay", "json")
+
+
+def stage_seconds(rounds: int) -> dict[str, float]:
+    """Median CPU seconds of each stage of the analysis, over `rounds` fresh processes."""
+    found: dict[str, list[float]] = {name: [] for name in STAGES}
+    for _ in range(rounds):
+        done = subprocess.run(
+            [sys.executable, "-c", _STAGES, str(LOGS)],
+            env=stack._env(), capture_output=True, text=True, check=True, cwd=stack.ROOT,
+        )  # fmt: skip
+        marks = json.loads(done.stdout)
+        previous = 0.0
+        for name in STAGES:
+            found[name].append(marks[name] - previous)
+            previous = marks[name]
+    return {name: statistics.median(values) for name, values in found.items()}
+
+
 def _step_seconds(stderr: str) -> list[float]:
     """The seconds of each step from the command's one-line summary (stderr is not a terminal)."""
     return [float(s) for s in re.findall(r"in ([0-9.]+) s", stderr)]
