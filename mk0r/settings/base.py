@@ -75,9 +75,6 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend with a per-request health check that needs no round trip (see the module).
-    DATABASES["default"]["ENGINE"] = "mk0r.postgresql"
 # The statements every quote and switch runs are prepared on each connection at their first run
 # (mk0r.db.prepared_cursor). Turn off behind a transaction-pooling PgBouncer.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
