@@ -112,7 +112,7 @@ real bridge with the reference agent on loopback,
 
 Each service call: token auth (user and subscription joined), the rate limit (one Redis
 script), one statement that takes the session's lease and reads the session with its cache
-state and recent switches (asynchronous commit), the quote (~13 µs in process), the bridge
+state and recent switches, the quote (~13 µs in process), the bridge
 call, then one statement that writes the ledger row and the new model and gives the lease back
 (durable commit). Each statement is prepared once per connection: three PostgreSQL round trips
 and one to Redis, with no transaction open across the bridge call.

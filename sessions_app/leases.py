@@ -22,7 +22,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Case, F, Q, Value, When
 
 from billing.switch_context import SwitchContext, pg_params, switch_context_load
-from mk0r.db import ASYNCHRONOUS_COMMIT, RowUpdate, insert_row, prepared_cursor, rows_write
+from mk0r.db import RowUpdate, insert_row, prepared_cursor, rows_write
 
 from .bridge_client import call_budget_seconds
 from .errors import SessionBusy, SessionNotFound, session_not_open
@@ -83,7 +83,7 @@ def session_lease_end(lease: Lease, *, values: dict | None = None, inserts=(), u
 
 
 def _take_pg(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetime):
-    sql, session_columns = _take_sql(asynchronous=not connection.in_atomic_block)
+    sql, session_columns = _take_sql()
     params = [token, expires_at, key, user.pk, SessionStatus.READY.value, now, *pg_params(now)]
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
@@ -92,7 +92,7 @@ def _take_pg(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetim
 
 
 @cache
-def _take_sql(*, asynchronous: bool):
+def _take_sql():
     table = AgentSession._meta.db_table
     take = (
         f"WITH leased AS (UPDATE {table} SET lease_token = %s, lease_expires_at = %s,"  # noqa: S608
@@ -100,12 +100,7 @@ def _take_sql(*, asynchronous: bool):
         " WHERE key = %s AND user_id = %s AND status = %s AND (lease_token IS NULL OR lease_expires_at <= %s)"
         " RETURNING *) "
     )
-    source = "leased s"
-    if asynchronous:
-        # Asynchronous commit, for this statement's own transaction only: a lease lost to a
-        # database crash is simply free again, and the outcome's durable commit flushes it anyway.
-        source += f" CROSS JOIN {ASYNCHRONOUS_COMMIT}"
-    return session_context_sql(prefix=take, source=source)
+    return session_context_sql(prefix=take, source="leased s")
 
 
 def _take_orm(*, user, key: UUID, now: datetime, token: UUID, expires_at: datetime):
