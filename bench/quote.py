@@ -204,7 +204,8 @@ Engine in process (`quote_compute`, from bench/quote_engine.py): {engine:,.0f} q
 
 Per quote the service runs three statements, each prepared on its connection's first run: token
 auth (user and subscription joined), one read of the session with its cache state and recent
-switches, and the quote's insert; plus one Redis script for the rate limit.
+switches, and the quote's insert; Django's health check sends a `SELECT 1` before the first of
+them on a reused connection; plus one Redis script for the rate limit.
 
 Each stage of a quote in the paced row, run again on a gunicorn that clocks them
 (bench/timed_gunicorn.conf.py; medians, a stage's own time is what its parts leave over):

@@ -115,7 +115,8 @@ script), one statement that takes the session's lease and reads the session with
 state and recent switches, the quote (~13 µs in process), the bridge
 call, then one statement that writes the ledger row and the new model and gives the lease back
 (durable commit). Each statement is prepared once per connection: three PostgreSQL round trips
-and one to Redis, with no transaction open across the bridge call.
+(and Django's health check, a `SELECT 1` before the first on a reused connection) and one to
+Redis, with no transaction open across the bridge call.
 
 Where the time goes, on the same gunicorn: `GET /healthz` (Django, no database) takes
 {f["healthz"]["p50"]:.2f} ms and `GET /api/chat/sessions/{{key}}` (token auth + one ORM select)
