@@ -2,11 +2,13 @@
 
 from django.urls import path
 
+from mk0r.threadpool import in_thread_pool
+
 from . import health_views, views
 
 urlpatterns: list = [
-    path("cap", views.CapView.as_view(), name="billing-cap"),
-    path("reports", views.ReportListView.as_view(), name="billing-reports"),
-    path("cache-health", health_views.UserCacheHealthView.as_view(), name="billing-cache-health"),
-    path("quote-accuracy", health_views.QuoteAccuracyView.as_view(), name="billing-quote-accuracy"),
+    path("cap", in_thread_pool(views.CapView.as_view()), name="billing-cap"),
+    path("reports", in_thread_pool(views.ReportListView.as_view()), name="billing-reports"),
+    path("cache-health", in_thread_pool(health_views.UserCacheHealthView.as_view()), name="billing-cache-health"),
+    path("quote-accuracy", in_thread_pool(health_views.QuoteAccuracyView.as_view()), name="billing-quote-accuracy"),
 ]

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 from django.core.signals import request_finished
 
+from .async_middleware import AsyncCapableMiddleware
+
 HEADER = "X-Request-ID"
 META_KEY = "HTTP_X_REQUEST_ID"
 # What we accept from outside: short, printable, no spaces (it ends up in logs and headers).
@@ -26,19 +28,20 @@ def current_request_id() -> str | None:
     return request_id_var.get()
 
 
-class RequestIdMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
+class RequestIdMiddleware(AsyncCapableMiddleware):
+    def before(self, request):
         incoming = request.META.get(META_KEY, "")
         request_id = incoming if _ACCEPTABLE.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         # Not reset on the way out: Django logs 4xx/5xx answers and streams the body after the
         # middleware has returned. It is cleared when the response is closed (request_finished).
+        # Under ASGI each request is a task of its own with its own copy of the context, and
+        # sync_to_async carries it to the thread that runs the view.
         request_id_var.set(request_id)
-        response = self.get_response(request)
-        response[HEADER] = request_id
+        return None
+
+    def after(self, request, response):
+        response[HEADER] = request.request_id
         return response
 
 

@@ -5,10 +5,12 @@ and only on transient failures, and one error type that says what went wrong
 and whether trying again can help.
 """
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -67,6 +69,22 @@ def _shared_http() -> httpx.Client:
     if _http is None:
         _http = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=64))
     return _http
+
+
+# One pooled asynchronous client per event loop (a uvicorn worker has one). A stream holds its
+# connection for the whole turn, so the number of connections is not capped: the streams are.
+_async_http: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+
+
+def _shared_async_http() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _async_http.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(
+            follow_redirects=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        )
+        _async_http[loop] = client
+    return client
 
 
 _BACKOFF_SECONDS = 0.1
@@ -155,10 +173,26 @@ class BridgeClient:
     def cancel(self, *, session_id: str) -> None:
         self._call("POST", "/session/cancel", {"sessionId": session_id}, idempotent=True)
 
-    def prompt(self, *, session_id: str, prompt: str) -> Iterator[StreamEvent]:
-        """Yield the turn's server-sent events; errors before the stream starts raise BridgeError."""
+    async def acancel(self, *, session_id: str) -> None:
+        """Cancel the session's running turn (a no-op when none runs); one attempt, no retries:
+        a caller that stops a turn wants to know at once whether it reached the agent."""
         try:
-            with _shared_http().stream(
+            response = await _shared_async_http().post(
+                self.base_url + "/session/cancel",
+                json={"sessionId": session_id},
+                headers=self._headers,
+                timeout=self._timeout(),
+            )
+        except httpx.TransportError as exc:
+            raise _error_from_transport(exc) from exc
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+
+    async def aprompt(self, *, session_id: str, prompt: str) -> AsyncIterator[StreamEvent]:
+        """Yield the turn's server-sent events; errors before the stream starts raise BridgeError.
+        Closing the iterator closes the connection, which the bridge takes as the client gone."""
+        try:
+            async with _shared_async_http().stream(
                 "POST",
                 self.base_url + "/session/prompt",
                 json={"sessionId": session_id, "prompt": prompt},
@@ -166,26 +200,39 @@ class BridgeClient:
                 timeout=self._timeout(read=settings.BRIDGE_PROMPT_TIMEOUT),
             ) as response:
                 if response.status_code >= 400:
-                    response.read()
+                    await response.aread()
                     raise _error_from_response(response)
-                yield from _parse_sse(response.iter_lines())
+                parser = SseParser()
+                async for line in response.aiter_lines():
+                    event = parser.feed(line)
+                    if event is not None:
+                        yield event
+                event = parser.end()
+                if event is not None:
+                    yield event
         except httpx.TransportError as exc:
             raise _error_from_transport(exc) from exc
 
 
-def _parse_sse(lines: Iterator[str]) -> Iterator[StreamEvent]:
-    event, data_lines = "message", []
-    for line in lines:
-        if not line:
-            if data_lines:
-                yield StreamEvent(event, _json_or_text("\n".join(data_lines)))
-            event, data_lines = "message", []
-        elif line.startswith("event:"):
-            event = line[6:].strip()
+class SseParser:
+    """Server-sent events from a stream's lines, one line at a time."""
+
+    def __init__(self) -> None:
+        self._event, self._data = "message", []
+
+    def feed(self, line: str) -> StreamEvent | None:
+        if line.startswith("event:"):
+            self._event = line[6:].strip()
         elif line.startswith("data:"):
-            data_lines.append(line[5:].lstrip())
-    if data_lines:
-        yield StreamEvent(event, _json_or_text("\n".join(data_lines)))
+            self._data.append(line[5:].lstrip())
+        elif not line:
+            return self.end()
+        return None
+
+    def end(self) -> StreamEvent | None:
+        event = StreamEvent(self._event, _json_or_text("\n".join(self._data))) if self._data else None
+        self._event, self._data = "message", []
+        return event
 
 
 def _json_or_text(raw: str) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Writes for agent sessions: start, close, resume, and the chat turn (the model switch: switching.py)."""
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -151,24 +150,27 @@ def session_close(*, user, key) -> AgentSession:
     return session
 
 
-def session_prompt(*, user, key, prompt: str) -> Iterator[StreamEvent]:
-    """One chat turn, streamed. Failures before the turn starts raise; later ones end the stream
-    with an `error` event, so a client always learns how its turn ended."""
+@dataclass(frozen=True)
+class TurnTarget:
+    """Where a chat turn goes: everything the asynchronous relay needs, read before it starts."""
+
+    bridge: BridgeClient
+    session: AgentSession
+
+    @property
+    def session_id(self) -> str:
+        return self.session.acp_session_id
+
+
+def session_turn_target(*, user, key) -> TurnTarget:
+    """The open session's agent, for a chat turn (sessions_app.turns relays it)."""
     session = session_get(user=user, key=key)
     require_open(session)
     bridge = bridge_for(session)
     # The turn runs on the agent's model: a stored model in doubt is checked first, so that what
     # the client shows and what quotes read afterwards is the model the turn ran on.
     session = session_model_verified(user=user, session=session, bridge=bridge)
-    started = timezone.now()
-    events = bridge.prompt(session_id=session.acp_session_id, prompt=prompt)
-    try:
-        first = next(events)
-    except StopIteration:
-        first = None
-    except BridgeError as exc:
-        raise session_bridge_failure(session=session, error=exc) from exc
-    return _relay_turn(first, events, watch=TurnWatch(session=session, started=started))
+    return TurnTarget(bridge=bridge, session=session)
 
 
 @dataclass
@@ -203,24 +205,20 @@ def session_turn_ended(*, watch: TurnWatch, usage: Any) -> None:
         logger.exception("session %s: could not record the end of a turn", watch.session.key)
 
 
-def _relay_turn(first: StreamEvent | None, events: Iterator[StreamEvent], *, watch: TurnWatch) -> Iterator[StreamEvent]:
-    if first is None:
-        yield StreamEvent("error", {"code": "agent_error", "message": "The agent ended the turn without an answer."})
+def session_turn_cancel(*, user, key) -> None:
+    """Cancel the session's running turn.
+
+    A session with no turn running is a no-op: the agent ignores a cancel then, and a closed
+    session or one the agent has lost runs nothing to stop. The turn's stream ends with `done`
+    (stopReason `cancelled`) and its usage is recorded as for any turn."""
+    session = session_get(user=user, key=key)
+    if session.status != SessionStatus.READY or not session.acp_session_id:
         return
-    watch.saw(first)
-    yield first
-    ended = first.event in ("done", "error")
     try:
-        for event in events:
-            watch.saw(event)
-            yield event
-            ended = event.event in ("done", "error")
+        bridge_for(session).cancel(session_id=session.acp_session_id)
     except BridgeError as exc:
-        error = api_error_from_bridge(exc)
-        yield StreamEvent("error", {"code": error.code, "message": error.message})
-        return
-    if not ended:
-        yield StreamEvent("error", {"code": "agent_error", "message": "The turn's stream broke off."})
+        if exc.kind != BridgeErrorKind.SESSION_LOST:
+            raise session_bridge_failure(session=session, error=exc) from exc
 
 
 def require_open(session: AgentSession) -> None:

@@ -1,8 +1,10 @@
 """The chat and model-switch API. Each view validates, calls one service, serializes."""
 
+import functools
 import json
 
 from django.contrib.auth import authenticate
+from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
@@ -17,8 +19,9 @@ from billing.selectors import switch_record_json, switch_records_for_session
 from mk0r.errors import ServiceError
 from mk0r.fields import ClosedSerializer, StrictBooleanField, StrictCharField, StrictUUIDField
 from mk0r.renderers import EventStreamRenderer
+from mk0r.threadpool import in_thread_pool
 
-from . import selectors, services, switching
+from . import selectors, services, switching, turns
 from .models import AgentSession
 
 
@@ -178,7 +181,11 @@ class ModelSwitchView(APIView):
 
 
 class ChatView(APIView):
-    """One chat turn, relayed from the agent as server-sent events (update*, then done or error)."""
+    """One chat turn, relayed from the agent as server-sent events (update*, then done or error).
+
+    This DRF view is the turn's synchronous part (authentication, rate limits, validation, the
+    session's lookup) and runs on the view thread pool; `chat` below relays the turn itself on
+    the event loop."""
 
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
@@ -189,11 +196,57 @@ class ChatView(APIView):
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        events = services.session_prompt(
-            user=request.user, key=data.validated_data["sessionKey"], prompt=data.validated_data["prompt"]
-        )
-        frames = (f"event: {e.event}\ndata: {json.dumps(e.data, separators=(',', ':'))}\n\n" for e in events)
-        response = StreamingHttpResponse(frames, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # let proxies pass each event on at once
-        return response
+        target = services.session_turn_target(user=request.user, key=data.validated_data["sessionKey"])
+        return _TurnAccepted(target, data.validated_data["prompt"])
+
+
+class _TurnAccepted(Response):
+    """What ChatView hands to `chat`: the turn to start. Never sent to a client."""
+
+    def __init__(self, target: services.TurnTarget, prompt: str) -> None:
+        super().__init__()
+        self.target, self.prompt = target, prompt
+
+
+_chat_checks = in_thread_pool(ChatView.as_view())
+
+
+async def chat(request, *args, **kwargs):
+    accepted = await _chat_checks(request, *args, **kwargs)
+    if not isinstance(accepted, _TurnAccepted):
+        return accepted  # refused before the turn: the error answer as rendered
+    try:
+        events = await turns.turn_start(target=accepted.target, prompt=accepted.prompt)
+    except ServiceError as exc:
+        # Refused by the agent before the turn started: an error answer, negotiated as ChatView's.
+        view = accepted.renderer_context["view"]
+        response = view.finalize_response(view.request, view.handle_exception(exc))
+        return response.render()
+    frames = (_frame(event) async for event in events)
+    if not isinstance(request, ASGIRequest):
+        # A WSGI server cannot wait on the event loop: the turn is answered whole once it ends.
+        frames = iter([frame async for frame in frames])
+    response = StreamingHttpResponse(frames, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let proxies pass each event on at once
+    return response
+
+
+functools.update_wrapper(chat, _chat_checks)
+
+
+def _frame(event) -> str:
+    return f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n"
+
+
+class ChatCancelView(APIView):
+    """Stop the session's running turn; with none running, a no-op."""
+
+    class Input(serializers.Serializer):
+        sessionKey = StrictUUIDField()
+
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.session_turn_cancel(user=request.user, key=data.validated_data["sessionKey"])
+        return Response({"ok": True})

@@ -42,7 +42,7 @@ MIDDLEWARE = [
     "mk0r.request_id.RequestIdMiddleware",
     "mk0r.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "mk0r.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -54,6 +54,10 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "mk0r.urls"
 WSGI_APPLICATION = "mk0r.wsgi.application"
+ASGI_APPLICATION = "mk0r.asgi.application"
+# Under ASGI (make serve) synchronous API views run on this many threads per process
+# (mk0r.threadpool); chat turns hold none. Each thread keeps one database connection.
+SYNC_VIEW_THREADS = env.int("SYNC_VIEW_THREADS", default=16)
 
 TEMPLATES = [
     {
@@ -73,6 +77,8 @@ TEMPLATES = [
 # The embedded default keeps its SQLite file (and local sandboxes) under var/.
 (BASE_DIR / "var").mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
+# Persistent connections, one per view thread (mk0r.threadpool checks them before and after
+# every view on the thread that owns them, as Django's request signals do under WSGI).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The statements every quote and switch runs are prepared on each connection at their first run

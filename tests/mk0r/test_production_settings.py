@@ -71,7 +71,7 @@ def test_production_values(tmp_path):
     assert values["cache"].endswith("RedisCache")
     assert {"^healthz$", "^readyz$"} <= set(values["exempt"])
     assert values["middleware"][0] == "mk0r.request_id.RequestIdMiddleware"
-    assert "whitenoise.middleware.WhiteNoiseMiddleware" in values["middleware"]
+    assert "mk0r.middleware.StaticFilesMiddleware" in values["middleware"]  # WhiteNoise, async-capable
 
 
 def test_probes_are_not_redirected_to_https(tmp_path):
