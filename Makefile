@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean browser-deps
+.PHONY: run serve test lint bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,18 +16,32 @@ $(VENV)/.base: $(BIN)/python requirements/base.txt requirements/vm_bridge.txt
 	$(BIN)/pip install --quiet -r requirements/base.txt
 	touch $@
 
+$(VENV)/.prod: $(VENV)/.base requirements/prod.txt
+	$(BIN)/pip install --quiet -r requirements/prod.txt
+	touch $@
+
 $(VENV)/.dev: $(VENV)/.base requirements/dev.txt
 	$(BIN)/pip install --quiet -r requirements/dev.txt
 	touch $@
 
+# The demo: one ASGI process (chat turns stream as they would in production), SQLite, eager
+# Celery, local sandboxes, and the emulator answering with a real model's latency.
 run: $(VENV)/.base
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (SQLite, eager Celery, local sandboxes)"
-	@# Sandboxes outlive dev-server reloads; stop them (and the emulator) when the server exits.
+	@# Stop the sandboxes (and the emulator) when the server exits.
 	@# Ctrl-C is the normal way to stop it: the recipe then succeeds, so make reports no error.
 	trap '$(BIN)/python manage.py stop_local_sandboxes' EXIT; trap 'exit 0' INT; trap 'exit 143' TERM; \
-		PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+		PUBLIC_BASE_URL=http://$(HOST):$(PORT) EMULATOR_LATENCY=realistic \
+		$(BIN)/python -m uvicorn mk0r.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+
+# The production server on this machine: production settings, so DJANGO_SECRET_KEY,
+# DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, PUBLIC_BASE_URL (and E2B_API_KEY with E2B
+# sandboxes) come from the environment; the Docker image runs the same command.
+serve: $(VENV)/.prod
+	HOST=$(HOST) PORT=$(PORT) DJANGO_SETTINGS_MODULE=mk0r.settings.production \
+		$(BIN)/gunicorn --config docker/gunicorn.conf.py mk0r.asgi:application
 
 test: $(VENV)/.dev browser-deps
 	$(BIN)/pytest

@@ -139,11 +139,17 @@ def bridge() -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+# The production server (make serve), and the threaded WSGI deployment it replaced.
+ASGI = ("mk0r.asgi:application", "docker/gunicorn.conf.py")
+GTHREAD = ("mk0r.wsgi:application", "bench/gthread.conf.py")
+
+
 @contextlib.contextmanager
-def service(*, bridge_url: str, config: str = "docker/gunicorn.conf.py", **extra_env: str) -> Iterator[str]:
-    """gunicorn serving the service on the bench database, attached to `bridge_url`, with the
-    production settings file (docker/gunicorn.conf.py: threaded workers, keep-alive, access log);
-    only the address differs."""
+def service(*, bridge_url: str, server: tuple[str, str] = ASGI, **extra_env: str) -> Iterator[str]:
+    """gunicorn serving the service on the bench database, attached to `bridge_url`, as `make serve`
+    runs it (docker/gunicorn.conf.py: uvicorn workers, keep-alive, access log), or with `server`
+    another (app, config) pair; only the address differs."""
+    app, config = server
     env = _env(
         SANDBOX_PROVIDER="static",
         BRIDGE_STATIC_URL=bridge_url,
@@ -151,16 +157,18 @@ def service(*, bridge_url: str, config: str = "docker/gunicorn.conf.py", **extra
         LOCAL_SANDBOX_ROOT=tempfile.mkdtemp(prefix="mk0r-bench-sbx-"),
         **extra_env,
     )
-    with _gunicorn("mk0r.wsgi:application", env, ready_path="/api/chat/sessions", config=config) as url:
+    with _gunicorn(app, env, ready_path="/api/chat/sessions", config=config) as url:
         yield url
 
 
 @contextlib.contextmanager
 def bare_service() -> Iterator[str]:
-    """bench/bare_wsgi.py on the same gunicorn settings: what serving any request costs here."""
+    """bench/bare_wsgi.py on the threaded WSGI settings: what serving any request costs there."""
     # Thousands of requests a second: no worker recycling in the middle of the measurement.
     no_recycling = ("--max-requests", "0")
-    with _gunicorn("bench.bare_wsgi:application", dict(os.environ), ready_path="/", extra=no_recycling) as url:
+    with _gunicorn(
+        "bench.bare_wsgi:application", dict(os.environ), ready_path="/", extra=no_recycling, config=GTHREAD[1]
+    ) as url:
         yield url
 
 
@@ -171,7 +179,7 @@ def _gunicorn(
     *,
     ready_path: str,
     extra: tuple[str, ...] = (),
-    config: str = "docker/gunicorn.conf.py",
+    config: str = ASGI[1],
 ) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "gunicorn", "--config", config, "--bind", f"127.0.0.1:{port}", *extra, app]

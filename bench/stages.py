@@ -36,7 +36,8 @@ def timed_service(*, bridge_url: str, path: str, into: dict[str, float]) -> Iter
     """A service whose workers clock each stage; on exit, `into` gets the median of each stage
     of the requests to `path` (the first 20 of them left out as warm-up)."""
     with tempfile.TemporaryDirectory() as directory:
-        with stack.service(bridge_url=bridge_url, config="bench/timed_gunicorn.conf.py", STAGES_DIR=directory) as url:
+        timed = (stack.GTHREAD[0], "bench/timed_gunicorn.conf.py")
+        with stack.service(bridge_url=bridge_url, server=timed, STAGES_DIR=directory) as url:
             yield url
         # The workers have exited and written their clocks.
         times: dict[str, list[float]] = {}

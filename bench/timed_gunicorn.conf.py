@@ -1,4 +1,4 @@
-"""docker/gunicorn.conf.py plus a wall clock on each stage of a request: bench/switch_overhead.py
+"""bench/gthread.conf.py plus a wall clock on each stage of a request: bench/switch_overhead.py
 runs it after the headline measurement, to show where a model switch spends its time.
 
 Each worker wraps the functions below once it has loaded the app and, when it exits, writes
@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-exec((Path(__file__).resolve().parent.parent / "docker" / "gunicorn.conf.py").read_text())  # noqa: S102
+exec((Path(__file__).resolve().parent / "gthread.conf.py").read_text())  # noqa: S102
 
 _times: dict = collections.defaultdict(lambda: collections.defaultdict(list))
 _request = threading.local()

@@ -1,29 +1,38 @@
-"""gunicorn settings for the web container (docker/Dockerfile).
+"""gunicorn settings of the production server: `make serve` and the Docker image run
+`gunicorn --config docker/gunicorn.conf.py mk0r.asgi:application`.
 
-Threads, not processes, carry most concurrency: a chat turn holds its request open
-for as long as the agent streams (up to BRIDGE_PROMPT_TIMEOUT), mostly waiting on I/O.
+Uvicorn workers run Django's ASGI application: a chat turn streams on a worker's event loop and
+holds no thread while the agent works, so a node carries a thousand open turns; the other API
+views run on each worker's view threads (mk0r.threadpool, SYNC_VIEW_THREADS).
+See docs/ARCHITECTURE.md, "How a chat turn is served".
 """
 
 import os
+import resource
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-# A worker that stops answering its heartbeat for this long is replaced; gthread workers
-# keep beating while their threads stream, so long chat turns are not cut off.
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+worker_class = "uvicorn_worker.UvicornWorker"
+# One worker per CPU: each is one event loop plus its view threads.
+workers = int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 2)))
+# A worker that stops answering its heartbeat for this long is replaced; the event loop beats
+# while turns stream, so long chat turns are not cut off.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-# The heartbeat touches a file on every turn of a worker's loop: keep it in memory, not on disk
-# (gunicorn creates its own private file in this directory).
+# The heartbeat touches a file now and then: keep it in memory, not on disk (gunicorn creates
+# its own private file in this directory).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
-graceful_timeout = 30
+# On a restart, open turns get this long to finish; the rest are cut, and their bridges cancel
+# them (the client is gone).
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-# Recycle workers now and then (with jitter, so not all at once); rarely, since a new worker
-# opens new database connections and prepares its statements again.
-max_requests = 20000
-max_requests_jitter = 2000
+# No recycling after N requests: a recycled worker would cut every turn it streams.
+max_requests = 0
 # The TLS proxy in front sets X-Forwarded-Proto; trust it from anywhere on the private network.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+# Every open turn is two sockets (the client's and the bridge's): raise the soft limit on open
+# files to the hard one (commonly 1,024 soft), for the workers to inherit.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft != _hard:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))

@@ -4,13 +4,16 @@ agent works, so one web process carries as many open turns as it has sockets and
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import TypeVar
 
 from .bridge_client import BridgeError, StreamEvent
 from .errors import api_error_from_bridge
 from .services import TurnTarget
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _ENDS = ("done", "error")
 # Cancels sent for turns whose client went away; the loop keeps only weak references to tasks.
@@ -28,6 +31,10 @@ async def turn_start(*, target: TurnTarget, prompt: str) -> AsyncIterator[Stream
         first = None
     except BridgeError as exc:
         raise api_error_from_bridge(exc) from exc
+    except asyncio.CancelledError:
+        # The client went away before the agent's first event.
+        _cancel_in_background(target)
+        raise
     return _relay(target, first, events)
 
 
@@ -68,3 +75,43 @@ async def _cancel(target: TurnTarget) -> None:
         await target.bridge.acancel(session_id=target.session_id)
     except BridgeError as exc:
         logger.info("turn of ACP session %s: cancel not delivered (%s)", target.session_id, exc.kind)
+
+
+# Under WSGI (the test client, a threaded WSGI server) no event loop outlives a request's view, so
+# the turn runs on one loop of the process's own and the request's thread waits for each event
+# in turn, as a thread per turn always did there.
+_wsgi_loop: asyncio.AbstractEventLoop | None = None
+_wsgi_loop_lock = threading.Lock()
+
+
+def _loop_for_wsgi() -> asyncio.AbstractEventLoop:
+    global _wsgi_loop
+    with _wsgi_loop_lock:
+        if _wsgi_loop is None:
+            _wsgi_loop = asyncio.new_event_loop()
+            threading.Thread(target=_wsgi_loop.run_forever, name="turns", daemon=True).start()
+        return _wsgi_loop
+
+
+async def turn_start_for_wsgi(*, target: TurnTarget, prompt: str) -> AsyncIterator[StreamEvent]:
+    """turn_start on the process's turn loop; read what it gives through `blocking_iter`."""
+    started = asyncio.run_coroutine_threadsafe(turn_start(target=target, prompt=prompt), _loop_for_wsgi())
+    return await asyncio.wrap_future(started)
+
+
+def blocking_iter(items: AsyncGenerator[T]) -> Iterator[T]:
+    """Iterate, on the calling thread, an asynchronous generator that runs on the turn loop;
+    closing this iterator closes it there."""
+    loop = _loop_for_wsgi()
+    try:
+        while True:
+            try:
+                yield asyncio.run_coroutine_threadsafe(_next(items), loop).result()
+            except StopAsyncIteration:
+                return
+    finally:
+        asyncio.run_coroutine_threadsafe(items.aclose(), loop).result()
+
+
+async def _next(items: AsyncGenerator[T]) -> T:
+    return await anext(items)

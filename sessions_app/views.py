@@ -2,6 +2,7 @@
 
 import functools
 import json
+from contextlib import aclosing
 
 from django.contrib.auth import authenticate
 from django.core.handlers.asgi import ASGIRequest
@@ -215,17 +216,16 @@ async def chat(request, *args, **kwargs):
     accepted = await _chat_checks(request, *args, **kwargs)
     if not isinstance(accepted, _TurnAccepted):
         return accepted  # refused before the turn: the error answer as rendered
+    asgi = isinstance(request, ASGIRequest)
+    start = turns.turn_start if asgi else turns.turn_start_for_wsgi
     try:
-        events = await turns.turn_start(target=accepted.target, prompt=accepted.prompt)
+        events = await start(target=accepted.target, prompt=accepted.prompt)
     except ServiceError as exc:
         # Refused by the agent before the turn started: an error answer, negotiated as ChatView's.
         view = accepted.renderer_context["view"]
         response = view.finalize_response(view.request, view.handle_exception(exc))
         return response.render()
-    frames = (_frame(event) async for event in events)
-    if not isinstance(request, ASGIRequest):
-        # A WSGI server cannot wait on the event loop: the turn is answered whole once it ends.
-        frames = iter([frame async for frame in frames])
+    frames = _frames(events) if asgi else turns.blocking_iter(_frames(events))
     response = StreamingHttpResponse(frames, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # let proxies pass each event on at once
@@ -235,8 +235,10 @@ async def chat(request, *args, **kwargs):
 functools.update_wrapper(chat, _chat_checks)
 
 
-def _frame(event) -> str:
-    return f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n"
+async def _frames(events):
+    async with aclosing(events):
+        async for event in events:
+            yield f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n"
 
 
 class ChatCancelView(APIView):

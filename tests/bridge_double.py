@@ -5,6 +5,7 @@ status codes as in production); what it does not have is an agent behind it.
 Tests that need a real agent use the local provider with vm_bridge instead.
 """
 
+import contextlib
 import json
 import threading
 import time
@@ -12,6 +13,11 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODELS = ["haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "default"]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # many turns open at once (the default backlog is 5)
 
 
 class BridgeDouble:
@@ -26,9 +32,13 @@ class BridgeDouble:
         self.fail_times = 0
         self.drop_connection = False
         self.calls: list[tuple[str, dict, dict]] = []
+        # A prompt streams `turn_events` updates, one every `turn_interval` seconds, then `done`;
+        # a cancel of the session ends it early with stopReason "cancelled".
+        self.turn_events = 1
+        self.turn_interval = 0.0
+        self.cancelled: set[str] = set()
         self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -50,6 +60,9 @@ class BridgeDouble:
             self.fail_times = 0
             self.drop_connection = False
             self.calls.clear()
+            self.turn_events = 1
+            self.turn_interval = 0.0
+            self.cancelled.clear()
 
     def fail(self, status: int, code: str, *, times: int = 10**6, **extra) -> None:
         self.fail_with = (status, {"code": code, "message": f"simulated {code}", "extra": extra})
@@ -140,8 +153,37 @@ class BridgeDouble:
                         },
                     )
                 if self.path == "/session/cancel":
+                    double.cancelled.add(session_id)
                     return self._send(200, {"ok": True})
+                if self.path == "/session/prompt":
+                    return self._stream_turn(session_id)
                 return self._send(404, {"code": "not_found", "message": self.path, "extra": {}})
+
+            def _stream_turn(self, session_id: str) -> None:
+                double.cancelled.discard(session_id)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")  # the body ends when the connection does
+                self.end_headers()
+                self.close_connection = True
+                stop = "end_turn"
+                with contextlib.suppress(OSError):  # the client went away
+                    for n in range(double.turn_events):
+                        if n:
+                            deadline = time.monotonic() + double.turn_interval
+                            while time.monotonic() < deadline and session_id not in double.cancelled:
+                                time.sleep(0.01)
+                        if session_id in double.cancelled:
+                            stop = "cancelled"
+                            break
+                        update = {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": f"{n} "}}
+                        self._event("update", {"sessionId": session_id, "update": update})
+                    usage = {"inputTokens": 10, "outputTokens": 5, "cachedReadTokens": 0, "cachedWriteTokens": 0}
+                    self._event("done", {"stopReason": stop, "usage": {**usage, "totalTokens": 15}})
+
+            def _event(self, name: str, data: dict) -> None:
+                self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
 
             def do_GET(self):
                 self._dispatch("GET")

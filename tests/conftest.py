@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from billing.services import subscription_set
+from tests.asgi_server import AsgiServer
 from tests.bridge_double import BridgeDouble
 
 
@@ -34,7 +35,7 @@ def _reference_data(request):
     the next one that needs a database gets them back."""
     marker = request.node.get_closest_marker("django_db")
     transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
-        name in request.fixturenames for name in ("transactional_db", "live_server")
+        name in request.fixturenames for name in ("transactional_db", "live_server", "asgi_live_server")
     )
     if transactional:
         request.getfixturevalue("transactional_db")
@@ -42,6 +43,14 @@ def _reference_data(request):
 
         if not PriceVersion.objects.exists():
             _seed_reference_data()
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db):
+    """The service on a real ASGI server (uvicorn, in this process), as chat turns are served."""
+    server = AsgiServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
