@@ -1,4 +1,4 @@
-"""`python -m devstack.emulator --port N [--host 127.0.0.1] [--time-offset S]`"""
+"""`python -m devstack.emulator --port N [--host 127.0.0.1] [--time-offset S] [--latency none|realistic]`"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import uvicorn
 
-from .server import create_app
+from .server import LATENCIES, create_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,11 +16,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--time-offset", type=float, default=0.0,
                         help="seconds added to the wall clock the cache TTLs run on")
+    parser.add_argument("--latency", choices=LATENCIES, default="none",
+                        help="realistic: answer with a real model's first-token delay and output speed")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = uvicorn.Config(create_app(time_offset=args.time_offset), host=args.host, port=args.port,
-                            log_level=args.log_level, access_log=False, lifespan="off")
+    app = create_app(time_offset=args.time_offset, latency=args.latency)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                            lifespan="off")
     server = uvicorn.Server(config)
     if args.port == 0:
         _announce_port(server)

@@ -14,8 +14,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 
 class EmulatorProcess:
-    def __init__(self, *, time_offset: float = 0.0, python: str = sys.executable) -> None:
+    def __init__(self, *, time_offset: float = 0.0, latency: str = "none", python: str = sys.executable) -> None:
         self.time_offset = time_offset
+        self.latency = latency
         self.python = python
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -27,7 +28,8 @@ class EmulatorProcess:
     def start(self, timeout: float = 20.0) -> EmulatorProcess:
         env = {**os.environ, "PYTHONPATH": str(_ROOT), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [self.python, "-m", "devstack.emulator", "--port", "0", "--time-offset", str(self.time_offset)],
+            [self.python, "-m", "devstack.emulator", "--port", "0", "--time-offset", str(self.time_offset),
+             "--latency", self.latency],
             cwd=_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         deadline = time.monotonic() + timeout

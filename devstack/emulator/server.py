@@ -3,6 +3,7 @@ loopback-only admin endpoints under /_emulator/ for tests (clock, reset, request
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
 import json
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import models, replies
+from . import latency, models, replies
 from .cache import Clock, PromptCache, breakpoints
 from .diagnostics import Diagnostics, fingerprint
 from .tokens import PromptError, build_prompt, count_text, text_units
@@ -41,8 +42,12 @@ def error_response(status: int, kind: str, message: str, request_id: str | None 
     )
 
 
+LATENCIES = ("none", "realistic")
+
+
 class State:
-    def __init__(self, time_offset: float = 0.0) -> None:
+    def __init__(self, time_offset: float = 0.0, latency: str = "none") -> None:
+        self.latency = latency
         self.clock = Clock(time_offset)
         self.cache = PromptCache(self.clock)
         self.diagnostics = Diagnostics()
@@ -158,10 +163,35 @@ async def messages(request: Request) -> Response:
     if isinstance(asked, dict):
         message["diagnostics"] = diagnostics
     headers = {"request-id": request_id, "anthropic-organization-id": "emulated-org"}
+    pace = _Pace.of(state, spec, usage)
     if body.get("stream"):
-        return StreamingResponse(_events(message), media_type="text/event-stream",
+        return StreamingResponse(_events(message, pace), media_type="text/event-stream",
                                  headers={**headers, "cache-control": "no-cache"})
+    await pace.wait(pace.first_token_s + latency.output_seconds(spec.id, output_tokens))
     return JSONResponse(message, headers=headers)
+
+
+class _Pace:
+    """The delays of one reply: none, or a real model's (latency.py)."""
+
+    def __init__(self, model_id: str, ratio_pct: int, first_token_s: float, realistic: bool) -> None:
+        self.model_id, self.ratio_pct = model_id, ratio_pct
+        self.first_token_s, self.realistic = first_token_s, realistic
+
+    @classmethod
+    def of(cls, state: State, spec: models.ModelSpec, usage) -> _Pace:
+        realistic = state.latency == "realistic"
+        first = latency.first_token_seconds(spec.id, uncached_tokens=usage.input_tokens + usage.cache_creation,
+                                            cached_tokens=usage.cache_read) if realistic else 0.0
+        return cls(spec.id, spec.ratio_pct, first, realistic)
+
+    async def wait(self, seconds: float) -> None:
+        if self.realistic:
+            await asyncio.sleep(seconds)
+
+    async def output(self, text: str) -> None:
+        if self.realistic:
+            await asyncio.sleep(latency.output_seconds(self.model_id, count_text(text, self.ratio_pct)))
 
 
 def _sse(event: str, data: dict) -> bytes:
@@ -175,9 +205,10 @@ def _chunks(text: str, parts: int = 3) -> list[str]:
     return [c if i == 0 else " " + c for i, c in enumerate(chunks)]
 
 
-async def _events(message: dict):
+async def _events(message: dict, pace: _Pace):
     usage = message["usage"]
     start_usage = {**usage, "output_tokens": 1}
+    await pace.wait(pace.first_token_s)
     yield _sse("message_start", {"type": "message_start", "message": {
         **message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
     for index, block in enumerate(message["content"]):
@@ -186,7 +217,9 @@ async def _events(message: dict):
                                                "content_block": {"type": "text", "text": ""}})
             if index == 0:
                 yield _sse("ping", {"type": "ping"})
-            for piece in _chunks(block["text"]):
+            for n, piece in enumerate(_chunks(block["text"])):
+                if n:  # the first piece is the first token's: its time is the first-token delay
+                    await pace.output(piece)
                 yield _sse("content_block_delta", {"type": "content_block_delta", "index": index,
                                                    "delta": {"type": "text_delta", "text": piece}})
         else:
@@ -303,7 +336,7 @@ async def _crash(request: Request, exc: Exception) -> Response:
 _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def create_app(*, time_offset: float = 0.0) -> Starlette:
+def create_app(*, time_offset: float = 0.0, latency: str = "none") -> Starlette:
     app = Starlette(
         routes=[
             Route("/v1/messages", messages, methods=["POST"]),
@@ -319,6 +352,6 @@ def create_app(*, time_offset: float = 0.0) -> Starlette:
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
     )
-    app.state.emulator = State(time_offset)
+    app.state.emulator = State(time_offset, latency)
     app.state.started = time.time()
     return app

@@ -178,6 +178,9 @@ SESSION_LEASE_WAIT_SECONDS = env.float("SESSION_LEASE_WAIT_SECONDS", default=2.0
 BRIDGE_STATIC_URL = env("BRIDGE_STATIC_URL", default="")
 BRIDGE_STATIC_TOKEN = env("BRIDGE_STATIC_TOKEN", default="")
 LOCAL_AGENT_CMD = env("LOCAL_AGENT_CMD", default="")
+# How the devstack emulator the local sandboxes use answers: at once ("none"), or with a real
+# model's first-token delay and output speed ("realistic"; `make run` uses it).
+EMULATOR_LATENCY = env("EMULATOR_LATENCY", default="none")
 LOCAL_SANDBOX_ROOT = Path(env("LOCAL_SANDBOX_ROOT", default=str(BASE_DIR / "var" / "sandboxes")))
 E2B_API_KEY = env("E2B_API_KEY", default="")
 E2B_DOMAIN = env("E2B_DOMAIN", default="")

@@ -108,7 +108,10 @@ def emulator_url() -> str:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         process = _spawn(
-            [sys.executable, "-m", "devstack.emulator", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *(sys.executable, "-m", "devstack.emulator", "--host", "127.0.0.1", "--port", str(port)),
+                *("--latency", settings.EMULATOR_LATENCY),
+            ],
             env=_base_env(),
             log_path=_root() / "emulator.log",
         )

@@ -49,3 +49,22 @@ def test_prod_requirements_carry_gunicorn_and_whitenoise():
     base = (Path(settings.BASE_DIR) / "requirements" / "base.txt").read_text()
     assert "-r base.txt" in prod and "gunicorn==" in prod
     assert "whitenoise==" in base
+
+
+def test_image_compose_and_make_serve_run_the_same_asgi_server():
+    import json
+
+    serve_command = ["gunicorn", "--config", "docker/gunicorn.conf.py", "mk0r.asgi:application"]
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    makefile = (Path(settings.BASE_DIR) / "Makefile").read_text()
+    serve_recipe = re.search(r"^serve:.*\n((?:\t.*\n)+)", makefile, re.M).group(1).replace("\\\n", " ")
+    assert cmd == serve_command
+    assert compose["services"]["web"]["command"] == serve_command
+    assert "$(BIN)/" + " ".join(serve_command) in " ".join(serve_recipe.split())
+    assert "DJANGO_SETTINGS_MODULE=mk0r.settings.production" in serve_recipe
+    config = (DOCKER / "gunicorn.conf.py").read_text()
+    assert 'worker_class = "uvicorn_worker.UvicornWorker"' in config
+    prod = (Path(settings.BASE_DIR) / "requirements" / "prod.txt").read_text()
+    assert "uvicorn-worker==" in prod
