@@ -5,6 +5,7 @@ bridge's usage relay posts signed records back to the live service."""
 import json
 import time
 
+import httpx
 import pytest
 
 from billing.models import SwitchReconciliation, UsageEvent
@@ -23,32 +24,40 @@ def sandbox_root(tmp_path_factory):
 
 
 @pytest.fixture
-def local_stack(settings, sandbox_root, monkeypatch, live_server):
+def local_stack(settings, sandbox_root, monkeypatch, asgi_live_server):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     settings.SANDBOX_PROVIDER = "local"
     settings.LOCAL_SANDBOX_ROOT = sandbox_root
-    settings.PUBLIC_BASE_URL = live_server.url
+    settings.PUBLIC_BASE_URL = asgi_live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
     # The token count of a quote across tokenizers: on a loaded test machine it may take longer
     # than the production budget, and these tests want the count, not the fallback.
     settings.BRIDGE_COUNT_TOKENS_TIMEOUT = 5.0
-    return sandbox_root
+    return asgi_live_server
 
 
-def _events(response) -> list[tuple[str, dict]]:
-    raw = b"".join(response.streaming_content).decode()
-    events = []
-    for frame in raw.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
+def _api(server, client) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": client._credentials["HTTP_AUTHORIZATION"]}, timeout=30
+    )
+
+
+def _events(lines) -> list[tuple[str, dict]]:
+    events, name = [], None
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
     return events
 
 
-def _chat(client, key, prompt) -> list[tuple[str, dict]]:
-    response = client.post("/api/chat", {"sessionKey": key, "prompt": prompt}, format="json")
-    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
-    return _events(response)
+def _chat(server, client, key, prompt) -> list[tuple[str, dict]]:
+    """One turn, streamed by the ASGI server as a browser would read it."""
+    with _api(server, client) as api, api.stream("POST", "/api/chat", json={"sessionKey": key, "prompt": prompt}) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"] == "text/event-stream"
+        return _events(r.iter_lines())
 
 
 def _wait_for(condition, timeout=15.0):
@@ -59,7 +68,7 @@ def _wait_for(condition, timeout=15.0):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack):
+def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack, settings):
     created = pro_client.post("/api/chat/sessions", format="json")
     assert created.status_code == 201, created.json()
     session = created.json()
@@ -67,7 +76,7 @@ def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack
     assert session["modelId"] == "haiku"
     assert {"haiku", "sonnet", "opus"} <= {m["modelId"] for m in session["availableModels"]}
 
-    first = _chat(pro_client, key, "Build a todo app " + "with a long spec " * 1800)
+    first = _chat(local_stack, pro_client, key, "Build a todo app " + "with a long spec " * 1800)
     names = [name for name, _ in first]
     assert names[-1] == "done" and "update" in names
     # The relay delivers the turn's usage, exactly as the API billed it, signed by the bridge.
@@ -88,7 +97,7 @@ def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack
     assert confirmed.status_code == 200, confirmed.json()
     assert confirmed.json()["sessionId"] == session["sessionId"]
 
-    second = _chat(pro_client, key, "Add dark mode")
+    second = _chat(local_stack, pro_client, key, "Add dark mode")
     assert second[-1][0] == "done"
     # The new model has no cache of this conversation: the turn reads nothing.
     assert second[-1][1]["usage"]["cachedReadTokens"] == 0
@@ -99,7 +108,7 @@ def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack
     closed = pro_client.delete(f"/api/chat/sessions/{key}")
     assert closed.status_code == 200
     sandbox_id = AgentSession.objects.get(key=key).sandbox_id
-    assert not (local_stack / sandbox_id / "bridge.pid").exists()
+    assert not (settings.LOCAL_SANDBOX_ROOT / sandbox_id / "bridge.pid").exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,6 +121,36 @@ def test_chat_on_a_lost_agent_session_is_409(pro_client, local_stack):
     assert response.status_code == 409
     assert response.json()["code"] == "agent_session_lost"
     pro_client.delete(f"/api/chat/sessions/{key}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_left_by_its_client_is_cancelled_and_its_usage_recorded(
+    pro_client, settings, tmp_path, monkeypatch, asgi_live_server
+):
+    """The client goes away while the agent reads a long prompt (the emulator at a real model's
+    pace): the agent stops at its first token, and the usage of what it did is still billed."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    settings.SANDBOX_PROVIDER = "local"
+    settings.LOCAL_SANDBOX_ROOT = tmp_path
+    settings.EMULATOR_LATENCY = "realistic"
+    settings.PUBLIC_BASE_URL = asgi_live_server.url
+    settings.BRIDGE_READ_TIMEOUT = 20.0
+    try:
+        key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
+        prompt = "Build a todo app " + "with a long spec " * 1800  # ~7k tokens: about 1 s to the first token
+        with _api(asgi_live_server, pro_client) as api, pytest.raises(httpx.ReadTimeout):
+            api.post("/api/chat", json={"sessionKey": key, "prompt": prompt}, timeout=0.3)
+
+        _wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
+        event = UsageEvent.objects.get(session_key=key)
+        assert event.cache_write_5m_tokens > 4096  # the prompt was read, and is billed
+        assert event.output_tokens <= 1  # the reply stopped at its first token
+
+        after = _chat(asgi_live_server, pro_client, key, "Still there?")
+        assert after[-1][0] == "done" and after[-1][1]["stopReason"] == "end_turn"
+    finally:
+        local.local_stack_stop()
 
 
 def test_stop_local_sandboxes_stops_what_a_dev_server_left(settings, tmp_path, monkeypatch):
