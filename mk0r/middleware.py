@@ -47,4 +47,15 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
 
     async def _acall(self, request):
         response = super().__call__(request)
-        return response if response is not None else await self._next(request)
+        if response is None:
+            return await self._next(request)
+        if response.streaming and not response.is_async:
+            # Django would read a synchronous body on its one thread (and warn); a static file
+            # is small and local, read in blocks on the loop.
+            response.streaming_content = _on_the_loop(response.streaming_content)
+        return response
+
+
+async def _on_the_loop(chunks):
+    for chunk in chunks:
+        yield chunk

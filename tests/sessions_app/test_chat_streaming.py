@@ -147,3 +147,26 @@ def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, 
     for thread in threads:
         thread.join(timeout=30)
     assert ends == ["done"] * 100
+
+
+def test_slow_synchronous_views_do_not_wait_for_each_other(pro_client, bridge, asgi_live_server):
+    """Under ASGI, Django would run synchronous views one at a time per process; they run on the
+    view threads instead: two switches whose agent takes 1 s each finish together."""
+    api = _api(asgi_live_server, pro_client)
+    keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(4)]
+    bridge.delay = 1.0
+    answers: list[int] = []
+
+    def switch(key: str) -> None:
+        with httpx.Client(base_url=api.base_url, headers=api.headers, timeout=10) as own:
+            answers.append(own.post("/api/chat/model", json={"sessionKey": key, "modelId": "sonnet"}).status_code)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=switch, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers == [200] * 4
+    assert time.monotonic() - started < 2.5  # one after another: over 4 s

@@ -8,16 +8,17 @@ the devstack emulator. Screenshots land in var/screenshots/ (gitignored).
 import contextlib
 import os
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.handlers.base import BaseHandler
 from django.db import connection
 from django.test import override_settings
 
+from mk0r import threadpool
 from sessions_app.sandboxes import local
 from tests.conftest import client_for
 
@@ -39,7 +40,7 @@ DB_LOCK = threading.Lock()
 
 @contextlib.contextmanager
 def database():
-    """ORM use from the test body: one request of the live server at a time (see live_stack), and
+    """ORM use from the test body: one view of the live server at a time (see live_stack), and
     the connection closed after, since with Playwright running pytest-django does not see it."""
     with DB_LOCK:
         try:
@@ -65,8 +66,8 @@ def browser():
 
 
 @pytest.fixture
-def live_stack(live_server, transactional_db, settings, tmp_path_factory, monkeypatch):
-    """The live service with local sandboxes whose usage relay posts back to it."""
+def live_stack(asgi_live_server, settings, tmp_path_factory, monkeypatch):
+    """The service on its ASGI server with local sandboxes whose usage relay posts back to it."""
     # Playwright's sync API keeps an event loop on this thread; the ORM calls of the test are
     # made between browser steps, never from inside the loop.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -75,21 +76,20 @@ def live_stack(live_server, transactional_db, settings, tmp_path_factory, monkey
     root = tmp_path_factory.mktemp("sandboxes")
     settings.SANDBOX_PROVIDER = "local"
     settings.LOCAL_SANDBOX_ROOT = root
-    settings.PUBLIC_BASE_URL = live_server.url
+    settings.PUBLIC_BASE_URL = asgi_live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        # The in-memory test database is one connection shared by all live-server threads; the
-        # bridge's usage relay posts while the page makes its calls, and SQLite refuses two
-        # statements at once on one connection ("table is locked"). Handle one request at a time
-        # (a stream's body is sent outside the lock: it does not touch the database).
-        original = BaseHandler.get_response
+        # The in-memory test database refuses two writers at once ("table is locked"), and the
+        # bridge's usage relay posts while the page makes its calls: the views take turns (a
+        # stream's body is sent outside the lock: it does not touch the database).
+        original = threadpool._run
 
-        def one_at_a_time(self, request):
+        def one_at_a_time(*args, **kwargs):
             with DB_LOCK:
-                return original(self, request)
+                return original(*args, **kwargs)
 
-        monkeypatch.setattr(BaseHandler, "get_response", one_at_a_time)
-    yield live_server
+        monkeypatch.setattr(threadpool, "_run", one_at_a_time)
+    yield asgi_live_server
     with override_settings(LOCAL_SANDBOX_ROOT=root):
         local.local_stack_stop()  # the session the page opened, and the emulator
     shutil.rmtree(root, ignore_errors=True)
@@ -141,9 +141,11 @@ def test_sign_in_chat_quote_confirm_switch(browser, live_stack):
     # Script errors only: the browser also logs every 4xx/5xx answer, and some are expected here.
     page.on(
         "console",
-        lambda m: console_errors.append(m.text)
-        if m.type == "error" and not m.text.startswith("Failed to load resource")
-        else None,
+        lambda m: (
+            console_errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on("pageerror", lambda e: console_errors.append(str(e)))
 
@@ -212,8 +214,7 @@ def test_sign_in_chat_quote_confirm_switch(browser, live_stack):
     # The usage of the last turn reaches the service asynchronously (the bridge's relay); when it
     # lands between quote and confirm, the quote goes stale and the dialog shows the fresh one.
     page.wait_for_function(
-        "() => !document.getElementById('quote-dialog').open"
-        " || !document.getElementById('quote-notice').hidden",
+        "() => !document.getElementById('quote-dialog').open || !document.getElementById('quote-notice').hidden",
     )
     if dialog.is_visible():
         expect(page.locator("#quote-notice")).to_contain_text("The price changed since the quote was made")
@@ -241,3 +242,38 @@ def test_sign_in_chat_quote_confirm_switch(browser, live_stack):
         record = SwitchRecord.objects.get(session_id=session.pk)
     assert session.model_id == "sonnet"
     assert record.confirmed and record.outcome == "applied"
+
+
+SCRIPTED_AGENT = Path(__file__).resolve().parent.parent / "vm_bridge" / "fake_agents" / "scripted_agent.py"
+
+
+def test_stop_ends_a_running_turn(browser, live_stack, settings):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    # An agent whose turn "slow 60" takes a minute unless it is cancelled.
+    settings.LOCAL_AGENT_CMD = f"{sys.executable} {SCRIPTED_AGENT}"
+    with database():
+        _user("picker-stop", "pro")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(live_stack.url + "/")
+    page.get_by_label("Username").fill("picker-stop")
+    page.get_by_label("Password").fill("s3cret-pass")
+    page.get_by_label("Password").press("Enter")
+    page.get_by_role("button", name="New session").click()
+    expect(page.locator("#current-model")).to_be_visible()
+    stop = page.get_by_role("button", name="Stop")
+    expect(stop).to_be_hidden()
+
+    page.get_by_label("Message to the agent").fill("slow 60")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#log .msg.agent .text").last).to_contain_text("thinking slowly")
+    started = time.monotonic()
+    stop.click()
+
+    expect(page.locator("#status")).to_contain_text("Turn stopped")
+    assert time.monotonic() - started < 10
+    expect(stop).to_be_hidden()
+    expect(page.locator("#alert")).to_be_hidden()
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()

@@ -55,7 +55,7 @@
     whoamiName: $("whoami-name"), signOut: $("sign-out"), sessionSelect: $("session-select"),
     newSession: $("new-session"), sessionInfo: $("session-info"), picker: $("picker"),
     currentModel: $("current-model"), log: $("log"), chatForm: $("chat-form"), prompt: $("prompt"),
-    send: $("send"), history: $("history"), historyEmpty: $("history-empty"),
+    send: $("send"), stop: $("stop"), history: $("history"), historyEmpty: $("history-empty"),
     resumeSession: $("resume-session"), closeSession: $("close-session"), gone: $("gone"),
     goneNewSession: $("gone-new-session"),
     dialog: $("quote-dialog"), quoteTitle: $("quote-title"), quoteNotice: $("quote-notice"),
@@ -395,6 +395,9 @@
     if (!prompt.trim()) { showError("Type a message first."); el.prompt.focus(); return; }
     clearError();
     setBusy(true);
+    // Stop is offered from the moment the prompt is sent: the agent may be a while to its first word.
+    el.stop.hidden = false;
+    el.stop.disabled = false;
     say("Sending…");
     let response;
     try {
@@ -406,13 +409,13 @@
     } catch (e) {
       // The prompt is still in the box: nothing was lost.
       showError(new ApiError(0, null));
-      setBusy(false);
+      endTurn();
       say("");
       return;
     }
     if (!response.ok) {
       try { await readJson(response); } catch (e) { showError(e); }
-      setBusy(false);
+      endTurn();
       say("");
       return;
     }
@@ -448,8 +451,9 @@
     if (ending && ending.event === "done") {
       if (!answer.textContent) answer.textContent = "(no text)";
       const usage = ending.data.usage;
-      say(usage ? `Turn done: ${usage.inputTokens + usage.cachedReadTokens + usage.cachedWriteTokens} input tokens, `
-        + `${usage.cachedReadTokens} read from cache.` : "Turn done.");
+      const how = ending.data.stopReason === "cancelled" ? "Turn stopped" : "Turn done";
+      say(usage ? `${how}: ${usage.inputTokens + usage.cachedReadTokens + usage.cachedWriteTokens} input tokens, `
+        + `${usage.cachedReadTokens} read from cache.` : `${how}.`);
     } else {
       const error = new ApiError(502, (ending && ending.data) || { code: "agent_error", message: "The turn ended without an answer." });
       showError(error);
@@ -458,12 +462,31 @@
       if (!el.prompt.value) el.prompt.value = prompt;
       say("");
     }
-    setBusy(false);
+    endTurn();
     el.prompt.focus();
     loadHistory();
   }
 
+  function endTurn() {
+    el.stop.hidden = true;
+    setBusy(false);
+  }
+
+  // The turn ends on its own stream, with stopReason "cancelled", and what it used is billed.
+  async function stopTurn() {
+    if (!state.session || !state.busy) return;
+    el.stop.disabled = true;
+    say("Stopping…");
+    try {
+      await request("POST", "/api/chat/cancel", { sessionKey: state.session.sessionKey });
+    } catch (e) {
+      showError(e);
+      el.stop.disabled = false;
+    }
+  }
+
   el.chatForm.addEventListener("submit", (event) => { event.preventDefault(); sendPrompt(); });
+  el.stop.addEventListener("click", stopTurn);
   el.prompt.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sendPrompt(); }
   });
