@@ -393,7 +393,8 @@ def document() -> None:
                 "Answers `text/event-stream`: `update` events (`{sessionId, update}`, an ACP session/update as the "
                 "agent sent it), then exactly one of `done` (`{stopReason, usage}`) or `error` (`{code, message}`, "
                 "e.g. `agent_session_lost`, `agent_timeout`). Errors found before the turn starts are plain JSON "
-                "error answers."
+                "error answers. `POST /api/chat/cancel` stops the turn (`done` with `stopReason` `cancelled`); a "
+                "client that closes the stream has its turn cancelled too."
             ),
             tags=tags,
             request=views.ChatView.Input,

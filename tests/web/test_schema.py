@@ -41,6 +41,7 @@ EXPECTED = {
         502: {"agent_unreachable", "agent_error"},
         504: {"agent_timeout"},
     },
+    ("post", "/api/chat/cancel"): {404: {"session_not_found"}, 502: {"agent_unreachable", "agent_error"}},
     ("post", "/api/chat/model/quote"): {
         400: {"invalid_request", "unknown_model"},
         401: {"not_authenticated"},
