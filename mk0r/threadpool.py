@@ -1,9 +1,10 @@
 """Synchronous views on a thread pool of their own under ASGI.
 
-Under ASGI, Django runs a synchronous view through `sync_to_async(thread_sensitive=True)`: on one
-thread per process, so quotes, switches and session starts would wait for each other (and a
-session start for seconds). Wrapped here, each runs on one of SYNC_VIEW_THREADS threads instead,
-as on the threaded WSGI server before, while chat turns stream on the event loop and hold none.
+Under ASGI, Django runs a synchronous view on the request's thread-sensitive thread, a new one per
+request: each request would open its own database connection (and prepare its statements again),
+and a persistent connection would be left behind when the thread ends. Wrapped here, a view runs
+on one of SYNC_VIEW_THREADS long-lived threads instead, as on the threaded WSGI server before,
+while chat turns stream on the event loop.
 
 Each thread keeps its own database connection; Django's request signals, which close stale and
 failed connections under WSGI, run on another thread under ASGI, so the same check is made here,

@@ -150,8 +150,8 @@ def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, 
 
 
 def test_slow_synchronous_views_do_not_wait_for_each_other(pro_client, bridge, asgi_live_server):
-    """Under ASGI, Django would run synchronous views one at a time per process; they run on the
-    view threads instead: two switches whose agent takes 1 s each finish together."""
+    """The synchronous views run on the view threads, side by side: four switches whose agent
+    takes 1 s each finish together."""
     api = _api(asgi_live_server, pro_client)
     keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(4)]
     bridge.delay = 1.0
