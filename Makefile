@@ -34,7 +34,7 @@ run: $(VENV)/.base
 	@# Ctrl-C is the normal way to stop it: the recipe then succeeds, so make reports no error.
 	trap '$(BIN)/python manage.py stop_local_sandboxes' EXIT; trap 'exit 0' INT; trap 'exit 143' TERM; \
 		PUBLIC_BASE_URL=http://$(HOST):$(PORT) EMULATOR_LATENCY=realistic \
-		$(BIN)/python -m uvicorn mk0r.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+		$(BIN)/python -m uvicorn mk0r.asgi:application --host $(HOST) --port $(PORT) --no-access-log --lifespan off
 
 # The production server on this machine: production settings, so DJANGO_SECRET_KEY,
 # DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, PUBLIC_BASE_URL (and E2B_API_KEY with E2B

@@ -215,10 +215,20 @@ async def _row_load(url: str, token: str, keys: dict, n: int, turn_s: float, pid
 def run_row(server, n: int, turn_s: float, double_url: str, token: str, keys: dict, switch_round: list) -> dict:
     with stack.service(bridge_url=double_url, server=server) as url:
         pids = _server_pids(url)
-        # Warm-up: every worker has connected to the database and the bridge, and prepared.
-        warm = httpx.Client(base_url=url, headers={"Authorization": f"Token {token}"}, timeout=30)
-        for key in keys["quote"] * 2:
-            warm.post("/api/chat/model/quote", json={"sessionKey": key, "modelId": "sonnet"})
+
+        # Warm-up: the workers' view threads, database connections, prepared statements and
+        # bridge clients exist before the idle memory is read.
+        async def warm() -> None:
+            host, port = url.removeprefix("http://").split(":")
+            for key in keys["quote"]:
+                body = {"sessionKey": key, "modelId": "sonnet"}
+                await asyncio.gather(
+                    *(_call((host, int(port)), _request("/api/chat/model/quote", body, token)) for _ in range(8))
+                )
+            turns = (_request("/api/chat", {"sessionKey": key, "prompt": "1 0"}, token) for key in keys["stream"][:32])
+            await asyncio.gather(*(_turn((host, int(port)), turn, 30) for turn in turns))
+
+        asyncio.run(warm())
         idle_rss = _rss_kib(pids)
         result = asyncio.run(_row_load(url, token, keys, n, turn_s, pids, switch_round))
         result["idle_rss"] = idle_rss
