@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 
 from billing.models import SwitchReconciliation, UsageEvent
 from sessions_app.models import AgentSession
@@ -34,12 +35,15 @@ def local_stack(settings, sandbox_root, monkeypatch, asgi_live_server):
     # The token count of a quote across tokenizers: on a loaded test machine it may take longer
     # than the production budget, and these tests want the count, not the fallback.
     settings.BRIDGE_COUNT_TOKENS_TIMEOUT = 5.0
-    return asgi_live_server
+    return sandbox_root
 
 
-def _api(server, client) -> httpx.Client:
+def _api(client) -> httpx.Client:
+    """The client's calls to the ASGI server the stack's usage relay posts to (PUBLIC_BASE_URL)."""
     return httpx.Client(
-        base_url=server.url, headers={"Authorization": client._credentials["HTTP_AUTHORIZATION"]}, timeout=30
+        base_url=django_settings.PUBLIC_BASE_URL,
+        headers={"Authorization": client._credentials["HTTP_AUTHORIZATION"]},
+        timeout=30,
     )
 
 
@@ -53,9 +57,9 @@ def _events(lines) -> list[tuple[str, dict]]:
     return events
 
 
-def _chat(server, client, key, prompt) -> list[tuple[str, dict]]:
+def _chat(client, key, prompt) -> list[tuple[str, dict]]:
     """One turn, streamed by the ASGI server as a browser would read it."""
-    with _api(server, client) as api, api.stream("POST", "/api/chat", json={"sessionKey": key, "prompt": prompt}) as r:
+    with _api(client) as api, api.stream("POST", "/api/chat", json={"sessionKey": key, "prompt": prompt}) as r:
         assert r.status_code == 200 and r.headers["Content-Type"] == "text/event-stream"
         return _events(r.iter_lines())
 
@@ -68,7 +72,7 @@ def _wait_for(condition, timeout=15.0):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack, settings):
+def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack):
     created = pro_client.post("/api/chat/sessions", format="json")
     assert created.status_code == 201, created.json()
     session = created.json()
@@ -76,7 +80,7 @@ def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack
     assert session["modelId"] == "haiku"
     assert {"haiku", "sonnet", "opus"} <= {m["modelId"] for m in session["availableModels"]}
 
-    first = _chat(local_stack, pro_client, key, "Build a todo app " + "with a long spec " * 1800)
+    first = _chat(pro_client, key, "Build a todo app " + "with a long spec " * 1800)
     names = [name for name, _ in first]
     assert names[-1] == "done" and "update" in names
     # The relay delivers the turn's usage, exactly as the API billed it, signed by the bridge.
@@ -97,7 +101,7 @@ def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack
     assert confirmed.status_code == 200, confirmed.json()
     assert confirmed.json()["sessionId"] == session["sessionId"]
 
-    second = _chat(local_stack, pro_client, key, "Add dark mode")
+    second = _chat(pro_client, key, "Add dark mode")
     assert second[-1][0] == "done"
     # The new model has no cache of this conversation: the turn reads nothing.
     assert second[-1][1]["usage"]["cachedReadTokens"] == 0
@@ -108,7 +112,7 @@ def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack
     closed = pro_client.delete(f"/api/chat/sessions/{key}")
     assert closed.status_code == 200
     sandbox_id = AgentSession.objects.get(key=key).sandbox_id
-    assert not (settings.LOCAL_SANDBOX_ROOT / sandbox_id / "bridge.pid").exists()
+    assert not (local_stack / sandbox_id / "bridge.pid").exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -139,7 +143,7 @@ def test_a_turn_left_by_its_client_is_cancelled_and_its_usage_recorded(
     try:
         key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
         prompt = "Build a todo app " + "with a long spec " * 1800  # ~7k tokens: about 1 s to the first token
-        with _api(asgi_live_server, pro_client) as api, pytest.raises(httpx.ReadTimeout):
+        with _api(pro_client) as api, pytest.raises(httpx.ReadTimeout):
             api.post("/api/chat", json={"sessionKey": key, "prompt": prompt}, timeout=0.3)
 
         _wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
@@ -147,7 +151,7 @@ def test_a_turn_left_by_its_client_is_cancelled_and_its_usage_recorded(
         assert event.cache_write_5m_tokens > 4096  # the prompt was read, and is billed
         assert event.output_tokens <= 1  # the reply stopped at its first token
 
-        after = _chat(asgi_live_server, pro_client, key, "Still there?")
+        after = _chat(pro_client, key, "Still there?")
         assert after[-1][0] == "done" and after[-1][1]["stopReason"] == "end_turn"
     finally:
         local.local_stack_stop()
