@@ -8,6 +8,8 @@ import time
 import httpx
 import pytest
 
+pytestmark = pytest.mark.django_db
+
 
 def _events(lines) -> list[tuple[str, dict]]:
     events, name = [], None
@@ -66,6 +68,7 @@ def test_cancel_needs_a_session_key(pro_client, bridge):
     assert response.status_code == 400 and response.json()["code"] == "invalid_request"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_stop_ends_the_running_turn_with_done_cancelled(pro_client, bridge, asgi_live_server):
     bridge.turn_events, bridge.turn_interval = 600, 0.05  # a 30 s turn
     api = _api(asgi_live_server, pro_client)
@@ -85,6 +88,7 @@ def test_stop_ends_the_running_turn_with_done_cancelled(pro_client, bridge, asgi
     assert events[-1][1]["usage"]["totalTokens"] == 15
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_client_gone_mid_turn_has_its_turn_cancelled(pro_client, bridge, asgi_live_server):
     bridge.turn_events, bridge.turn_interval = 600, 0.05
     api = _api(asgi_live_server, pro_client)
@@ -99,6 +103,7 @@ def test_a_client_gone_mid_turn_has_its_turn_cancelled(pro_client, bridge, asgi_
     assert time.monotonic() - gone < 2.0
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_client_gone_before_the_first_event_has_its_turn_cancelled(pro_client, bridge, asgi_live_server):
     bridge.delay = 1.0  # the agent's first event is a while coming
     api = _api(asgi_live_server, pro_client)
@@ -114,6 +119,7 @@ def test_a_client_gone_before_the_first_event_has_its_turn_cancelled(pro_client,
     assert cancels() == [{"sessionId": session_id}]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, bridge, asgi_live_server):
     """100 turns stream at once (the threaded server had 2 x 16 threads), and a quote of another
     session still answers at once."""
@@ -149,6 +155,7 @@ def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, 
     assert ends == ["done"] * 100
 
 
+@pytest.mark.django_db(transaction=True)
 def test_slow_synchronous_views_do_not_wait_for_each_other(pro_client, bridge, asgi_live_server):
     """The synchronous views run on the view threads, side by side: four switches whose agent
     takes 1 s each finish together."""

@@ -17,7 +17,12 @@ from django.db import connection
 
 from tests.conftest import client_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.timeout(180),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def _free_port() -> int:
