@@ -6,6 +6,8 @@ import time
 
 import uvicorn
 from django.core.asgi import get_asgi_application
+from django.core.signals import request_started
+from django.db import connections
 
 from mk0r import threadpool
 
@@ -20,6 +22,7 @@ class AsgiServer:
         self.url = ""
 
     def start(self) -> "AsgiServer":
+        self._share_an_in_memory_database()
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -35,3 +38,36 @@ class AsgiServer:
         # The view threads end, and with them their database connections (the test database is
         # dropped at the end of the run).
         threadpool.view_threads_stop()
+        for undo in self._undo:
+            undo()
+
+    _undo: tuple = ()
+
+    def _share_an_in_memory_database(self) -> None:
+        """SQLite's in-memory test database: every thread of the server uses the test's own
+        connection, as Django's live server does (another connection would find its tables
+        locked by this one)."""
+        shared = connections["default"]
+        if shared.vendor != "sqlite" or not shared.is_in_memory_db():
+            return
+        shared.inc_thread_sharing()
+        original = threadpool._run
+
+        def run(*args, **kwargs):
+            connections["default"] = shared
+            return original(*args, **kwargs)
+
+        def use_shared(**kwargs):
+            connections["default"] = shared
+
+        threadpool._run = run
+        request_started.connect(use_shared, dispatch_uid="tests.asgi_server.shared")
+
+        def undo_run():
+            threadpool._run = original
+
+        def undo_signal():
+            request_started.disconnect(dispatch_uid="tests.asgi_server.shared")
+            shared.dec_thread_sharing()
+
+        self._undo = (undo_run, undo_signal)
