@@ -11,6 +11,10 @@ from django.db import connections
 
 from mk0r import threadpool
 
+# On SQLite's in-memory test database, the server's views take turns (see AsgiServer); a test
+# body that uses the ORM while the server runs takes the same lock.
+DB_LOCK = threading.RLock()
+
 
 class AsgiServer:
     def __init__(self) -> None:
@@ -46,7 +50,8 @@ class AsgiServer:
     def _share_an_in_memory_database(self) -> None:
         """SQLite's in-memory test database: every thread of the server uses the test's own
         connection, as Django's live server does (another connection would find its tables
-        locked by this one)."""
+        locked by this one), one view at a time (a stream's body is sent outside the lock: it
+        does not touch the database)."""
         shared = connections["default"]
         if shared.vendor != "sqlite" or not shared.is_in_memory_db():
             return
@@ -55,7 +60,8 @@ class AsgiServer:
 
         def run(*args, **kwargs):
             connections["default"] = shared
-            return original(*args, **kwargs)
+            with DB_LOCK:
+                return original(*args, **kwargs)
 
         def use_shared(**kwargs):
             connections["default"] = shared

@@ -7,8 +7,14 @@ import time
 
 import httpx
 import pytest
+from django.db import connection
 
 pytestmark = pytest.mark.django_db
+# Requests side by side need a database server: the in-memory SQLite test database is one
+# connection, which the test server's views take in turn.
+concurrent = pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="requests side by side need PostgreSQL (set DATABASE_URL)"
+)
 
 
 def _events(lines) -> list[tuple[str, dict]]:
@@ -119,6 +125,7 @@ def test_a_client_gone_before_the_first_event_has_its_turn_cancelled(pro_client,
     assert cancels() == [{"sessionId": session_id}]
 
 
+@concurrent
 @pytest.mark.django_db(transaction=True)
 def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, bridge, asgi_live_server):
     """100 turns stream at once (the threaded server had 2 x 16 threads), and a quote of another
@@ -155,6 +162,7 @@ def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, 
     assert ends == ["done"] * 100
 
 
+@concurrent
 @pytest.mark.django_db(transaction=True)
 def test_slow_synchronous_views_do_not_wait_for_each_other(pro_client, bridge, asgi_live_server):
     """The synchronous views run on the view threads, side by side: four switches whose agent

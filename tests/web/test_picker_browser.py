@@ -9,7 +9,6 @@ import contextlib
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test import override_settings
 
-from mk0r import threadpool
 from sessions_app.sandboxes import local
+from tests.asgi_server import DB_LOCK
 from tests.conftest import client_for
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,7 +34,6 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
 TIMEOUT_MS = 30_000
-DB_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -78,17 +76,6 @@ def live_stack(asgi_live_server, settings, tmp_path_factory, monkeypatch):
     settings.LOCAL_SANDBOX_ROOT = root
     settings.PUBLIC_BASE_URL = asgi_live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        # The in-memory test database refuses two writers at once ("table is locked"), and the
-        # bridge's usage relay posts while the page makes its calls: the views take turns (a
-        # stream's body is sent outside the lock: it does not touch the database).
-        original = threadpool._run
-
-        def one_at_a_time(*args, **kwargs):
-            with DB_LOCK:
-                return original(*args, **kwargs)
-
-        monkeypatch.setattr(threadpool, "_run", one_at_a_time)
     yield asgi_live_server
     with override_settings(LOCAL_SANDBOX_ROOT=root):
         local.local_stack_stop()  # the session the page opened, and the emulator
