@@ -50,10 +50,10 @@ def view_threads_stop() -> None:
     pool.shutdown(wait=True)
 
 
-def _run(view, request, *args, **kwargs):
+def _run(fn, *args, **kwargs):
     close_old_connections()
     try:
-        response = view(request, *args, **kwargs)
+        response = fn(*args, **kwargs)
         # DRF's Response renders lazily; render it here rather than on the handler's thread.
         if hasattr(response, "render") and callable(response.render):
             response.render()
@@ -77,3 +77,9 @@ def in_thread_pool(view):
 
     functools.update_wrapper(threaded, view)
     return threaded
+
+
+async def run_in_thread_pool(fn, /, **kwargs):
+    """`fn(**kwargs)` (synchronous, e.g. a database write) on the view thread pool, for code on
+    the event loop that must not block it."""
+    return await sync_to_async(_run, thread_sensitive=False, executor=_executor())(fn, **kwargs)

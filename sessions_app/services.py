@@ -181,14 +181,15 @@ class TurnWatch:
     started: datetime  # when the prompt went to the agent
     context_tokens: int | None = None
 
-    def saw(self, event: StreamEvent) -> None:
+    def saw(self, event: StreamEvent) -> bool:
+        """Note what the event tells about the turn; True for its `done`, whose end the relay
+        then records (session_turn_ended) before passing it on."""
         update = event.data.get("update") if event.event == "update" else None
         if isinstance(update, dict) and update.get("sessionUpdate") == "usage_update":
             used = update.get("used")
             if isinstance(used, int) and not isinstance(used, bool) and used >= 0:
                 self.context_tokens = used
-        elif event.event == "done":
-            session_turn_ended(watch=self, usage=event.data.get("usage"))
+        return event.event == "done"
 
 
 def session_turn_ended(*, watch: TurnWatch, usage: Any) -> None:

@@ -3,51 +3,73 @@ agent works, so one web process carries as many open turns as it has sockets and
 (docs/ARCHITECTURE.md, "How a chat turn is served")."""
 
 import asyncio
+import concurrent.futures
 import logging
+import queue
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from typing import TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+from django.utils import timezone
+
+from mk0r.threadpool import run_in_thread_pool
 
 from .bridge_client import BridgeError, StreamEvent
 from .errors import api_error_from_bridge
-from .services import TurnTarget
+from .liveness import session_bridge_failure
+from .services import TurnTarget, TurnWatch, session_turn_ended
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# How the relay runs the turn's synchronous database work (the loop itself must not wait on it).
+RunSync = Callable[..., Awaitable[Any]]
 
 _ENDS = ("done", "error")
 # Cancels sent for turns whose client went away; the loop keeps only weak references to tasks.
 _cancelling: set[asyncio.Task] = set()
 
 
-async def turn_start(*, target: TurnTarget, prompt: str) -> AsyncIterator[StreamEvent]:
+async def turn_start(
+    *, target: TurnTarget, prompt: str, run_sync: RunSync = run_in_thread_pool
+) -> AsyncGenerator[StreamEvent]:
     """Start the turn and wait for its first event. Failures before the turn starts raise a
-    ServiceError (a plain error answer); later ones end the stream with an `error` event, so a
-    client always learns how its turn ended."""
+    ServiceError (a plain error answer; 410 `sandbox_gone` when the bridge is unreachable because
+    its sandbox is gone); later ones end the stream with an `error` event, so a client always
+    learns how its turn ended."""
+    watch = TurnWatch(session=target.session, started=timezone.now())
     events = target.bridge.aprompt(session_id=target.session_id, prompt=prompt)
     try:
         first = await anext(events)
     except StopAsyncIteration:
         first = None
     except BridgeError as exc:
-        raise api_error_from_bridge(exc) from exc
+        raise await run_sync(session_bridge_failure, session=target.session, error=exc) from exc
     except asyncio.CancelledError:
         # The client went away before the agent's first event.
         _cancel_in_background(target)
         raise
-    return _relay(target, first, events)
+    return _relay(target, first, events, watch=watch, run_sync=run_sync)
 
 
 async def _relay(
-    target: TurnTarget, first: StreamEvent | None, events: AsyncIterator[StreamEvent]
-) -> AsyncIterator[StreamEvent]:
+    target: TurnTarget,
+    first: StreamEvent | None,
+    events: AsyncIterator[StreamEvent],
+    *,
+    watch: TurnWatch,
+    run_sync: RunSync,
+) -> AsyncGenerator[StreamEvent]:
     if first is None:
         yield StreamEvent("error", {"code": "agent_error", "message": "The agent ended the turn without an answer."})
         return
     ended = first.event in _ENDS
     try:
+        if watch.saw(first):
+            await _record_end(watch, first, run_sync)
         yield first
         async for event in events:
+            if watch.saw(event):
+                await _record_end(watch, event, run_sync)
             yield event
             ended = event.event in _ENDS
         if not ended:
@@ -62,6 +84,17 @@ async def _relay(
         await events.aclose()
         if not ended:
             _cancel_in_background(target)
+
+
+async def _record_end(watch: TurnWatch, done: StreamEvent, run_sync: RunSync) -> None:
+    """The turn's end in the session's cache state before the client gets `done`, so that the
+    quote it asks for next sees the turn. Whatever goes wrong here (the write, or reaching a
+    thread to make it on) must not cost the client its turn: the relayed usage brings the state
+    up to date a moment later anyway."""
+    try:
+        await run_sync(session_turn_ended, watch=watch, usage=done.data.get("usage"))
+    except Exception:
+        logger.exception("session %s: could not record the end of a turn", watch.session.key)
 
 
 def _cancel_in_background(target: TurnTarget) -> None:
@@ -79,7 +112,8 @@ async def _cancel(target: TurnTarget) -> None:
 
 # Under WSGI (the test client, a threaded WSGI server) no event loop outlives a request's view, so
 # the turn runs on one loop of the process's own and the request's thread waits for each event
-# in turn, as a thread per turn always did there.
+# in turn, as a thread per turn always did there. The turn's database work runs on the request's
+# thread meanwhile, with the request's database connection (in tests, the test's transaction).
 _wsgi_loop: asyncio.AbstractEventLoop | None = None
 _wsgi_loop_lock = threading.Lock()
 
@@ -93,24 +127,49 @@ def _loop_for_wsgi() -> asyncio.AbstractEventLoop:
         return _wsgi_loop
 
 
-async def turn_start_for_wsgi(*, target: TurnTarget, prompt: str) -> AsyncIterator[StreamEvent]:
-    """turn_start on the process's turn loop; read what it gives through `blocking_iter`."""
-    started = asyncio.run_coroutine_threadsafe(turn_start(target=target, prompt=prompt), _loop_for_wsgi())
-    return await asyncio.wrap_future(started)
+class _RequestThread:
+    """Runs, on the thread that waits for a step of the turn, the synchronous calls the step
+    makes on the turn loop (its `run_sync`)."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+
+    async def run(self, fn, /, **kwargs):
+        result: concurrent.futures.Future = concurrent.futures.Future()
+        self._calls.put((fn, kwargs, result))
+        return await asyncio.wrap_future(result)
+
+    def wait(self, step: concurrent.futures.Future[T]) -> T:
+        step.add_done_callback(lambda _: self._calls.put(None))
+        while (call := self._calls.get()) is not None:
+            fn, kwargs, result = call
+            try:
+                result.set_result(fn(**kwargs))
+            except Exception as exc:
+                result.set_exception(exc)
+        return step.result()
 
 
-def blocking_iter(items: AsyncGenerator[T]) -> Iterator[T]:
-    """Iterate, on the calling thread, an asynchronous generator that runs on the turn loop;
-    closing this iterator closes it there."""
-    loop = _loop_for_wsgi()
+def turn_start_blocking(*, target: TurnTarget, prompt: str) -> Iterator[StreamEvent]:
+    """turn_start for a WSGI request's thread: the turn runs on the process's turn loop, and the
+    returned iterator waits for each of its events in turn; closing it closes the turn."""
+    loop, request_thread = _loop_for_wsgi(), _RequestThread()
+    started = turn_start(target=target, prompt=prompt, run_sync=request_thread.run)
+    events = request_thread.wait(asyncio.run_coroutine_threadsafe(started, loop))
+    return _blocking_iter(events, loop, request_thread)
+
+
+def _blocking_iter(
+    items: AsyncGenerator[T], loop: asyncio.AbstractEventLoop, request_thread: _RequestThread
+) -> Iterator[T]:
     try:
         while True:
             try:
-                yield asyncio.run_coroutine_threadsafe(_next(items), loop).result()
+                yield request_thread.wait(asyncio.run_coroutine_threadsafe(_next(items), loop))
             except StopAsyncIteration:
                 return
     finally:
-        asyncio.run_coroutine_threadsafe(items.aclose(), loop).result()
+        request_thread.wait(asyncio.run_coroutine_threadsafe(items.aclose(), loop))
 
 
 async def _next(items: AsyncGenerator[T]) -> T:

@@ -2,8 +2,9 @@
 
 import functools
 import json
-from contextlib import aclosing
+from contextlib import aclosing, closing
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import authenticate
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
@@ -216,16 +217,18 @@ async def chat(request, *args, **kwargs):
     accepted = await _chat_checks(request, *args, **kwargs)
     if not isinstance(accepted, _TurnAccepted):
         return accepted  # refused before the turn: the error answer as rendered
-    asgi = isinstance(request, ASGIRequest)
-    start = turns.turn_start if asgi else turns.turn_start_for_wsgi
     try:
-        events = await start(target=accepted.target, prompt=accepted.prompt)
+        if isinstance(request, ASGIRequest):
+            frames = _frames(await turns.turn_start(target=accepted.target, prompt=accepted.prompt))
+        else:
+            # A WSGI request's thread waits for the turn (and makes its database writes).
+            start = sync_to_async(turns.turn_start_blocking, thread_sensitive=True)
+            frames = _frames_blocking(await start(target=accepted.target, prompt=accepted.prompt))
     except ServiceError as exc:
         # Refused by the agent before the turn started: an error answer, negotiated as ChatView's.
         view = accepted.renderer_context["view"]
         response = view.finalize_response(view.request, view.handle_exception(exc))
         return response.render()
-    frames = _frames(events) if asgi else turns.blocking_iter(_frames(events))
     response = StreamingHttpResponse(frames, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # let proxies pass each event on at once
@@ -238,7 +241,17 @@ functools.update_wrapper(chat, _chat_checks)
 async def _frames(events):
     async with aclosing(events):
         async for event in events:
-            yield f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n"
+            yield _frame(event)
+
+
+def _frames_blocking(events):
+    with closing(events):
+        for event in events:
+            yield _frame(event)
+
+
+def _frame(event) -> str:
+    return f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n"
 
 
 class ChatCancelView(APIView):

@@ -6,8 +6,8 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from billing.cache_store import cache_state_snapshot
-from sessions_app import services
-from sessions_app.bridge_client import StreamEvent
+from sessions_app import services, turns
+from sessions_app.bridge_client import BridgeClient, StreamEvent
 from sessions_app.models import AgentSession
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +21,18 @@ def session():
 
 
 def _relay(session, events):
+    """The relay as a WSGI request's thread reads it: the turn on the turn loop, its database
+    writes on this thread (the test's transaction)."""
+
+    async def rest():
+        for event in events[1:]:
+            yield event
+
+    target = services.TurnTarget(bridge=BridgeClient(base_url="http://127.0.0.1:9", token="t"), session=session)
     watch = services.TurnWatch(session=session, started=timezone.now())
-    return services._relay_turn(events[0], iter(events[1:]), watch=watch)
+    request_thread = turns._RequestThread()
+    relay = turns._relay(target, events[0], rest(), watch=watch, run_sync=request_thread.run)
+    return turns._blocking_iter(relay, turns._loop_for_wsgi(), request_thread)
 
 
 def test_done_records_the_turn_before_the_client_gets_it(session):
@@ -54,3 +64,12 @@ def test_a_turn_that_failed_records_nothing(session):
     events = [StreamEvent("error", {"code": "agent_error", "message": "boom"})]
     assert [e.event for e in _relay(session, events)] == ["error"]
     assert cache_state_snapshot(session_key=str(session.key)).last_request_at is None
+
+
+def test_a_failure_to_reach_a_thread_for_the_record_does_not_cost_the_client_its_turn(session, monkeypatch):
+    def fail(**kwargs):
+        raise RuntimeError("no thread to run on")
+
+    monkeypatch.setattr(turns, "session_turn_ended", fail)
+    events = [StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE})]
+    assert [e.event for e in _relay(session, events)] == ["done"]
