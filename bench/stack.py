@@ -2,6 +2,7 @@
 bridge (vm_bridge + the devstack reference agent) on loopback, and gunicorn serving the
 service. Everything is started here and stopped on exit."""
 
+import collections
 import contextlib
 import os
 import shutil
@@ -20,7 +21,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BENCH_DB = "mk0r_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "mk0r_bench")
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
 BRIDGE_TOKEN = "bench-bridge-token"
@@ -89,19 +90,23 @@ def _wait_http(url: str, headers: dict | None = None, timeout: float = 30.0) -> 
 
 
 @contextlib.contextmanager
-def _process(cmd: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
-    process = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+def _process(cmd: list[str], env: dict[str, str], *, log: Path | None = None) -> Iterator[subprocess.Popen]:
+    """`cmd` in a process group of its own; its stderr (where the service logs, tracebacks
+    included) goes to `log` when given."""
+    with contextlib.ExitStack() as stack:
+        stderr = stack.enter_context(log.open("ab")) if log else subprocess.DEVNULL
+        process = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -145,10 +150,13 @@ GTHREAD = ("mk0r.wsgi:application", "bench/gthread.conf.py")
 
 
 @contextlib.contextmanager
-def service(*, bridge_url: str, server: tuple[str, str] = ASGI, **extra_env: str) -> Iterator[str]:
+def service(
+    *, bridge_url: str, server: tuple[str, str] = ASGI, log: Path | None = None, **extra_env: str
+) -> Iterator[str]:
     """gunicorn serving the service on the bench database, attached to `bridge_url`, as `make serve`
     runs it (docker/gunicorn.conf.py: uvicorn workers, keep-alive, access log), or with `server`
-    another (app, config) pair; only the address differs."""
+    another (app, config) pair; only the address differs. `log`: a file for the server's stderr
+    (gunicorn's and the service's log records, with their tracebacks)."""
     app, config = server
     env = _env(
         SANDBOX_PROVIDER="static",
@@ -157,7 +165,7 @@ def service(*, bridge_url: str, server: tuple[str, str] = ASGI, **extra_env: str
         LOCAL_SANDBOX_ROOT=tempfile.mkdtemp(prefix="mk0r-bench-sbx-"),
         **extra_env,
     )
-    with _gunicorn(app, env, ready_path="/api/chat/sessions", config=config) as url:
+    with _gunicorn(app, env, ready_path="/api/chat/sessions", config=config, log=log) as url:
         yield url
 
 
@@ -180,10 +188,28 @@ def _gunicorn(
     ready_path: str,
     extra: tuple[str, ...] = (),
     config: str = ASGI[1],
+    log: Path | None = None,
 ) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "gunicorn", "--config", config, "--bind", f"127.0.0.1:{port}", *extra, app]
     url = f"http://127.0.0.1:{port}"
-    with _process(cmd, env):
+    with _process(cmd, env, log=log):
         _wait_http(f"{url}{ready_path}")
         yield url
+
+
+def server_errors(log: Path) -> collections.Counter:
+    """The server's ERROR records and the exceptions its tracebacks end with, counted."""
+    found: collections.Counter = collections.Counter()
+    in_traceback = False
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+        elif in_traceback and line and not line[0].isspace():
+            # The exception's own line ends the traceback (a chained one starts another).
+            if not line.startswith(("During handling", "The above exception")):
+                found[f"exception: {line[:200]}"] += 1
+                in_traceback = False
+        elif " ERROR " in line:
+            found[f"log: {line.split(' ERROR ', 1)[1].split(' [', 1)[0]}"] += 1
+    return found

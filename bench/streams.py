@@ -10,7 +10,10 @@ N = 32, 256 and 1,000 on the production server, and N = 64 on the threaded WSGI 
 replaced (bench/gthread.conf.py: 2 workers x 16 threads), in the same run. Then the relay's
 ceiling: turns that stream as fast as they are read. Goal at N = 1,000: no errors, every
 first event within 1 s of the bridge's, quote p99 <= 50 ms, switch p99 <= 100 ms, at most
-50 KiB of server memory per open turn. --quick: 30 s turns, for development.
+50 KiB of server memory per open turn. --quick: 30 s turns, for development; --only N: just the
+production server's row at N open turns (no side-by-side row, no ceiling), to look into one.
+The server's stderr (its log records and tracebacks) is kept per row under var/bench-streams/;
+after a row with errors, the log's path and the exceptions it records are printed.
 """
 
 import argparse
@@ -212,8 +215,10 @@ async def _row_load(url: str, token: str, keys: dict, n: int, turn_s: float, pid
     return {"first": firsts, "errors": dict(errors), **paced, **sample}
 
 
-def run_row(server, n: int, turn_s: float, double_url: str, token: str, keys: dict, switch_round: list) -> dict:
-    with stack.service(bridge_url=double_url, server=server) as url:
+def run_row(
+    server, n: int, turn_s: float, double_url: str, token: str, keys: dict, switch_round: list, log: Path
+) -> dict:
+    with stack.service(bridge_url=double_url, server=server, log=log) as url:
         pids = _server_pids(url)
 
         # Warm-up: the workers' view threads, database connections, prepared statements and
@@ -235,9 +240,9 @@ def run_row(server, n: int, turn_s: float, double_url: str, token: str, keys: di
         return result
 
 
-def ceiling(double_url: str, token: str, keys: dict) -> dict:
+def ceiling(double_url: str, token: str, keys: dict, log: Path) -> dict:
     """Turns that stream as fast as they are read: events relayed per second of server CPU."""
-    with stack.service(bridge_url=double_url) as url:
+    with stack.service(bridge_url=double_url, log=log) as url:
         pids = _server_pids(url)
         host, port = url.removeprefix("http://").split(":")
         counted: list[int] = []
@@ -275,13 +280,25 @@ def _create_sessions(url: str, token: str, count: int) -> list[str]:
     return asyncio.run(create())
 
 
-def run(turn_s: float) -> dict:
+def _report_server_errors(log: Path, result: dict) -> None:
+    found = stack.server_errors(log)
+    if not result["errors"] and not found:
+        return
+    print(f"  server log: {log}", flush=True)
+    for what, count in found.most_common(10):
+        print(f"  {count:>6} x {what}", flush=True)
+
+
+def run(turn_s: float, rows_to_run=ROWS, with_ceiling: bool = True) -> dict:
+    logs = stack.ROOT / "var" / "bench-streams" / time.strftime("%Y%m%d-%H%M%S")
+    logs.mkdir(parents=True, exist_ok=True)
+    print(f"server logs: {logs}", flush=True)
     stack.fresh_database()
     try:
         token = stack.manage("set_plan", "bench-user", "max20")
         with stream_double() as double_url:
-            with stack.service(bridge_url=double_url) as url:
-                total = max(n for _, n in ROWS) + 2 * PACED_SESSIONS
+            with stack.service(bridge_url=double_url, log=logs / "setup.log") as url:
+                total = max(n for _, n in rows_to_run) + 2 * PACED_SESSIONS
                 made = _create_sessions(url, token, total)
             keys = {
                 "quote": made[:PACED_SESSIONS],
@@ -290,10 +307,13 @@ def run(turn_s: float) -> dict:
             }
             switch_round = [0]
             rows = []
-            for server, n in ROWS:
-                rows.append((server, n, run_row(server, n, turn_s, double_url, token, keys, switch_round)))
+            for server, n in rows_to_run:
+                log = logs / f"{'uvicorn' if server == stack.ASGI else 'gthread'}-{n}.log"
+                rows.append((server, n, run_row(server, n, turn_s, double_url, token, keys, switch_round, log)))
                 print(_row(server, n, rows[-1][2]), flush=True)
-            return {"rows": rows, "ceiling": ceiling(double_url, token, keys), "load": stack.load_average()}
+                _report_server_errors(log, rows[-1][2])
+            result = ceiling(double_url, token, keys, logs / "ceiling.log") if with_ceiling else None
+            return {"rows": rows, "ceiling": result, "load": stack.load_average()}
     finally:
         stack.drop_database()
 
@@ -349,12 +369,18 @@ Relay ceiling: {CEILING_STREAMS} turns streaming as fast as they are read relaye
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="30 s turns instead of 60 s")
+    parser.add_argument("--only", type=int, metavar="N", help="only the production server's row at N open turns")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
+    if args.only and args.write_docs:
+        parser.error("--only measures one row: it does not write the docs' table")
     # Each open turn is a socket here, and two in the server (which raises its own limit).
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     turn_s = 30.0 if args.quick else 60.0
+    if args.only:
+        run(turn_s, rows_to_run=((stack.ASGI, args.only),), with_ceiling=False)
+        return
     text = report(run(turn_s), turn_s)
     print(text)
     if args.write_docs:
