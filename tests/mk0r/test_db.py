@@ -177,3 +177,30 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_first_prepared_q
 
     close_old_connections()  # what the start of the next request does
     assert token_with_user(key).user == user
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the health check is PostgreSQL's backend's")
+@pytest.mark.django_db(transaction=True)
+def test_the_health_check_of_a_connection_above_a_thousand_open_files():
+    """A server process with a thousand open chat turns opens its database connections on file
+    descriptors above 1,024."""
+    import os
+    import resource
+
+    from django.db import close_old_connections
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if min(soft, hard) < 1200:
+        pytest.skip("needs 1,200 open files")
+    connection.close()
+    taken = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        connection.ensure_connection()
+        assert connection.connection.fileno() > 1024
+        close_old_connections()  # the start of the next request
+        connection.close_if_health_check_failed()
+        assert connection.health_check_done
+    finally:
+        connection.close()
+        for fd in taken:
+            os.close(fd)
