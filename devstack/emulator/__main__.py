@@ -14,16 +14,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack.emulator", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--time-offset", type=float, default=0.0,
-                        help="seconds added to the wall clock the cache TTLs run on")
-    parser.add_argument("--latency", choices=LATENCIES, default="none",
-                        help="realistic: answer with a real model's first-token delay and output speed")
+    parser.add_argument(
+        "--time-offset", type=float, default=0.0, help="seconds added to the wall clock the cache TTLs run on"
+    )
+    parser.add_argument(
+        "--latency",
+        choices=LATENCIES,
+        default="none",
+        help="realistic: answer with a real model's first-token delay and output speed",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(time_offset=args.time_offset, latency=args.latency)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                            lifespan="off")
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     if args.port == 0:
         _announce_port(server)

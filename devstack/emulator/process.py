@@ -28,9 +28,22 @@ class EmulatorProcess:
     def start(self, timeout: float = 20.0) -> EmulatorProcess:
         env = {**os.environ, "PYTHONPATH": str(_ROOT), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [self.python, "-m", "devstack.emulator", "--port", "0", "--time-offset", str(self.time_offset),
-             "--latency", self.latency],
-            cwd=_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            [
+                self.python,
+                "-m",
+                "devstack.emulator",
+                "--port",
+                "0",
+                "--time-offset",
+                str(self.time_offset),
+                "--latency",
+                self.latency,
+            ],
+            cwd=_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
