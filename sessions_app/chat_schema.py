@@ -6,7 +6,7 @@ from rest_framework import serializers
 from mk0r.schema import error_responses
 
 from . import views
-from .schema import AGENT_ERRORS, SESSION_KEY
+from .schema import SESSION_AGENT_ERRORS, SESSION_KEY
 
 
 class CancelOutput(serializers.Serializer):
@@ -30,7 +30,7 @@ def document_chat_cancel() -> None:
                 200: OpenApiResponse(
                     CancelOutput, examples=[OpenApiExample("ok", value={"ok": True}, response_only=True)]
                 ),
-                **error_responses({404: ("session_not_found",), **AGENT_ERRORS}),
+                **error_responses({404: ("session_not_found",), **SESSION_AGENT_ERRORS}),
             },
         )
     )(views.ChatCancelView)

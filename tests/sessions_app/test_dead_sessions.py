@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from billing.models import SwitchRecord
@@ -82,6 +83,29 @@ def test_a_dead_sandbox_answers_410_and_the_session_says_so(pro_client, local_st
     # It can still be closed.
     closed = pro_client.delete(f"/api/chat/sessions/{key}")
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
+
+
+def test_a_dead_sandbox_found_by_a_turn_on_the_asgi_server_or_a_cancel_answers_410(
+    pro_client, local_stack, asgi_live_server
+):
+    turn_key, cancel_key = _start(pro_client)["sessionKey"], _start(pro_client)["sessionKey"]
+    rows = {key: AgentSession.objects.get(key=key) for key in (turn_key, cancel_key)}
+    for row in rows.values():
+        local.LocalProvider().stop(sandbox_id=row.sandbox_id)
+
+    # The turn as it is served: the relay on the event loop, the session marked on a view thread.
+    headers = {"Authorization": pro_client._credentials["HTTP_AUTHORIZATION"]}
+    response = httpx.post(
+        f"{asgi_live_server.url}/api/chat", json={"sessionKey": turn_key, "prompt": "hi"}, headers=headers, timeout=30
+    )
+    _gone(response)
+    _gone(pro_client.post("/api/chat/cancel", {"sessionKey": cancel_key}, format="json"))
+
+    for row in rows.values():
+        row.refresh_from_db()
+        assert row.status == SessionStatus.SANDBOX_GONE
+    # A gone session has no turn to stop: a no-op from then on.
+    assert pro_client.post("/api/chat/cancel", {"sessionKey": cancel_key}, format="json").json() == {"ok": True}
 
 
 def test_a_switch_that_finds_the_sandbox_gone_is_in_the_ledger(pro_client, local_stack):

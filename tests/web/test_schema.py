@@ -41,7 +41,11 @@ EXPECTED = {
         502: {"agent_unreachable", "agent_error"},
         504: {"agent_timeout"},
     },
-    ("post", "/api/chat/cancel"): {404: {"session_not_found"}, 502: {"agent_unreachable", "agent_error"}},
+    ("post", "/api/chat/cancel"): {
+        404: {"session_not_found"},
+        410: {"sandbox_gone"},
+        502: {"agent_unreachable", "agent_error"},
+    },
     ("post", "/api/chat/model/quote"): {
         400: {"invalid_request", "unknown_model"},
         401: {"not_authenticated"},
