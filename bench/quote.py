@@ -51,7 +51,7 @@ def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
     script = (
         "from datetime import timedelta\n"
         "from django.utils import timezone\n"
-        "from billing.costs import Usage\n"
+        "from billing.catalog.cost_engine import Usage\n"
         "from billing.cache_store import cache_state_record_request\n"
         "for key in KEYS:\n"
         "    cache_state_record_request(session_key=key, model='claude-haiku-4-5',\n"

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.docs import write_section  # noqa: E402
 from billing.cache_state import CacheTracker, cache_snapshot_warm  # noqa: E402
-from billing.costs import Usage, usage_cost  # noqa: E402
-from billing.prices import prices_make  # noqa: E402
+from billing.catalog.cost_engine import Usage, usage_cost  # noqa: E402
+from billing.catalog.price_snapshots import prices_make  # noqa: E402
 from billing.quoting import quote_compute  # noqa: E402
 
 GOAL = 100_000

@@ -173,7 +173,7 @@ def store_paths_in_process(rounds: int) -> dict:
 def counting_steps() -> dict:
     """Our prices applied with ccusage's counting, one rule at a time. Each entry keeps its line
     with the largest output, as ours does: the rules differ only in what counts as one entry."""
-    from billing.costs import Usage, usage_cost
+    from billing.catalog.cost_engine import Usage, usage_cost
     from billing.log_import import PriceBook
 
     book = PriceBook()

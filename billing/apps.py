@@ -7,8 +7,9 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        from billing.catalog.selectors import catalog_cache_clear
+
         from .models import ApiModel, ModelAlias, PriceVersion
-        from .pricing import catalog_cache_clear
 
         # A catalog edit in this process shows at once; the cache's TTL covers the others.
         for model in (ApiModel, ModelAlias, PriceVersion):

@@ -25,11 +25,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from billing.catalog.money import ZERO, usd_str
 from mk0r.timefmt import iso_z
 
 from .cache_state import TTL_DELTAS
 from .models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
-from .money import ZERO, usd_str
 from .usage import _DIAGNOSED
 
 HEALTHY_HIT_RATE = 0.80

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .costs import Usage
+from billing.catalog.cost_engine import Usage
 
 TTL_SECONDS = {"5m": 300, "1h": 3600}
 TTL_DELTAS = {name: timedelta(seconds=seconds) for name, seconds in TTL_SECONDS.items()}

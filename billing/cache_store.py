@@ -22,10 +22,11 @@ from datetime import datetime
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from billing.catalog.cost_engine import Usage
+from billing.catalog.selectors import model_priced, session_api_models
+
 from .cache_state import CacheEntryState, CacheSnapshot, CacheTracker
-from .costs import Usage
 from .models import CacheEntry, SessionCacheState
-from .pricing import model_priced, session_api_models
 
 
 def _exact_snapshot_of(state: SessionCacheState) -> CacheSnapshot:

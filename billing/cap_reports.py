@@ -34,6 +34,9 @@ from django.db.models import Case, CharField, Q, Sum, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from billing.catalog.money import usd_display
+from billing.catalog.price_snapshots import prices_from_version
+from billing.catalog.selectors import UnknownModel, price_version_for
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
 
@@ -54,9 +57,6 @@ from .models import (
     SwitchReconciliation,
     UsageEvent,
 )
-from .money import usd_display
-from .prices import prices_from_version
-from .pricing import UnknownModel, price_version_for
 
 log = logging.getLogger(__name__)
 

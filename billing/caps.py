@@ -14,12 +14,12 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from billing.catalog.money import PER_MTOK
+from billing.catalog.price_snapshots import Prices
 from mk0r.timefmt import iso_z
 
 from .cap_model import CapModel, ClassWeights
 from .models import CapPlan, CapSettings, CapWeight
-from .money import PER_MTOK
-from .prices import Prices
 
 ESTIMATE = "estimate"
 # What a cap unit is, as the settings state it (CAP_WEEKLY_UNITS): the reports speak in it.

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced, session_api_models
 from mk0r.db import RowUpdate, insert_row
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
@@ -20,7 +21,6 @@ from mk0r.timefmt import iso_z
 from .caps import cap_model_for_plan
 from .entitlements import subscription_for
 from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
-from .pricing import NoPriceVersion, UnknownModel, model_priced, session_api_models
 from .quoting import LOGGED_TURN, QuoteFigures, quote_compute
 from .switch_context import SwitchContext
 

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
+from billing.catalog.money import MICRO_USD, ZERO
+from billing.catalog.price_snapshots import Prices
+
 from .cache_state import TTL_DELTAS, CacheSnapshot
 from .cap_model import CapModel, cap_percent, cap_pick, cap_units
-from .money import MICRO_USD, ZERO
-from .prices import Prices
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,10 @@
 
 from django.db.models import QuerySet
 
+from billing.catalog.money import usd_str
 from mk0r.timefmt import iso_z
 
 from .models import SwitchRecord
-from .money import usd_str
 
 
 def switch_records_for_session(*, session_pk: int) -> QuerySet[SwitchRecord]:

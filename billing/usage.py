@@ -16,13 +16,14 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.catalog.cost_engine import Usage, usage_cost
+from billing.catalog.money import usd_quantize
+from billing.catalog.price_snapshots import Prices, prices_from_version
+from billing.catalog.selectors import price_version_for
+
 from .cache_state import TTL_DELTAS, CacheSnapshot, CacheTracker
 from .cache_store import cache_state_rebuild, cache_state_record_requests
-from .costs import Usage, usage_cost
 from .models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
-from .money import usd_quantize
-from .prices import Prices, prices_from_version
-from .pricing import price_version_for
 from .quoting import quote_compute
 from .usage_parse import (
     MAX_RECORDS_PER_BATCH,

@@ -18,13 +18,13 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from billing.catalog.cost_engine import Usage, usage_cost
+from billing.catalog.money import usd_quantize
+from billing.catalog.price_snapshots import Prices
+from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced
 from mk0r.errors import ServiceError
 
-from .costs import Usage, usage_cost
 from .models import PriceVersion
-from .money import usd_quantize
-from .prices import Prices
-from .pricing import NoPriceVersion, UnknownModel, model_priced
 
 MAX_RECORDS_PER_BATCH = 500
 # Per token field of one record. A request reads at most a context window (1M tokens); an

@@ -22,8 +22,8 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from billing.catalog.selectors import UnknownModel, model_resolve, session_api_models
 from billing.models import SwitchRecord
-from billing.pricing import UnknownModel, model_resolve, session_api_models
 from billing.quotes import switch_record_reconciled
 from mk0r.db import RowUpdate, insert_row, rows_write
 from mk0r.errors import ServiceError

@@ -11,7 +11,7 @@ from tests.bridge_double import BridgeDouble
 @pytest.fixture(autouse=True)
 def _fresh_catalog_cache():
     """Each test's transaction is rolled back: prices it created must not outlive it in the cache."""
-    from billing.pricing import catalog_cache_clear
+    from billing.catalog.selectors import catalog_cache_clear
 
     catalog_cache_clear()
     yield

@@ -18,11 +18,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from billing.catalog.cost_engine import Usage, usage_cost
+from billing.catalog.price_snapshots import Prices, prices_from_version
+from billing.catalog.selectors import UnknownModel, model_resolve
+
 from ..cache_state import TTL_DELTAS, CacheTracker
-from ..costs import Usage, usage_cost
 from ..models import PriceVersion
-from ..prices import Prices, prices_from_version
-from ..pricing import UnknownModel, model_resolve
 from ..usage import miss_cause, switch_tax_actual
 from .parsing import LogRequest, log_files, log_requests_parse
 from .report import ImportReport, ReplayedRequest, ReplayedSwitch, SessionReplay, Totals

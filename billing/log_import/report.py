@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from billing.catalog.cost_engine import CostBreakdown, Usage
+from billing.catalog.money import ZERO, usd_str
 from mk0r.timefmt import iso_z
 
-from ..costs import CostBreakdown, Usage
 from ..models import PriceVersion
-from ..money import ZERO, usd_str
 from .parsing import LogRequest, ParseStats
 
 # A prediction counts as right when it is within 1% of what Anthropic reported.

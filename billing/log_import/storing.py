@@ -13,8 +13,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from billing.catalog.money import usd_quantize
+
 from ..models import UsageEvent
-from ..money import usd_quantize
 from .replay import cyclic_gc_paused
 from .report import ImportReport
 

@@ -1,10 +1,10 @@
-"""Load the price catalog (billing/catalog_data.py) so a fresh database has prices."""
+"""Load the price catalog (billing/catalog/data.py) so a fresh database has prices."""
 
 from django.db import migrations
 
 
 def load(apps, schema_editor):
-    from billing.catalog_data import catalog_sync
+    from billing.catalog.data import catalog_sync
 
     catalog_sync(
         api_model_cls=apps.get_model("billing", "ApiModel"),

@@ -1,4 +1,4 @@
-"""Fable joins the model families, and the catalog is brought up to billing/catalog_data.py.
+"""Fable joins the model families, and the catalog is brought up to billing/catalog/data.py.
 
 On a database loaded by 0003 from an earlier catalog this adds the dated versions (flat 1M
 pricing for Sonnet 4.6 and Opus 4.6 from 2026-03-13, release dates of the 2026 models, Fable),
@@ -11,7 +11,7 @@ from django.db import migrations, models
 
 
 def correct(apps, schema_editor):
-    from billing.catalog_data import catalog_correct
+    from billing.catalog.data import catalog_correct
 
     catalog_correct(
         api_model_cls=apps.get_model("billing", "ApiModel"),

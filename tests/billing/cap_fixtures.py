@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from django.apps import apps
 
+from billing.catalog.selectors import price_version_for
 from billing.models import PriceVersion, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
-from billing.pricing import price_version_for
 from billing.services import subscription_set
 
 # Monday 2026-03-02 00:00 UTC starts ISO week 2026-W10.

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.prices import prices_make
+from billing.catalog.price_snapshots import prices_make
 
 NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 

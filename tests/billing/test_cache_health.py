@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from billing.cache_health import session_cache_health, user_cache_health
+from billing.catalog.selectors import price_version_for
 from billing.log_import import logs_import, usage_events_store
 from billing.models import UsageEvent
-from billing.pricing import price_version_for
 
 pytestmark = pytest.mark.django_db
 

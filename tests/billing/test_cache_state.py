@@ -6,7 +6,7 @@ import pytest
 
 from billing.cache_state import CacheTracker, cache_snapshot_warm
 from billing.cache_store import cache_state_record_request, cache_state_snapshot
-from billing.costs import Usage
+from billing.catalog.cost_engine import Usage
 
 from .conftest import NOW
 

@@ -6,8 +6,8 @@ import pytest
 
 from billing.cap_model import cap_percent, cap_units
 from billing.caps import cap_model_for_plan, cap_weights_resolve, plan_cap_for
+from billing.catalog.price_snapshots import prices_from_version
 from billing.models import CapPlan, CapSettings, CapWeight
-from billing.prices import prices_from_version
 from tests.billing.cap_fixtures import WEEK_START, oauth_user, version
 
 M = Decimal(1_000_000)

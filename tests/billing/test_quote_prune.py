@@ -8,8 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from billing.catalog.selectors import price_version_for
 from billing.models import Quote, SwitchOutcome, SwitchRecord
-from billing.pricing import price_version_for
 from billing.quotes import quotes_prune
 from billing.tasks import quotes_prune_task
 from sessions_app.models import AgentSession

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from billing.cache_state import CacheTracker
-from billing.costs import Usage, usage_cost
+from billing.catalog.cost_engine import Usage, usage_cost
 
 from .conftest import OPUS_46
 

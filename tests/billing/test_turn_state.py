@@ -8,7 +8,7 @@ import pytest
 
 from billing.cache_state import CacheTracker
 from billing.cache_store import cache_state_record_requests, cache_state_snapshot, cache_state_turn_ended
-from billing.costs import Usage
+from billing.catalog.cost_engine import Usage
 from billing.models import SessionCacheState
 
 from .conftest import NOW

@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing.costs import Usage, usage_cost
+from billing.catalog.cost_engine import Usage, usage_cost
+from billing.catalog.price_snapshots import prices_from_version
 from billing.models import PriceVersion, UsageEvent
-from billing.prices import prices_from_version
 from billing.usage_parse import MAX_COST_USD, MAX_TOKENS
 
 pytestmark = pytest.mark.django_db

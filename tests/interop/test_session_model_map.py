@@ -10,8 +10,8 @@ import time
 import pytest
 from django.utils import timezone
 
+from billing.catalog.selectors import model_resolve
 from billing.models import UsageEvent
-from billing.pricing import model_resolve
 from billing.quotes import quote_draft
 from billing.switch_context import switch_context_load
 from billing.usage import usage_ingest, usage_records_parse

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from billing.catalog.selectors import price_version_for
 from billing.models import Quote, SwitchOutcome, SwitchRecord
-from billing.pricing import price_version_for
 from mk0r.authentication import token_with_user
 from mk0r.db import RowUpdate, insert_row, rows_write
 from sessions_app.models import AgentSession

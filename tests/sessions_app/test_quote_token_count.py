@@ -8,8 +8,8 @@ import httpx
 import pytest
 from django.utils import timezone
 
+from billing.catalog.selectors import catalog_cache_clear
 from billing.models import ApiModel, ModelAlias
-from billing.pricing import catalog_cache_clear
 from devstack.agent.agent import SYSTEM_PROMPT
 from sessions_app.sandboxes import local
 from tests.sessions_app.relay import minutes_ago, request_record, signed_post

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from billing.cache_state import TTL_DELTAS
 from billing.cache_store import cache_state_record_requests, cache_state_turn_ended
-from billing.costs import Usage
+from billing.catalog.cost_engine import Usage
+from billing.catalog.selectors import price_version_for
 from billing.models import SwitchOutcome, SwitchRecord, UsageEvent
-from billing.pricing import price_version_for
 from billing.quoting import SteadyTurn
 from billing.switch_context import RECENT_SWITCHES, RECENT_TURNS, switch_context_load
 from sessions_app.errors import SessionNotFound

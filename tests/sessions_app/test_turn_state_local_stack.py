@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from billing.cache_state import CacheTracker
 from billing.cache_store import cache_state_snapshot
-from billing.costs import Usage
+from billing.catalog.cost_engine import Usage
 from billing.models import SessionCacheState, UsageEvent
 from sessions_app.internal_views import UsageIngestView
 from sessions_app.models import AgentSession

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from billing.litellm_import import ImportPlan, litellm_parse, litellm_prices_apply, litellm_prices_plan
+from billing.catalog.litellm_import import ImportPlan, litellm_parse, litellm_prices_apply, litellm_prices_plan
 
 
 class Command(BaseCommand):

@@ -7,12 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.costs import Usage, usage_cost
-from billing.money import usd_quantize, usd_str
-from billing.prices import prices_from_version
-from billing.pricing import price_version_for
-
-from .conftest import HAIKU_45, HAIKU_55, OPUS_46, OPUS_47, SONNET_46
+from billing.catalog.cost_engine import Usage, usage_cost
+from billing.catalog.money import usd_quantize, usd_str
+from billing.catalog.price_snapshots import prices_from_version
+from billing.catalog.selectors import price_version_for
+from tests.billing.conftest import HAIKU_45, HAIKU_55, OPUS_46, OPUS_47, SONNET_46
 
 M = 1_000_000
 

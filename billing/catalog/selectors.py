@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .models import ApiModel, ModelAlias, PriceVersion
-from .prices import Prices, prices_from_version
+from billing.catalog.price_snapshots import Prices, prices_from_version
+from billing.models import ApiModel, ModelAlias, PriceVersion
 
 _DATED_SUFFIX = re.compile(r"^(?P<base>.+)-(?P<date>20\d{6})$")
 

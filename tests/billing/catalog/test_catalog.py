@@ -8,10 +8,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from billing.costs import Usage, usage_cost
+from billing.catalog.cost_engine import Usage, usage_cost
+from billing.catalog.price_snapshots import prices_from_version
+from billing.catalog.selectors import UnknownModel, model_priced, model_resolve, price_version_for
 from billing.models import ApiModel, ModelAlias, PriceVersion
-from billing.prices import prices_from_version
-from billing.pricing import UnknownModel, model_priced, model_resolve, price_version_for
 
 pytestmark = pytest.mark.django_db
 

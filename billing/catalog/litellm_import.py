@@ -20,8 +20,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from .models import PriceVersion
-from .pricing import NoPriceVersion, UnknownModel, model_resolve, price_version_for
+from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_resolve, price_version_for
+from billing.models import PriceVersion
 
 SOURCE_URL = "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
 MTOK = Decimal(1_000_000)

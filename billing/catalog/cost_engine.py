@@ -11,7 +11,7 @@ charge, it is not added to it. When the request's total input (input + writes +
 read) exceeds the model's long-context threshold, every token of the request is
 priced at the long-context rates. Batch and US-only inference multiply every class.
 
-Figures are exact Decimals; round with `billing.money.usd_quantize` when showing them.
+Figures are exact Decimals; round with `billing.catalog.money.usd_quantize` when showing them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .money import usd_quantize
-from .prices import Prices
+from billing.catalog.money import usd_quantize
+from billing.catalog.price_snapshots import Prices
 
 WRITE_TTLS = ("5m", "1h")
 # inference_geo values that select US-only inference (the rest, e.g. "global",

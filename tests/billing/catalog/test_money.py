@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.money import usd_display
+from billing.catalog.money import usd_display
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.pricing import model_priced, model_resolve, session_api_models
+from billing.catalog.selectors import model_priced, model_resolve, session_api_models
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2026, 11, 26, tzinfo=UTC)
