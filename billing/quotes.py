@@ -14,12 +14,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced, session_api_models
+from billing.subscriptions.entitlements import subscription_for
 from mk0r.db import RowUpdate, insert_row
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
 
 from .caps import cap_model_for_plan
-from .entitlements import subscription_for
 from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
 from .quoting import LOGGED_TURN, QuoteFigures, quote_compute
 from .switch_context import SwitchContext

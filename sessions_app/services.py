@@ -10,8 +10,8 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from billing.cache_store import cache_state_turn_ended
-from billing.entitlements import subscription_for
 from billing.models import BillingMode
+from billing.subscriptions.entitlements import subscription_for
 
 from .bridge_client import BridgeClient, BridgeError, BridgeErrorKind, StreamEvent
 from .errors import api_error_from_bridge, api_error_from_sandbox, session_not_open

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from billing.entitlements import model_access_check
 from billing.models import Quote, SwitchOutcome
 from billing.quotes import (
     quote_create,
@@ -24,6 +23,7 @@ from billing.quotes import (
     switch_quote_claim,
     switch_record_build,
 )
+from billing.subscriptions.entitlements import model_access_check
 from mk0r.db import insert_row
 from mk0r.errors import ServiceError
 

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from billing.services import subscription_set
+from billing.subscriptions.services import subscription_set
 from tests.asgi_server import AsgiServer
 from tests.bridge_double import BridgeDouble
 

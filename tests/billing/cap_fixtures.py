@@ -8,7 +8,7 @@ from django.apps import apps
 
 from billing.catalog.selectors import price_version_for
 from billing.models import PriceVersion, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
-from billing.services import subscription_set
+from billing.subscriptions.services import subscription_set
 
 # Monday 2026-03-02 00:00 UTC starts ISO week 2026-W10.
 WEEK_START = datetime(2026, 3, 2, tzinfo=UTC)

@@ -22,7 +22,7 @@ from billing.cap_reports import (
     utilization_fraction,
 )
 from billing.models import CapAlert, CapReport, CapSettings, RateLimitEvent, UsageEvent
-from billing.services import subscription_set
+from billing.subscriptions.services import subscription_set
 from billing.tasks import cap_report_deliver_task
 from tests.billing.cap_fixtures import WEEK, WEEK_START, agent_session, event, oauth_user, reconcile, switch
 from tests.conftest import client_for

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from billing.models import Subscription
-from billing.services import subscription_set
+from billing.subscriptions.services import subscription_set
 from mk0r.authentication import token_with_user
 from tests.conftest import client_for
 

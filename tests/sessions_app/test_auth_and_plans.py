@@ -2,9 +2,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from billing.entitlements import model_access_check
 from billing.models import Subscription
-from billing.services import subscription_set
+from billing.subscriptions.entitlements import model_access_check
+from billing.subscriptions.services import subscription_set
 
 pytestmark = pytest.mark.django_db
 

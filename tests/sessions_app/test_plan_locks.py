@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing.services import subscription_set
+from billing.subscriptions.services import subscription_set
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db

@@ -190,7 +190,7 @@ def test_billing_endpoints_have_summaries_and_a_tag(schema):
 
 
 def test_what_the_schema_promises_the_api_accepts(schema):
-    from billing.entitlements import PICKER_MODELS
+    from billing.subscriptions.entitlements import PICKER_MODELS
 
     components = schema["components"]["schemas"]
     # The picker's ids as the catalog knows them: an id outside the enum is 400 unknown_model.

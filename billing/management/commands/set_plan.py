@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.models import BillingMode, Plan, SubscriptionStatus
-from billing.services import subscription_set
+from billing.subscriptions.services import subscription_set
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from billing.models import BillingMode, Plan
-from billing.services import subscription_set
+from billing.subscriptions.services import subscription_set
 
 DEMO_USERS = [
     ("demo-free", Plan.FREE, BillingMode.METERED),

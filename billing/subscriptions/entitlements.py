@@ -9,9 +9,8 @@ from typing import Any
 
 from django.conf import settings
 
+from billing.models import Plan, Subscription
 from mk0r.errors import ServiceError
-
-from .models import Plan, Subscription
 
 # The picker's ids, as the agent understands them (DESIGN.md §4).
 PICKER_MODELS: tuple[str, ...] = ("haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]", "fable", "default")

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from .models import BillingMode, Plan, Subscription, SubscriptionStatus
+from billing.models import BillingMode, Plan, Subscription, SubscriptionStatus
 
 
 @transaction.atomic
