@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.docs import write_section  # noqa: E402
-from billing.cache_state import CacheTracker, cache_snapshot_warm  # noqa: E402
 from billing.catalog.cost_engine import Usage, usage_cost  # noqa: E402
 from billing.catalog.price_snapshots import prices_make  # noqa: E402
-from billing.quoting import quote_compute  # noqa: E402
+from billing.quotes.cache_tracker import CacheTracker, cache_snapshot_warm  # noqa: E402
+from billing.quotes.engine import quote_compute  # noqa: E402
 
 GOAL = 100_000
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.turn_medians [DIR]   (default ../shared/data/claude-code-logs)
 
-The quote's steady state (`billing.quoting.LOGGED_TURN`) uses these figures for a session
+The quote's steady state (`billing.quotes.engine.LOGGED_TURN`) uses these figures for a session
 that has no warm turn of its own yet. Counted as the quote counts a session's own turns
-(`billing.switch_context`): main-chain requests only (sub-agents run conversations of their
+(`billing.quotes.switch_context`): main-chain requests only (sub-agents run conversations of their
 own) that read the cache (a warm turn; a cold one writes the whole prompt), each request once
 (the line with the largest output of its `requestId`, else `message.id`), Claude Code's
 `<synthetic>` lines left out; the lower median.

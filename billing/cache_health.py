@@ -26,9 +26,9 @@ from decimal import Decimal
 from django.utils import timezone
 
 from billing.catalog.money import ZERO, usd_str
+from billing.quotes.cache_tracker import TTL_DELTAS
 from mk0r.timefmt import iso_z
 
-from .cache_state import TTL_DELTAS
 from .models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from .usage import _DIAGNOSED
 

@@ -5,12 +5,13 @@ The schedule is the app's beat_schedule in mk0r/celery.py.
 
 from celery import shared_task
 
+from billing.quotes.services import quotes_prune
+
 # The project's app, configured from the settings: a task sent from a process that imported
 # this module (a test, a shell) goes through it, not through Celery's unconfigured default.
 from mk0r.celery import app  # noqa: F401
 
 from .cap_reports import cap_report_deliver, cap_reports_dispatch
-from .quotes import quotes_prune
 
 
 @shared_task(acks_late=True)

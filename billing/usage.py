@@ -20,11 +20,11 @@ from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.money import usd_quantize
 from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import price_version_for
+from billing.quotes.cache_store import cache_state_rebuild, cache_state_record_requests
+from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot, CacheTracker
+from billing.quotes.engine import quote_compute
 
-from .cache_state import TTL_DELTAS, CacheSnapshot, CacheTracker
-from .cache_store import cache_state_rebuild, cache_state_record_requests
 from .models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
-from .quoting import quote_compute
 from .usage_parse import (
     MAX_RECORDS_PER_BATCH,
     InvalidUsageRecord,

@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.cache_store import cache_state_ttl
+from billing.quotes.cache_store import cache_state_ttl
 from billing.usage import usage_batch_parse, usage_ingest, usage_payload_load
 from mk0r.errors import ServiceError
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Case, F, Q, Value, When
 
-from billing.switch_context import SwitchContext, pg_params, switch_context_load
+from billing.quotes.switch_context import SwitchContext, pg_params, switch_context_load
 from mk0r.db import RowUpdate, insert_row, prepared_cursor, rows_write
 
 from .bridge_client import call_budget_seconds

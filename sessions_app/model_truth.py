@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from billing.catalog.selectors import UnknownModel, model_resolve, session_api_models
 from billing.models import SwitchRecord
-from billing.quotes import switch_record_reconciled
+from billing.quotes.services import switch_record_reconciled
 from mk0r.db import RowUpdate, insert_row, rows_write
 from mk0r.errors import ServiceError
 

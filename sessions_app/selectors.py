@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import QuerySet
 
-from billing.switch_context import (
+from billing.quotes.switch_context import (
     PG_COLUMNS,
     PG_JOINS,
     SwitchContext,

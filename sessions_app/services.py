@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from billing.cache_store import cache_state_turn_ended
 from billing.models import BillingMode
+from billing.quotes.cache_store import cache_state_turn_ended
 from billing.subscriptions.entitlements import subscription_for
 
 from .bridge_client import BridgeClient, BridgeError, BridgeErrorKind, StreamEvent

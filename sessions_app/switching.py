@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from billing.models import Quote, SwitchOutcome
-from billing.quotes import (
+from billing.quotes.services import (
     quote_create,
     quote_tokenizer_change,
     switch_confirmation,

@@ -16,7 +16,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.selectors import switch_record_json, switch_records_for_session
+from billing.quotes.selectors import switch_record_json, switch_records_for_session
 from billing.subscriptions.entitlements import PICKER_MODELS, available_models_annotate
 from mk0r.errors import ServiceError
 from mk0r.fields import ClosedSerializer, StrictBooleanField, StrictCharField, StrictUUIDField

@@ -21,8 +21,8 @@ from pathlib import Path
 from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import UnknownModel, model_resolve
+from billing.quotes.cache_tracker import TTL_DELTAS, CacheTracker
 
-from ..cache_state import TTL_DELTAS, CacheTracker
 from ..models import PriceVersion
 from ..usage import miss_cause, switch_tax_actual
 from .parsing import LogRequest, log_files, log_requests_parse

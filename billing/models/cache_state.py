@@ -1,4 +1,4 @@
-"""Persisted prompt-cache state per session (the ORM side of `billing.cache_state`).
+"""Persisted prompt-cache state per session (the ORM side of `billing.quotes.cache_tracker`).
 
 Sessions are named by their key only: billing does not depend on the sessions app,
 and the log importer tracks Claude Code session ids that have no AgentSession row.
@@ -23,7 +23,7 @@ class SessionCacheState(models.Model):
     # Models that ever held a cache entry here: tells "expired" (cold) from "never cached".
     seen_models = models.JSONField(default=list, blank=True)
     # The last turn as the client saw it end ({at, model, usage}), applied on top of the exact
-    # state until that turn's relayed usage arrives (billing.cache_store.cache_state_turn_ended).
+    # state until that turn's relayed usage arrives (billing.quotes.cache_store.cache_state_turn_ended).
     provisional_turn = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,8 +5,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from billing.cache_state import CacheTracker
 from billing.catalog.cost_engine import Usage, usage_cost
+from billing.quotes.cache_tracker import CacheTracker
 
 from .conftest import OPUS_46
 

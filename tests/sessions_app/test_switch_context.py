@@ -9,13 +9,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from billing.cache_state import TTL_DELTAS
-from billing.cache_store import cache_state_record_requests, cache_state_turn_ended
 from billing.catalog.cost_engine import Usage
 from billing.catalog.selectors import price_version_for
 from billing.models import SwitchOutcome, SwitchRecord, UsageEvent
-from billing.quoting import SteadyTurn
-from billing.switch_context import RECENT_SWITCHES, RECENT_TURNS, switch_context_load
+from billing.quotes.cache_store import cache_state_record_requests, cache_state_turn_ended
+from billing.quotes.cache_tracker import TTL_DELTAS
+from billing.quotes.engine import SteadyTurn
+from billing.quotes.switch_context import RECENT_SWITCHES, RECENT_TURNS, switch_context_load
 from sessions_app.errors import SessionNotFound
 from sessions_app.models import AgentSession
 from sessions_app.selectors import session_with_switch_context

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.utils import timezone
 
-from billing.cache_store import cache_state_snapshot
+from billing.quotes.cache_store import cache_state_snapshot
 from sessions_app import services, turns
 from sessions_app.bridge_client import BridgeClient, StreamEvent
 from sessions_app.models import AgentSession

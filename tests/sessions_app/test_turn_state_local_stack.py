@@ -8,10 +8,10 @@ usage endpoint shut (503, which the relay retries) to make that moment as long a
 import pytest
 from rest_framework.response import Response
 
-from billing.cache_state import CacheTracker
-from billing.cache_store import cache_state_snapshot
 from billing.catalog.cost_engine import Usage
 from billing.models import SessionCacheState, UsageEvent
+from billing.quotes.cache_store import cache_state_snapshot
+from billing.quotes.cache_tracker import CacheTracker
 from sessions_app.internal_views import UsageIngestView
 from sessions_app.models import AgentSession
 from tests.conftest import client_for

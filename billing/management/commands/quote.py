@@ -17,12 +17,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from billing.cache_state import TTL_SECONDS, cache_snapshot_warm
 from billing.caps import cap_model_for_plan
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_resolve, price_version_for
 from billing.models import Plan
-from billing.quoting import quote_compute
+from billing.quotes.cache_tracker import TTL_SECONDS, cache_snapshot_warm
+from billing.quotes.engine import quote_compute
 
 
 class Command(BaseCommand):

@@ -6,12 +6,11 @@ from uuid import uuid4
 
 import pytest
 
-from billing.cache_state import CacheTracker
-from billing.cache_store import cache_state_record_requests, cache_state_snapshot, cache_state_turn_ended
 from billing.catalog.cost_engine import Usage
 from billing.models import SessionCacheState
-
-from .conftest import NOW
+from billing.quotes.cache_store import cache_state_record_requests, cache_state_snapshot, cache_state_turn_ended
+from billing.quotes.cache_tracker import CacheTracker
+from tests.billing.conftest import NOW
 
 pytestmark = pytest.mark.django_db
 H = "claude-haiku-4-5"

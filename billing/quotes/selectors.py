@@ -3,9 +3,8 @@
 from django.db.models import QuerySet
 
 from billing.catalog.money import usd_str
+from billing.models import SwitchRecord
 from mk0r.timefmt import iso_z
-
-from .models import SwitchRecord
 
 
 def switch_records_for_session(*, session_pk: int) -> QuerySet[SwitchRecord]:

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .cache_state import TTL_DELTAS, CacheEntryState, CacheSnapshot
-from .cache_store import cache_state_snapshot, snapshot_with_provisional
-from .models import SwitchOutcome, SwitchRecord, UsageEvent
-from .quoting import SteadyTurn, SwitchEvent
+from billing.models import SwitchOutcome, SwitchRecord, UsageEvent
+from billing.quotes.cache_store import cache_state_snapshot, snapshot_with_provisional
+from billing.quotes.cache_tracker import TTL_DELTAS, CacheEntryState, CacheSnapshot
+from billing.quotes.engine import SteadyTurn, SwitchEvent
 
 # Flapping is A->B->A: the last few switches tell it.
 RECENT_SWITCHES = 4

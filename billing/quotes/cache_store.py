@@ -2,7 +2,7 @@
 
 Writes (`cache_state_record_requests`, its one-request form, `cache_state_rebuild`,
 `cache_state_turn_ended`) are services, `cache_state_snapshot` is the selector the quote path
-uses. All go through `billing.cache_state.CacheTracker`, so the database and the in-memory
+uses. All go through `billing.quotes.cache_tracker.CacheTracker`, so the database and the in-memory
 replay agree.
 
 Two sources feed the state. The exact one is the relayed usage, request by request, which
@@ -24,9 +24,8 @@ from django.utils.dateparse import parse_datetime
 
 from billing.catalog.cost_engine import Usage
 from billing.catalog.selectors import model_priced, session_api_models
-
-from .cache_state import CacheEntryState, CacheSnapshot, CacheTracker
-from .models import CacheEntry, SessionCacheState
+from billing.models import CacheEntry, SessionCacheState
+from billing.quotes.cache_tracker import CacheEntryState, CacheSnapshot, CacheTracker
 
 
 def _exact_snapshot_of(state: SessionCacheState) -> CacheSnapshot:

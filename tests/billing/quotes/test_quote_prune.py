@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.catalog.selectors import price_version_for
 from billing.models import Quote, SwitchOutcome, SwitchRecord
-from billing.quotes import quotes_prune
+from billing.quotes.services import quotes_prune
 from billing.tasks import quotes_prune_task
 from sessions_app.models import AgentSession
 

@@ -4,11 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from billing.cache_state import CacheTracker, cache_snapshot_warm
-from billing.cache_store import cache_state_record_request, cache_state_snapshot
 from billing.catalog.cost_engine import Usage
-
-from .conftest import NOW
+from billing.quotes.cache_store import cache_state_record_request, cache_state_snapshot
+from billing.quotes.cache_tracker import CacheTracker, cache_snapshot_warm
+from tests.billing.conftest import NOW
 
 H, OPUS = "claude-haiku-4-5", "claude-opus-4-6"
 s = timedelta(seconds=1)

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
+from billing.cap_model import CapModel, cap_percent, cap_pick, cap_units
 from billing.catalog.money import MICRO_USD, ZERO
 from billing.catalog.price_snapshots import Prices
-
-from .cache_state import TTL_DELTAS, CacheSnapshot
-from .cap_model import CapModel, cap_percent, cap_pick, cap_units
+from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ class SteadyTurn:
 # The typical warm turn of the real Claude Code transcripts in data/claude-code-logs (437
 # sessions, 27,478 warm main-chain requests; lower medians), measured with
 # `.venv/bin/python -m bench.turn_medians`: 782 tokens written, 140 output. A session's own
-# recent turns replace it once it has any (`billing.switch_context`).
+# recent turns replace it once it has any (`billing.quotes.switch_context`).
 LOGGED_TURN = SteadyTurn(write_tokens=782, output_tokens=140)
 
 # First-token latency: uncached prompt tokens are prefilled at roughly these rates

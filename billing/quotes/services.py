@@ -2,7 +2,7 @@
 
 `session` arguments are agent sessions passed in by the caller (billing never imports
 the sessions app): anything with `pk`, `key`, `model_id`, `model_map` and `cache_ttl`; `context` is what
-the caller read with it (`billing.switch_context`).
+the caller read with it (`billing.quotes.switch_context`).
 """
 
 import dataclasses
@@ -13,16 +13,15 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from billing.caps import cap_model_for_plan
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced, session_api_models
+from billing.models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
+from billing.quotes.engine import LOGGED_TURN, QuoteFigures, quote_compute
+from billing.quotes.switch_context import SwitchContext
 from billing.subscriptions.entitlements import subscription_for
 from mk0r.db import RowUpdate, insert_row
 from mk0r.errors import ServiceError
 from mk0r.timefmt import iso_z
-
-from .caps import cap_model_for_plan
-from .models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
-from .quoting import LOGGED_TURN, QuoteFigures, quote_compute
-from .switch_context import SwitchContext
 
 
 class QuoteNotFound(ServiceError):
