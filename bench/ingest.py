@@ -58,7 +58,7 @@ def _django() -> None:
 
 def _sample_requests(count: int) -> list:
     """Real main-chain requests from the logs, in order (their usage and models)."""
-    from billing.log_import import log_files, log_requests_parse
+    from billing.usage.transcript_import import log_files, log_requests_parse
 
     sessions, _ = log_requests_parse(log_files([LOGS]))
     found = [r for requests in sessions.values() for r in requests if not r.is_sidechain and r.counted]

@@ -155,7 +155,7 @@ def store_paths_in_process(rounds: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
-    from billing.log_import import logs_import, usage_events_store
+    from billing.usage.transcript_import import logs_import, usage_events_store
 
     report = logs_import([LOGS])
     user = get_user_model().objects.create(username="bench-store-paths")
@@ -174,7 +174,7 @@ def counting_steps() -> dict:
     """Our prices applied with ccusage's counting, one rule at a time. Each entry keeps its line
     with the largest output, as ours does: the rules differ only in what counts as one entry."""
     from billing.catalog.cost_engine import Usage, usage_cost
-    from billing.log_import import PriceBook
+    from billing.usage.transcript_import import PriceBook
 
     book = PriceBook()
     by_ids: dict[tuple, tuple] = {}  # lines with a request id: ccusage's key (message id, request id)

@@ -1,5 +1,5 @@
 """Reads behind the admin's per-user switch-cost page, each one aggregate query. Hit rate and
-flapping come from billing.cache_health, the same figures the API shows."""
+flapping come from billing.usage.cache_health, the same figures the API shows."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.cache_health import session_cache_health, usage_session_known
+from billing.usage.cache_health import session_cache_health, usage_session_known
 
 from .errors import SessionNotFound
 from .models import AgentSession

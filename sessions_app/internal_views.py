@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.quotes.cache_store import cache_state_ttl
-from billing.usage import usage_batch_parse, usage_ingest, usage_payload_load
+from billing.usage.ingestion import usage_batch_parse, usage_ingest, usage_payload_load
 from mk0r.errors import ServiceError
 
 from .model_truth import session_usage_models_observe, usage_records_with_api_models

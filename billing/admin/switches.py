@@ -13,8 +13,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from billing.usage.cache_health import user_cache_health
+
 from .. import admin_selectors
-from ..cache_health import user_cache_health
 from ..models import Subscription, SwitchReconciliation, SwitchRecord
 from .base import ReadOnlyAdmin, UserIdFilter, money_column, user_costs_link
 

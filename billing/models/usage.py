@@ -44,7 +44,7 @@ class UsageEvent(models.Model):
     is_sidechain = models.BooleanField(default=False)
     diagnostics = models.JSONField(null=True, blank=True)
     # "<ACP session id>:turn:<n>" for relayed records that name their turn: a turn's transcript
-    # records replace its acp_turn record (billing/usage.py).
+    # records replace its acp_turn record (billing/usage/ingestion.py).
     turn_key = models.CharField(max_length=240, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 

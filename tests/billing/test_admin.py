@@ -97,7 +97,7 @@ def test_user_costs_page(admin_client, ledger):
 
 
 def test_user_page_shows_the_same_cache_health_as_the_api(admin_client, ledger):
-    from billing.cache_health import user_cache_health
+    from billing.usage.cache_health import user_cache_health
 
     alice = ledger["alice"]
     page = admin_client.get(reverse("admin:billing_user_switch_costs", args=[alice.pk]))

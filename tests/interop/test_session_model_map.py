@@ -14,7 +14,7 @@ from billing.catalog.selectors import model_resolve
 from billing.models import UsageEvent
 from billing.quotes.services import quote_draft
 from billing.quotes.switch_context import switch_context_load
-from billing.usage import usage_ingest, usage_records_parse
+from billing.usage.ingestion import usage_ingest, usage_records_parse
 from sessions_app.model_truth import model_map_from_offer, session_usage_models_observe
 from sessions_app.models import AgentSession, SessionStatus
 from tests.conftest import client_for

@@ -126,7 +126,7 @@ def test_malformed_record_is_a_400_naming_index_and_field_and_nothing_is_written
 
 
 def test_the_limits_themselves_are_accepted(anon_client, bridge, session):
-    from billing.usage_parse import MAX_TOKENS
+    from billing.usage.validation import MAX_TOKENS
 
     sid = session["sessionId"]
     records = [

@@ -19,7 +19,7 @@ import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.log_import import ImportReport, log_files, logs_import, usage_events_store
+from billing.usage.transcript_import import ImportReport, log_files, logs_import, usage_events_store
 
 # A terminal that reports no size (a fresh pty, some CI consoles) still gets a bar this wide.
 DEFAULT_COLUMNS = 80

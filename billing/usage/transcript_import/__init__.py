@@ -6,9 +6,15 @@ at its own time and runs the cache-state tracker over each conversation, `report
 the replay found, and `storing` writes the requests as a user's usage events.
 """
 
-from .parsing import SYNTHETIC_MODEL, LogRequest, ParseStats, log_files, log_requests_parse
-from .replay import PriceBook, logs_import, session_replay
-from .report import (
+from billing.usage.transcript_import.parsing import (
+    SYNTHETIC_MODEL,
+    LogRequest,
+    ParseStats,
+    log_files,
+    log_requests_parse,
+)
+from billing.usage.transcript_import.replay import PriceBook, logs_import, session_replay
+from billing.usage.transcript_import.report import (
     PREDICTION_TOLERANCE,
     ImportReport,
     ReplayedRequest,
@@ -16,7 +22,7 @@ from .report import (
     SessionReplay,
     Totals,
 )
-from .storing import IMPORT_SOURCE, usage_events_store
+from billing.usage.transcript_import.storing import IMPORT_SOURCE, usage_events_store
 
 __all__ = [
     "IMPORT_SOURCE",

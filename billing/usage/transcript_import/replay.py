@@ -21,12 +21,11 @@ from pathlib import Path
 from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import UnknownModel, model_resolve
+from billing.models import PriceVersion
 from billing.quotes.cache_tracker import TTL_DELTAS, CacheTracker
-
-from ..models import PriceVersion
-from ..usage import miss_cause, switch_tax_actual
-from .parsing import LogRequest, log_files, log_requests_parse
-from .report import ImportReport, ReplayedRequest, ReplayedSwitch, SessionReplay, Totals
+from billing.usage.ingestion import miss_cause, switch_tax_actual
+from billing.usage.transcript_import.parsing import LogRequest, log_files, log_requests_parse
+from billing.usage.transcript_import.report import ImportReport, ReplayedRequest, ReplayedSwitch, SessionReplay, Totals
 
 
 class PriceBook:

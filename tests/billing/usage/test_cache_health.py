@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from billing.cache_health import session_cache_health, user_cache_health
 from billing.catalog.selectors import price_version_for
-from billing.log_import import logs_import, usage_events_store
 from billing.models import UsageEvent
+from billing.usage.cache_health import session_cache_health, user_cache_health
+from billing.usage.transcript_import import logs_import, usage_events_store
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.price_snapshots import prices_from_version
 from billing.models import PriceVersion, UsageEvent
-from billing.usage_parse import MAX_COST_USD, MAX_TOKENS
+from billing.usage.validation import MAX_COST_USD, MAX_TOKENS
 
 pytestmark = pytest.mark.django_db
 

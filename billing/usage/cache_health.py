@@ -26,11 +26,10 @@ from decimal import Decimal
 from django.utils import timezone
 
 from billing.catalog.money import ZERO, usd_str
+from billing.models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from billing.quotes.cache_tracker import TTL_DELTAS
+from billing.usage.ingestion import _DIAGNOSED
 from mk0r.timefmt import iso_z
-
-from .models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
-from .usage import _DIAGNOSED
 
 HEALTHY_HIT_RATE = 0.80
 PREDICTION_TOLERANCE = Decimal("0.01")

@@ -20,10 +20,10 @@ from django.db import connection
 from billing.catalog.cost_engine import Usage
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import price_version_for
-from billing.log_import import log_files, logs_import, usage_events_store
 from billing.models import UsageEvent
 from billing.quotes.cache_tracker import CacheTracker
-from billing.usage import switch_tax_actual
+from billing.usage.ingestion import switch_tax_actual
+from billing.usage.transcript_import import log_files, logs_import, usage_events_store
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.catalog.money import usd_quantize
-
-from ..models import UsageEvent
-from .replay import cyclic_gc_paused
-from .report import ImportReport
+from billing.models import UsageEvent
+from billing.usage.transcript_import.replay import cyclic_gc_paused
+from billing.usage.transcript_import.report import ImportReport
 
 IMPORT_SOURCE = "import"
 # Rows per bulk_create INSERT (and per progress step): large enough that round trips don't

@@ -5,9 +5,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.usage.cache_health import DEFAULT_DAYS, quote_accuracy, user_cache_health
 from mk0r.fields import QueryIntegerField
-
-from .cache_health import DEFAULT_DAYS, quote_accuracy, user_cache_health
 
 
 class UserCacheHealthView(APIView):

@@ -1,7 +1,7 @@
 """Usage ingestion: the relay's records become usage events, feed the cache tracker,
 get a miss cause, and reconcile the switch they follow.
 
-A batch is validated whole (billing/usage_parse.py) before anything is written, and written
+A batch is validated whole (billing/usage/validation.py) before anything is written, and written
 in one transaction: a bad record rejects the batch and nothing is half-applied. Records
 already stored (same session, same id) are skipped, so a retried batch is a no-op. A turn's
 `acp_turn` record stands in for its transcript records until they arrive, and is replaced by
@@ -20,12 +20,11 @@ from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.money import usd_quantize
 from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import price_version_for
+from billing.models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from billing.quotes.cache_store import cache_state_rebuild, cache_state_record_requests
 from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot, CacheTracker
 from billing.quotes.engine import quote_compute
-
-from .models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
-from .usage_parse import (
+from billing.usage.validation import (
     MAX_RECORDS_PER_BATCH,
     InvalidUsageRecord,
     RateLimitRecord,

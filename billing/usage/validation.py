@@ -22,9 +22,8 @@ from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.money import usd_quantize
 from billing.catalog.price_snapshots import Prices
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced
+from billing.models import PriceVersion
 from mk0r.errors import ServiceError
-
-from .models import PriceVersion
 
 MAX_RECORDS_PER_BATCH = 500
 # Per token field of one record. A request reads at most a context window (1M tokens); an
@@ -33,7 +32,7 @@ MAX_RECORDS_PER_BATCH = 500
 MAX_TOKENS = 10**10
 MAX_TURN = 10**9
 # UsageEvent.cost_usd is numeric(14, 6). MAX_TOKENS on every class at the dearest rate in
-# the catalog stays far below it (tests/billing/test_usage_parse.py checks); a price row
+# the catalog stays far below it (tests/billing/usage/test_validation.py checks); a price row
 # that ever broke that would be refused here rather than overflow the column.
 MAX_COST_USD = Decimal("99999999.999999")
 SOURCES = ("transcript", "acp_turn")

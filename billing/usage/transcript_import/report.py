@@ -9,10 +9,9 @@ from decimal import Decimal
 
 from billing.catalog.cost_engine import CostBreakdown, Usage
 from billing.catalog.money import ZERO, usd_str
+from billing.models import PriceVersion
+from billing.usage.transcript_import.parsing import LogRequest, ParseStats
 from mk0r.timefmt import iso_z
-
-from ..models import PriceVersion
-from .parsing import LogRequest, ParseStats
 
 # A prediction counts as right when it is within 1% of what Anthropic reported.
 PREDICTION_TOLERANCE = Decimal("0.01")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from billing.log_import import logs_import
+from billing.usage.transcript_import import logs_import
 
-LOGS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "claude-code-logs"
+LOGS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "claude-code-logs"
 
 pytestmark = pytest.mark.skipif(not LOGS.is_dir(), reason=f"real transcripts not found at {LOGS}")
 
