@@ -107,7 +107,7 @@ def build_all() -> int:
     """What the beat task does for one week, without the deliveries."""
     from django.conf import settings
 
-    from billing.cap_reports import cap_reports_build, oauth_user_ids
+    from billing.caps.reports import cap_reports_build, oauth_user_ids
 
     count = 0
     now = WEEK_START + timedelta(days=8)

@@ -5,13 +5,12 @@ The schedule is the app's beat_schedule in mk0r/celery.py.
 
 from celery import shared_task
 
+from billing.caps.reports import cap_report_deliver, cap_reports_dispatch
 from billing.quotes.services import quotes_prune
 
 # The project's app, configured from the settings: a task sent from a process that imported
 # this module (a test, a shell) goes through it, not through Celery's unconfigured default.
 from mk0r.celery import app  # noqa: F401
-
-from .cap_reports import cap_report_deliver, cap_reports_dispatch
 
 
 @shared_task(acks_late=True)

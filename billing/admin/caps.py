@@ -82,7 +82,7 @@ class CapReportAdmin(ReadOnlyAdmin):
     search_fields = ["user__username"]
     ordering = ["-pk"]
 
-    # Cap units are API-equivalent dollars (CAP_WEEKLY_UNITS, billing/caps.py).
+    # Cap units are API-equivalent dollars (CAP_WEEKLY_UNITS, billing/caps/plan_caps.py).
     used = money_column("units", "used (API-eq. $)")
     cap = money_column("cap_units", "cap (API-eq. $)")
     switches = money_column("switch_units", "due to switches")

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from billing.caps import cap_model_for_plan
+from billing.caps.plan_caps import cap_model_for_plan
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced, session_api_models
 from billing.models import BillingMode, PriceVersion, Quote, SwitchOutcome, SwitchRecord
 from billing.quotes.engine import LOGGED_TURN, QuoteFigures, quote_compute

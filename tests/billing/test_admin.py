@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from billing.admin import EstimatedCountPaginator
 from billing.models import CapPlan, SwitchRecord, UsageEvent
-from tests.billing.cap_fixtures import agent_session, event, oauth_user, reconcile, switch
+from tests.billing.caps.cap_fixtures import agent_session, event, oauth_user, reconcile, switch
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_list_queries_do_not_grow_with_rows(admin_client, db, django_assert_max_
             follow = event(u, at=now - timedelta(minutes=k * 10 - 1), w1=5, session_key=f"f{k}")
             follow.save()
             reconcile(record, follow, actual_tax="0.1", actual_input="0.2")
-    from billing.cap_reports import cap_reports_build
+    from billing.caps.reports import cap_reports_build
 
     for week in ("2026-W08", "2026-W09"):
         cap_reports_build(user_ids=[u.pk for u in users], week=week)
@@ -190,7 +190,7 @@ def test_amounts_show_as_money_in_lists_and_on_the_user_page(admin_client, ledge
     assert "0.600000" not in ledger_html and "0.650000" not in ledger_html
     usage_html = admin_client.get(reverse("admin:billing_usageevent_changelist")).content.decode()
     assert re.search(r">\$\d+\.\d{2,4}<", usage_html) and not re.search(r">\d+\.\d{6}<", usage_html)
-    from billing.cap_reports import cap_reports_build
+    from billing.caps.reports import cap_reports_build
 
     cap_reports_build(user_ids=[ledger["alice"].pk])
     reports = admin_client.get(reverse("admin:billing_capreport_changelist")).content.decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.billing.cap_fixtures import agent_session, event, oauth_user, reconcile, switch
+from tests.billing.caps.cap_fixtures import agent_session, event, oauth_user, reconcile, switch
 from tests.web.test_picker_browser import TIMEOUT_MS, browser
 
 __all__ = ["browser"]  # a fixture, used by name

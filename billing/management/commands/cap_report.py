@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.cap_reports import (
+from billing.caps.reports import (
     InvalidWeek,
     cap_report_deliver,
     cap_report_json,

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from billing.caps import cap_model_for_plan
+from billing.caps.plan_caps import cap_model_for_plan
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_resolve, price_version_for
 from billing.models import Plan

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.cap_model import CapModel, ClassWeights
+from billing.caps.cap_model import CapModel, ClassWeights
 from billing.catalog.cost_engine import Usage
 from billing.catalog.money import usd_quantize
 from billing.quotes.cache_tracker import CacheTracker, cache_snapshot_warm

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing import cap_reports
-from billing.cap_reports import (
+from billing.caps import reports as cap_reports
+from billing.caps.reports import (
     InvalidWeek,
     cap_report_deliver,
     cap_reports_build,
@@ -24,7 +24,7 @@ from billing.cap_reports import (
 from billing.models import CapAlert, CapReport, CapSettings, RateLimitEvent, UsageEvent
 from billing.subscriptions.services import subscription_set
 from billing.tasks import cap_report_deliver_task
-from tests.billing.cap_fixtures import WEEK, WEEK_START, agent_session, event, oauth_user, reconcile, switch
+from tests.billing.caps.cap_fixtures import WEEK, WEEK_START, agent_session, event, oauth_user, reconcile, switch
 from tests.conftest import client_for
 
 H = timedelta(hours=1)
@@ -294,7 +294,7 @@ def test_reports_api_newest_first_paginated(db):
 
 
 def test_cap_crossing_finds_the_minute_the_burn_reached_the_cap():
-    from billing.cap_model import cap_crossing
+    from billing.caps.cap_model import cap_crossing
 
     end = WEEK_START + 7 * D
     hourly = Decimal(2)  # 2 units an hour from the start: 100 units are reached after 50 hours

@@ -14,12 +14,11 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from billing.caps.cap_model import CapModel, ClassWeights
 from billing.catalog.money import PER_MTOK
 from billing.catalog.price_snapshots import Prices
+from billing.models import CapPlan, CapSettings, CapWeight
 from mk0r.timefmt import iso_z
-
-from .cap_model import CapModel, ClassWeights
-from .models import CapPlan, CapSettings, CapWeight
 
 ESTIMATE = "estimate"
 # What a cap unit is, as the settings state it (CAP_WEEKLY_UNITS): the reports speak in it.

@@ -4,11 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from billing.cap_model import cap_percent, cap_units
-from billing.caps import cap_model_for_plan, cap_weights_resolve, plan_cap_for
+from billing.caps.cap_model import cap_percent, cap_units
+from billing.caps.plan_caps import cap_model_for_plan, cap_weights_resolve, plan_cap_for
 from billing.catalog.price_snapshots import prices_from_version
 from billing.models import CapPlan, CapSettings, CapWeight
-from tests.billing.cap_fixtures import WEEK_START, oauth_user, version
+from tests.billing.caps.cap_fixtures import WEEK_START, oauth_user, version
 
 M = Decimal(1_000_000)
 

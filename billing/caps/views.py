@@ -6,10 +6,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.caps.reports import cap_live, cap_report_json
+from billing.models import CapReport
 from mk0r.schema import error_responses
-
-from .cap_reports import cap_live, cap_report_json
-from .models import CapReport
 
 
 class CapView(APIView):

@@ -13,11 +13,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from billing.cap_reports import iso_week_label
+from billing.caps.reports import iso_week_label
 from billing.models import CapAlert, CapReport, UsageEvent
-from tests.billing.cap_fixtures import WEEK, WEEK_START, event, oauth_user
+from tests.billing.caps.cap_fixtures import WEEK, WEEK_START, event, oauth_user
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BROKER_DB = 15
 
 pytestmark = [

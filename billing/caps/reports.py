@@ -1,6 +1,6 @@
 """Weekly cap-burn reports and threshold alerts for flat-rate (OAuth) users.
 
-For a user and a week: the cap units burned (an estimate: see billing/caps.py), the
+For a user and a week: the cap units burned (an estimate: see billing/caps/plan_caps.py), the
 share of the cap, the part due to model switches and to other cache misses, when the
 cap runs out at the current rate, and the worst sessions.
 
@@ -34,15 +34,20 @@ from django.db.models import Case, CharField, Q, Sum, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from billing.caps.cap_model import cap_crossing, cap_percent
+from billing.caps.plan_caps import (
+    CAP_UNIT,
+    ESTIMATE,
+    PlanCap,
+    TokenWeights,
+    cap_weights_resolve,
+    plan_cap_for,
+    weights_from_prices,
+)
 from billing.catalog.money import usd_display
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import UnknownModel, price_version_for
-from mk0r.errors import ServiceError
-from mk0r.timefmt import iso_z
-
-from .cap_model import cap_crossing, cap_percent
-from .caps import CAP_UNIT, ESTIMATE, PlanCap, TokenWeights, cap_weights_resolve, plan_cap_for, weights_from_prices
-from .models import (
+from billing.models import (
     ACTIVE_STATUSES,
     ApiModel,
     BillingMode,
@@ -57,6 +62,8 @@ from .models import (
     SwitchReconciliation,
     UsageEvent,
 )
+from mk0r.errors import ServiceError
+from mk0r.timefmt import iso_z
 
 log = logging.getLogger(__name__)
 
