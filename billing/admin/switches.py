@@ -15,8 +15,8 @@ from django.utils.html import format_html
 
 from billing.usage.cache_health import user_cache_health
 
-from .. import admin_selectors
 from ..models import Subscription, SwitchReconciliation, SwitchRecord
+from . import selectors as admin_selectors
 from .base import ReadOnlyAdmin, UserIdFilter, money_column, user_costs_link
 
 

@@ -10,7 +10,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Abs, TruncWeek
 from django.utils import timezone
 
-from .models import SwitchOutcome, SwitchReconciliation, SwitchRecord
+from billing.models import SwitchOutcome, SwitchReconciliation, SwitchRecord
 
 ZERO = Decimal(0)
 
