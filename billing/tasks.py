@@ -5,7 +5,8 @@ The schedule is the app's beat_schedule in mk0r/celery.py.
 
 from celery import shared_task
 
-from billing.caps.reports import cap_report_deliver, cap_reports_dispatch
+from billing.caps.delivery import cap_report_deliver
+from billing.caps.reports import cap_reports_dispatch
 from billing.quotes.services import quotes_prune
 
 # The project's app, configured from the settings: a task sent from a process that imported

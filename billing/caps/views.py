@@ -6,7 +6,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.caps.reports import cap_live, cap_report_json
+from billing.caps.delivery import cap_report_json
+from billing.caps.live import cap_live
 from billing.models import CapReport
 from mk0r.schema import error_responses
 

@@ -4,15 +4,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.caps.reports import (
-    InvalidWeek,
-    cap_report_deliver,
-    cap_report_json,
-    cap_report_text,
-    cap_reports_build,
-    iso_week_start,
-    oauth_user_ids,
-)
+from billing.caps.delivery import cap_report_deliver, cap_report_json, cap_report_text
+from billing.caps.reports import cap_reports_build, oauth_user_ids
+from billing.caps.weeks import InvalidWeek, iso_week_start
 
 
 class Command(BaseCommand):

@@ -11,16 +11,12 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.caps import reports as cap_reports
-from billing.caps.reports import (
-    InvalidWeek,
-    cap_report_deliver,
-    cap_reports_build,
-    iso_week_start,
-    report_window,
-    runs_out_at,
-    utilization_fraction,
-)
+from billing.caps import delivery
+from billing.caps.burn import runs_out_at
+from billing.caps.calibration import utilization_fraction
+from billing.caps.delivery import cap_report_deliver
+from billing.caps.reports import cap_reports_build, cap_reports_dispatch
+from billing.caps.weeks import InvalidWeek, iso_week_start, report_window
 from billing.models import CapAlert, CapReport, CapSettings, RateLimitEvent, UsageEvent
 from billing.subscriptions.services import subscription_set
 from billing.tasks import cap_report_deliver_task
@@ -143,7 +139,7 @@ def test_rebuild_updates_until_sent_then_stays(db, mailoutbox):
 
 def test_alerts_once_per_threshold_and_week(db, mailoutbox, monkeypatch, settings):
     posted = []
-    monkeypatch.setattr(cap_reports.httpx, "post", lambda url, **kw: posted.append((url, kw)) or httpx.Response(204))
+    monkeypatch.setattr(delivery.httpx, "post", lambda url, **kw: posted.append((url, kw)) or httpx.Response(204))
     settings.CAP_ALERT_WEBHOOK_URL = "https://hooks.example/cap"
     user = oauth_user("carol")  # max5: 250 units
     UsageEvent.objects.bulk_create([event(user, at=WEEK_START + H, w1=13_000_000)])  # 130 units = 52%
@@ -171,7 +167,7 @@ def test_webhook_failure_still_records_the_alert(db, mailoutbox, monkeypatch):
     def boom(url, **kw):
         raise httpx.ConnectError("refused")
 
-    monkeypatch.setattr(cap_reports.httpx, "post", boom)
+    monkeypatch.setattr(delivery.httpx, "post", boom)
     user = oauth_user("dave", plan="pro")
     CapSettings.objects.create(user=user, webhook_url="https://hooks.example/dave")
     UsageEvent.objects.bulk_create([event(user, at=WEEK_START + H, w1=3_000_000)])  # 30 of 50
@@ -239,7 +235,7 @@ def test_dispatch_enqueues_one_delivery_per_user_on_commit(db, django_capture_on
     UsageEvent.objects.bulk_create([event(u, at=WEEK_START + H, w1=3_000_000) for u in users])  # 60% of 50
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert (
-            cap_reports.cap_reports_dispatch(week=WEEK, now=WEEK_START + D, deliver=cap_report_deliver_task.delay) == 3
+            cap_reports_dispatch(week=WEEK, now=WEEK_START + D, deliver=cap_report_deliver_task.delay) == 3
         )
     assert len(callbacks) == 1  # one chunk
     # the eager tasks ran now (real time), after W10: each report went out once
@@ -323,12 +319,12 @@ def test_a_finished_week_says_what_happened_in_the_settings_unit(db):
     assert spent.units == Decimal(310) and spent.percent == Decimal(124)
     ran_out = WEEK_START + 2 * D + 5 * H  # the second write took it over the cap
     assert timedelta(0) < spent.runs_out_at - ran_out <= timedelta(minutes=1)
-    text = cap_reports.cap_report_text(spent)
+    text = delivery.cap_report_text(spent)
     assert "The week is over: 124.00% of the cap used; it ran out on Wed 2026-03-04 05:00 UTC." in text
     assert "$310.00 of an estimated $250.00 a week in API-equivalent dollars" in text
     assert "current rate" not in text and " units" not in text
 
-    saved = cap_reports.cap_report_text(reports[saver.pk])
+    saved = delivery.cap_report_text(reports[saver.pk])
     assert "The week is over: 1.86% of the cap used; it did not run out." in saved
     assert "$4.65 of an estimated $250.00 a week in API-equivalent dollars" in saved
     assert "Due to model switches: $2.80; to other cache misses: $0.9500." in saved
@@ -339,7 +335,7 @@ def test_a_running_week_still_projects(db):
     user = oauth_user("runner")
     UsageEvent.objects.bulk_create([event(user, at=WEEK_START + H, w1=20_000_000)])  # $200 in the first hours
     [report] = cap_reports_build(user_ids=[user.pk], now=WEEK_START + D, week=WEEK)
-    text = cap_reports.cap_report_text(report)
+    text = delivery.cap_report_text(report)
     assert "At the current rate the cap runs out on Mon 2026-03-02 " not in text  # 200 a day: Tuesday
     assert "At the current rate the cap runs out on Tue 2026-03-03 06:00 UTC." in text
     assert "week is over" not in text

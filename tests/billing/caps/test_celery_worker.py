@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from billing.caps.reports import iso_week_label
+from billing.caps.weeks import iso_week_label
 from billing.models import CapAlert, CapReport, UsageEvent
 from tests.billing.caps.cap_fixtures import WEEK, WEEK_START, event, oauth_user
 
