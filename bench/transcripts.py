@@ -108,9 +108,9 @@ import django
 django.setup()
 stages["django"] = time.process_time()
 import orjson
-from billing.log_import import log_files, log_requests_parse
-from billing.log_import.replay import PriceBook, cyclic_gc_paused, session_replay
-from billing.log_import.report import ImportReport, Totals
+from billing.usage.transcript_import import log_files, log_requests_parse
+from billing.usage.transcript_import.replay import PriceBook, cyclic_gc_paused, session_replay
+from billing.usage.transcript_import.report import ImportReport, Totals
 with cyclic_gc_paused():
     sessions, stats = log_requests_parse(log_files([sys.argv[1]]))
     stages["parse"] = time.process_time()

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from billing.catalog.selectors import price_version_for
 from billing.models import SwitchOutcome, SwitchRecord
-from billing.pricing import price_version_for
 from sessions_app.bridge_client import BridgeClient
 from sessions_app.errors import SessionBusy, SessionClosed, SessionNotFound
 from sessions_app.leases import session_lease_end, session_lease_take

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 PROBE = """
 import json, sys
@@ -27,6 +27,6 @@ def test_the_import_command_loads_neither_drf_views_nor_celery():
         check=True,
     )
     loaded = set(json.loads(done.stdout))
-    assert "billing.log_import.replay" in loaded  # the probe did load the import
+    assert "billing.usage.transcript_import.replay" in loaded  # the probe did load the import
     heavy = {"rest_framework.views", "rest_framework.response", "requests", "redis", "celery.app.base"}
     assert not heavy & loaded
