@@ -156,7 +156,9 @@ def main() -> None:
     print(f"ratio bridge/direct   : p50 {b50 / d50:.2f}x  p99 {b99 / d99:.2f}x; added p50 {b50 - d50:.3f} ms")
     if not args.write_docs:
         return
-    write_section("Bridge", f"""
+    write_section(
+        "Bridge",
+        f"""
 `bench/bridge.py`, Python {platform.python_version()} on {platform.machine()} ({date.today().isoformat()}); {label},
 {args.n} model switches alternating {MODELS[0]}/{MODELS[1]} after 20 warm-up calls, one session.
 
@@ -170,7 +172,8 @@ The bridge adds {b50 - d50:.2f} ms at the median: one HTTP request parse, the be
 the session lookup and one JSON-RPC round trip on the same stdio pipe. A switch is dwarfed by
 the next turn's model latency either way. Load average while measuring: {load:.1f} on {cpus} CPUs;
 on a shared machine the figures move by a factor of two between runs.
-""")
+""",
+    )
     print("wrote the Bridge section of docs/PERFORMANCE.md")
 
 

@@ -40,10 +40,21 @@ async def _client(http: httpx.AsyncClient, key: str, deadline: float, stream: bo
         for turn in range(TURNS_PER_CONVERSATION):
             if time.perf_counter() >= deadline:
                 return
-            messages.append({"role": "user", "content": f"conv {conversation} turn {turn}: add feature {turn} "
-                                                        "to the app, with tests and a short explanation"})
-            body = {"model": "claude-sonnet-4-6", "max_tokens": 512, "system": SYSTEM, "messages": messages,
-                    "cache_control": {"type": "ephemeral"}, "stream": stream}
+            messages.append(
+                {
+                    "role": "user",
+                    "content": f"conv {conversation} turn {turn}: add feature {turn} "
+                    "to the app, with tests and a short explanation",
+                }
+            )
+            body = {
+                "model": "claude-sonnet-4-6",
+                "max_tokens": 512,
+                "system": SYSTEM,
+                "messages": messages,
+                "cache_control": {"type": "ephemeral"},
+                "stream": stream,
+            }
             started = time.perf_counter()
             response = await http.post("/v1/messages", json=body, headers={"x-api-key": key})
             response.raise_for_status()
@@ -55,8 +66,9 @@ async def _client(http: httpx.AsyncClient, key: str, deadline: float, stream: bo
                 reply = data["content"][0]["text"]
                 usage = data["usage"]
                 stats["read"] += usage["cache_read_input_tokens"]
-                stats["total"] += (usage["input_tokens"] + usage["cache_creation_input_tokens"]
-                                   + usage["cache_read_input_tokens"])
+                stats["total"] += (
+                    usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
+                )
             stats["latencies"].append(time.perf_counter() - started)
             messages.append({"role": "assistant", "content": reply})
 
@@ -69,8 +81,9 @@ async def _run(url: str, clients: int, seconds: float, stream: bool) -> dict:
     try:
         started = time.perf_counter()
         deadline = started + seconds
-        await asyncio.gather(*(_client(http, f"bench-key-{i}", deadline, stream, stats)
-                               for i, http in enumerate(https)))
+        await asyncio.gather(
+            *(_client(http, f"bench-key-{i}", deadline, stream, stats) for i, http in enumerate(https))
+        )
         elapsed = time.perf_counter() - started
     finally:
         for http in https:
@@ -122,9 +135,12 @@ def main() -> None:
             rows.append((clients, stream, r))
             hit = f"{r['hit_ratio']:.1%}" if r["hit_ratio"] is not None else "n/a"
             cpu = f"{r['emulator_cpu_ms']:.2f}" if r["emulator_cpu_ms"] is not None else "n/a"
-            print(f"clients={clients:3} stream={stream!s:5} {r['rps']:8.1f} req/s  p50={r['p50_ms']:.1f} ms "
-                  f"p95={r['p95_ms']:.1f} ms  cache hit={hit}  emulator CPU {cpu} ms/request "
-                  f"({r['requests']} requests)", flush=True)
+            print(
+                f"clients={clients:3} stream={stream!s:5} {r['rps']:8.1f} req/s  p50={r['p50_ms']:.1f} ms "
+                f"p95={r['p95_ms']:.1f} ms  cache hit={hit}  emulator CPU {cpu} ms/request "
+                f"({r['requests']} requests)",
+                flush=True,
+            )
     lines = [
         f"`bench/emulator.py`: `emulator_requests_per_second()`, Python {platform.python_version()} on "
         f"{platform.machine()} ({time.strftime('%Y-%m-%d')}), {os.cpu_count()} CPUs shared by the emulator "
@@ -140,8 +156,10 @@ def main() -> None:
     for clients, stream, r in rows:
         hit = f"{r['hit_ratio']:.1%}" if r["hit_ratio"] is not None else "(not parsed)"
         cpu = f"{r['emulator_cpu_ms']:.2f}" if r["emulator_cpu_ms"] is not None else "n/a"
-        lines.append(f"| {clients} | {'yes' if stream else 'no'} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
-                     f"{r['p95_ms']:.1f} | {hit} | {cpu} |")
+        lines.append(
+            f"| {clients} | {'yes' if stream else 'no'} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p95_ms']:.1f} | {hit} | {cpu} |"
+        )
     lines += [
         "",
         f"Load average after measuring: {os.getloadavg()[0]:.1f}. The load generator (httpx) spends more CPU",

@@ -54,12 +54,7 @@ class Usage:
 
     @property
     def total_input_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.cache_write_5m_tokens
-            + self.cache_write_1h_tokens
-            + self.cache_read_tokens
-        )
+        return self.input_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens + self.cache_read_tokens
 
     @property
     def context_tokens(self) -> int:
@@ -179,10 +174,7 @@ def usage_cost(*, usage: Usage, prices: Prices, batch: bool = False, geo: str | 
     the request's own `inference_geo`; pass "us" to force US-only pricing.
     """
     total_input = (
-        usage.input_tokens
-        + usage.cache_write_5m_tokens
-        + usage.cache_write_1h_tokens
-        + usage.cache_read_tokens
+        usage.input_tokens + usage.cache_write_5m_tokens + usage.cache_write_1h_tokens + usage.cache_read_tokens
     )
     rates = prices.rates_for(total_input)
     c_in = usage.input_tokens * rates.input

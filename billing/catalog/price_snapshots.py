@@ -87,7 +87,6 @@ class Prices:
         return prompt_tokens > 0 and (minimum is None or prompt_tokens >= minimum)
 
 
-
 def prices_make(
     *,
     api_model: str,

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,20 +15,53 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Subscription',
+            name="Subscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('plan', models.CharField(choices=[('free', 'Free'), ('pro', 'Pro'), ('max5', 'Max 5x'), ('max20', 'Max 20x')], default='free', max_length=16)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('trialing', 'Trialing'), ('past_due', 'Past due'), ('canceled', 'Canceled')], default='active', max_length=16)),
-                ('billing_mode', models.CharField(choices=[('metered', 'Metered (API dollars)'), ('oauth', 'Flat-rate (weekly cap)')], default='metered', max_length=16)),
-                ('current_period_end', models.DateTimeField(blank=True, null=True)),
-                ('auto_confirm_usd', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='subscription', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "plan",
+                    models.CharField(
+                        choices=[("free", "Free"), ("pro", "Pro"), ("max5", "Max 5x"), ("max20", "Max 20x")],
+                        default="free",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("trialing", "Trialing"),
+                            ("past_due", "Past due"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "billing_mode",
+                    models.CharField(
+                        choices=[("metered", "Metered (API dollars)"), ("oauth", "Flat-rate (weekly cap)")],
+                        default="metered",
+                        max_length=16,
+                    ),
+                ),
+                ("current_period_end", models.DateTimeField(blank=True, null=True)),
+                ("auto_confirm_usd", models.DecimalField(decimal_places=6, default=Decimal("0"), max_digits=12)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subscription",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['billing_mode', 'status'], name='billing_sub_billing_bb9794_idx')],
+                "indexes": [models.Index(fields=["billing_mode", "status"], name="billing_sub_billing_bb9794_idx")],
             },
         ),
     ]

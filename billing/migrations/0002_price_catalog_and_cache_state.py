@@ -20,16 +20,12 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("session_key", models.CharField(max_length=100, unique=True)),
                 (
                     "ttl_policy",
-                    models.CharField(
-                        choices=[("5m", "5 minutes"), ("1h", "1 hour")], default="5m", max_length=4
-                    ),
+                    models.CharField(choices=[("5m", "5 minutes"), ("1h", "1 hour")], default="5m", max_length=4),
                 ),
                 ("current_model", models.CharField(blank=True, max_length=100)),
                 (
@@ -48,9 +44,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("api_id", models.CharField(max_length=100, unique=True)),
                 ("display_name", models.CharField(max_length=100)),
@@ -148,9 +142,7 @@ class Migration(migrations.Migration):
                 ("history_change_reason", models.CharField(max_length=100, null=True)),
                 (
                     "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
                 ),
                 (
                     "canonical",
@@ -201,9 +193,7 @@ class Migration(migrations.Migration):
                 ("history_change_reason", models.CharField(max_length=100, null=True)),
                 (
                     "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
                 ),
                 (
                     "api_model",
@@ -244,9 +234,7 @@ class Migration(migrations.Migration):
                 ("effective_from", models.DateTimeField()),
                 (
                     "label",
-                    models.CharField(
-                        db_index=True, help_text="e.g. claude-sonnet-4-6@2026-02-17", max_length=120
-                    ),
+                    models.CharField(db_index=True, help_text="e.g. claude-sonnet-4-6@2026-02-17", max_length=120),
                 ),
                 ("input", models.DecimalField(decimal_places=6, help_text="USD per MTok", max_digits=12)),
                 ("output", models.DecimalField(decimal_places=6, help_text="USD per MTok", max_digits=12)),
@@ -307,9 +295,7 @@ class Migration(migrations.Migration):
                 ("history_change_reason", models.CharField(max_length=100, null=True)),
                 (
                     "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
                 ),
                 (
                     "api_model",
@@ -345,9 +331,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("alias", models.CharField(max_length=32)),
                 ("effective_from", models.DateTimeField()),
@@ -368,9 +352,7 @@ class Migration(migrations.Migration):
             options={
                 "ordering": ["alias", "-effective_from"],
                 "constraints": [
-                    models.UniqueConstraint(
-                        fields=("alias", "effective_from"), name="billing_alias_unique_from"
-                    )
+                    models.UniqueConstraint(fields=("alias", "effective_from"), name="billing_alias_unique_from")
                 ],
             },
         ),
@@ -379,16 +361,12 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("effective_from", models.DateTimeField()),
                 (
                     "label",
-                    models.CharField(
-                        help_text="e.g. claude-sonnet-4-6@2026-02-17", max_length=120, unique=True
-                    ),
+                    models.CharField(help_text="e.g. claude-sonnet-4-6@2026-02-17", max_length=120, unique=True),
                 ),
                 ("input", models.DecimalField(decimal_places=6, help_text="USD per MTok", max_digits=12)),
                 ("output", models.DecimalField(decimal_places=6, help_text="USD per MTok", max_digits=12)),
@@ -456,9 +434,7 @@ class Migration(migrations.Migration):
             options={
                 "ordering": ["api_model__api_id", "-effective_from"],
                 "constraints": [
-                    models.UniqueConstraint(
-                        fields=("api_model", "effective_from"), name="billing_price_unique_from"
-                    )
+                    models.UniqueConstraint(fields=("api_model", "effective_from"), name="billing_price_unique_from")
                 ],
             },
         ),
@@ -467,9 +443,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("model", models.CharField(max_length=100)),
                 ("prefix_tokens", models.PositiveBigIntegerField()),

@@ -7,62 +7,118 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0003_load_price_catalog'),
-        ('sessions_app', '0001_agent_sessions'),
+        ("billing", "0003_load_price_catalog"),
+        ("sessions_app", "0001_agent_sessions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Quote',
+            name="Quote",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('from_model_id', models.CharField(max_length=32)),
-                ('to_model_id', models.CharField(max_length=32)),
-                ('tax_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('payload', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('price_version_from', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.priceversion')),
-                ('price_version_to', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.priceversion')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quotes', to='sessions_app.agentsession')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='switch_quotes', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("from_model_id", models.CharField(max_length=32)),
+                ("to_model_id", models.CharField(max_length=32)),
+                ("tax_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("payload", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "price_version_from",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="billing.priceversion"
+                    ),
+                ),
+                (
+                    "price_version_to",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="billing.priceversion"
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quotes",
+                        to="sessions_app.agentsession",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="switch_quotes",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SwitchRecord',
+            name="SwitchRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_model_id', models.CharField(max_length=32)),
-                ('to_model_id', models.CharField(max_length=32)),
-                ('quoted_tax_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('quote_payload', models.JSONField()),
-                ('confirmed', models.BooleanField()),
-                ('outcome', models.CharField(choices=[('applied', 'Applied'), ('failed', 'Failed')], max_length=16)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.CharField(blank=True, max_length=500)),
-                ('bridge_latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('price_version_from', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.priceversion')),
-                ('price_version_to', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.priceversion')),
-                ('quote', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='switches', to='billing.quote')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='switches', to='sessions_app.agentsession')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='switch_records', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("from_model_id", models.CharField(max_length=32)),
+                ("to_model_id", models.CharField(max_length=32)),
+                ("quoted_tax_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("quote_payload", models.JSONField()),
+                ("confirmed", models.BooleanField()),
+                ("outcome", models.CharField(choices=[("applied", "Applied"), ("failed", "Failed")], max_length=16)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.CharField(blank=True, max_length=500)),
+                ("bridge_latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "price_version_from",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="billing.priceversion"
+                    ),
+                ),
+                (
+                    "price_version_to",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="billing.priceversion"
+                    ),
+                ),
+                (
+                    "quote",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="switches",
+                        to="billing.quote",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="switches",
+                        to="sessions_app.agentsession",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="switch_records",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='quote',
-            index=models.Index(fields=['session', '-created_at'], name='billing_quo_session_365ec0_idx'),
+            model_name="quote",
+            index=models.Index(fields=["session", "-created_at"], name="billing_quo_session_365ec0_idx"),
         ),
         migrations.AddIndex(
-            model_name='switchrecord',
-            index=models.Index(fields=['session', '-created_at'], name='billing_swi_session_7ba06a_idx'),
+            model_name="switchrecord",
+            index=models.Index(fields=["session", "-created_at"], name="billing_swi_session_7ba06a_idx"),
         ),
         migrations.AddIndex(
-            model_name='switchrecord',
-            index=models.Index(fields=['user', '-created_at'], name='billing_swi_user_id_26296c_idx'),
+            model_name="switchrecord",
+            index=models.Index(fields=["user", "-created_at"], name="billing_swi_user_id_26296c_idx"),
         ),
     ]

@@ -4,15 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0004_quotes_and_switch_ledger'),
+        ("billing", "0004_quotes_and_switch_ledger"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='subscription',
-            name='auto_confirm_usd',
-            field=models.DecimalField(blank=True, decimal_places=6, help_text='Empty: the DEFAULT_AUTO_CONFIRM_USD setting.', max_digits=12, null=True),
+            model_name="subscription",
+            name="auto_confirm_usd",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=6,
+                help_text="Empty: the DEFAULT_AUTO_CONFIRM_USD setting.",
+                max_digits=12,
+                null=True,
+            ),
         ),
     ]

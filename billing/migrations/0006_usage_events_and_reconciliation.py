@@ -6,79 +6,134 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0005_auto_confirm_default_from_settings'),
+        ("billing", "0005_auto_confirm_default_from_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UsageEvent',
+            name="UsageEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_key', models.CharField(max_length=100)),
-                ('record_id', models.CharField(max_length=200)),
-                ('source', models.CharField(max_length=16)),
-                ('request_id', models.CharField(blank=True, max_length=100)),
-                ('model', models.CharField(max_length=100)),
-                ('occurred_at', models.DateTimeField()),
-                ('input_tokens', models.PositiveBigIntegerField(default=0)),
-                ('cache_write_5m_tokens', models.PositiveBigIntegerField(default=0)),
-                ('cache_write_1h_tokens', models.PositiveBigIntegerField(default=0)),
-                ('cache_read_tokens', models.PositiveBigIntegerField(default=0)),
-                ('output_tokens', models.PositiveBigIntegerField(default=0)),
-                ('cost_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('predicted_read_tokens', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('miss_cause', models.CharField(blank=True, choices=[('first_turn', 'First turn'), ('model_switch', 'Model switch'), ('ttl_expired', 'TTL expired'), ('below_minimum', 'Below the minimum cacheable prefix'), ('prefix_changed', 'Prefix changed'), ('rotation', 'Workspace, key or region rotation'), ('unknown', 'Unknown')], max_length=16)),
-                ('is_sidechain', models.BooleanField(default=False)),
-                ('diagnostics', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('price_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.priceversion')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='usage_events', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("session_key", models.CharField(max_length=100)),
+                ("record_id", models.CharField(max_length=200)),
+                ("source", models.CharField(max_length=16)),
+                ("request_id", models.CharField(blank=True, max_length=100)),
+                ("model", models.CharField(max_length=100)),
+                ("occurred_at", models.DateTimeField()),
+                ("input_tokens", models.PositiveBigIntegerField(default=0)),
+                ("cache_write_5m_tokens", models.PositiveBigIntegerField(default=0)),
+                ("cache_write_1h_tokens", models.PositiveBigIntegerField(default=0)),
+                ("cache_read_tokens", models.PositiveBigIntegerField(default=0)),
+                ("output_tokens", models.PositiveBigIntegerField(default=0)),
+                ("cost_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("predicted_read_tokens", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "miss_cause",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("first_turn", "First turn"),
+                            ("model_switch", "Model switch"),
+                            ("ttl_expired", "TTL expired"),
+                            ("below_minimum", "Below the minimum cacheable prefix"),
+                            ("prefix_changed", "Prefix changed"),
+                            ("rotation", "Workspace, key or region rotation"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("is_sidechain", models.BooleanField(default=False)),
+                ("diagnostics", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "price_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="billing.priceversion"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="usage_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SwitchReconciliation',
+            name="SwitchReconciliation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actual_input_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('counterfactual_stay_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('actual_tax_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('quote_error_usd', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('switch', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='reconciliation', to='billing.switchrecord')),
-                ('usage_event', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='billing.usageevent')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("actual_input_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("counterfactual_stay_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("actual_tax_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("quote_error_usd", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "switch",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reconciliation",
+                        to="billing.switchrecord",
+                    ),
+                ),
+                (
+                    "usage_event",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="billing.usageevent"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RateLimitEvent',
+            name="RateLimitEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_key', models.CharField(max_length=100)),
-                ('record_id', models.CharField(max_length=200)),
-                ('rate_limit_type', models.CharField(max_length=32)),
-                ('resets_at', models.DateTimeField(blank=True, null=True)),
-                ('utilization', models.DecimalField(blank=True, decimal_places=4, max_digits=7, null=True)),
-                ('occurred_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='rate_limit_events', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("session_key", models.CharField(max_length=100)),
+                ("record_id", models.CharField(max_length=200)),
+                ("rate_limit_type", models.CharField(max_length=32)),
+                ("resets_at", models.DateTimeField(blank=True, null=True)),
+                ("utilization", models.DecimalField(blank=True, decimal_places=4, max_digits=7, null=True)),
+                ("occurred_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="rate_limit_events",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', 'rate_limit_type', 'occurred_at'], name='billing_rat_user_id_08aaaa_idx')],
-                'constraints': [models.UniqueConstraint(fields=('session_key', 'record_id'), name='billing_rate_limit_event_once')],
+                "indexes": [
+                    models.Index(
+                        fields=["user", "rate_limit_type", "occurred_at"], name="billing_rat_user_id_08aaaa_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("session_key", "record_id"), name="billing_rate_limit_event_once")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='usageevent',
-            index=models.Index(fields=['user', 'occurred_at'], name='billing_usa_user_id_5b6b89_idx'),
+            model_name="usageevent",
+            index=models.Index(fields=["user", "occurred_at"], name="billing_usa_user_id_5b6b89_idx"),
         ),
         migrations.AddIndex(
-            model_name='usageevent',
-            index=models.Index(fields=['session_key', 'occurred_at'], name='billing_usa_session_d0df7a_idx'),
+            model_name="usageevent",
+            index=models.Index(fields=["session_key", "occurred_at"], name="billing_usa_session_d0df7a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='usageevent',
-            constraint=models.UniqueConstraint(fields=('session_key', 'record_id'), name='billing_usage_event_once'),
+            model_name="usageevent",
+            constraint=models.UniqueConstraint(fields=("session_key", "record_id"), name="billing_usage_event_once"),
         ),
     ]

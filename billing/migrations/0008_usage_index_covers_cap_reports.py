@@ -5,19 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0007_cap_model_and_reports'),
+        ("billing", "0007_cap_model_and_reports"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='usageevent',
-            name='billing_usa_user_id_5b6b89_idx',
+            model_name="usageevent",
+            name="billing_usa_user_id_5b6b89_idx",
         ),
         migrations.AddIndex(
-            model_name='usageevent',
-            index=models.Index(fields=['user', 'occurred_at'], include=('session_key', 'model', 'miss_cause', 'input_tokens', 'cache_write_5m_tokens', 'cache_write_1h_tokens', 'cache_read_tokens', 'output_tokens'), name='billing_usage_user_time_cover'),
+            model_name="usageevent",
+            index=models.Index(
+                fields=["user", "occurred_at"],
+                include=(
+                    "session_key",
+                    "model",
+                    "miss_cause",
+                    "input_tokens",
+                    "cache_write_5m_tokens",
+                    "cache_write_1h_tokens",
+                    "cache_read_tokens",
+                    "output_tokens",
+                ),
+                name="billing_usage_user_time_cover",
+            ),
         ),
     ]

@@ -6,27 +6,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0008_usage_index_covers_cap_reports'),
-        ('sessions_app', '0002_session_lease'),
+        ("billing", "0008_usage_index_covers_cap_reports"),
+        ("sessions_app", "0002_session_lease"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='quote',
-            name='session',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='quotes', to='sessions_app.agentsession'),
+            model_name="quote",
+            name="session",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="quotes",
+                to="sessions_app.agentsession",
+            ),
         ),
         migrations.AlterField(
-            model_name='switchrecord',
-            name='session',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='switches', to='sessions_app.agentsession'),
+            model_name="switchrecord",
+            name="session",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="switches",
+                to="sessions_app.agentsession",
+            ),
         ),
         migrations.AlterField(
-            model_name='switchrecord',
-            name='user',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='switch_records', to=settings.AUTH_USER_MODEL),
+            model_name="switchrecord",
+            name="user",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="switch_records",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

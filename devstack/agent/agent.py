@@ -184,7 +184,9 @@ class ReferenceAgent:
         session.messages.append({"role": "assistant", "content": text or "(no reply)"})
         usage = final.usage.model_dump(mode="json", exclude_none=True)
         session.last_line = transcript.append_user(
-            cwd=session.cwd, session_id=session.id, text=session.messages[-2]["content"],
+            cwd=session.cwd,
+            session_id=session.id,
+            text=session.messages[-2]["content"],
             parent_uuid=session.last_line,
         )
         session.last_line = transcript.append_assistant(

@@ -125,8 +125,9 @@ class PromptCache:
         now = self.clock.now() if now is None else now
         return sum(1 for e in self.entries.values() if e.expires > now)
 
-    def account(self, *, key: str, model: str, prompt: Prompt, points: list[Breakpoint],
-                min_cacheable: int, now: float) -> Usage:
+    def account(
+        self, *, key: str, model: str, prompt: Prompt, points: list[Breakpoint], min_cacheable: int, now: float
+    ) -> Usage:
         """Settle one request against the cache, updating it. `now` is the request start."""
         cumulative = prompt.cumulative()
         usage = Usage()

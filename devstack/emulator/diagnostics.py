@@ -39,7 +39,8 @@ def fingerprint(*, key: str, model: str, prompt: Prompt, body: dict, cached_toke
             by_message[block.message].append(block.own)
     params = json.dumps([body.get("thinking"), body.get("tool_choice")], sort_keys=True).encode()
     return Fingerprint(
-        key=key, model=model,
+        key=key,
+        model=model,
         tools=_hash(b.own for b in prompt.blocks if b.where == "tools"),
         system=_hash(b.own for b in prompt.blocks if b.where == "system"),
         messages=tuple(_hash(by_message[i]) for i in sorted(by_message)),
@@ -81,4 +82,3 @@ class Diagnostics:
         else:
             return None
         return {"cache_miss_reason": {"type": reason, "cache_missed_input_tokens": missed}}
-

@@ -34,16 +34,25 @@ class ResolvedModel:
 # models). Fable 5.1 is offered by current Claude Code ("fable"); we assume it counts like
 # Opus 4.7+ and caches from 1,024 tokens.
 _SPECS = [
-    ModelSpec("claude-haiku-4-5", "Claude Haiku 4.5", "legacy", 100, 4096, "2025-10-01T00:00:00Z",
-              "claude-haiku-4-5-20251001"),
+    ModelSpec(
+        "claude-haiku-4-5", "Claude Haiku 4.5", "legacy", 100, 4096, "2025-10-01T00:00:00Z", "claude-haiku-4-5-20251001"
+    ),
     ModelSpec("claude-haiku-5-5", "Claude Haiku 5.5", "haiku-5.5", 130, 2048, "2026-09-01T00:00:00Z"),
-    ModelSpec("claude-sonnet-4-5", "Claude Sonnet 4.5", "legacy", 100, 1024, "2025-09-29T00:00:00Z",
-              "claude-sonnet-4-5-20250929"),
+    ModelSpec(
+        "claude-sonnet-4-5",
+        "Claude Sonnet 4.5",
+        "legacy",
+        100,
+        1024,
+        "2025-09-29T00:00:00Z",
+        "claude-sonnet-4-5-20250929",
+    ),
     ModelSpec("claude-sonnet-4-6", "Claude Sonnet 4.6", "legacy", 100, 1024, "2026-02-17T00:00:00Z"),
     ModelSpec("claude-sonnet-5", "Claude Sonnet 5", "legacy", 100, 1024, "2026-05-01T00:00:00Z"),
     ModelSpec("claude-sonnet-5-5", "Claude Sonnet 5.5", "legacy", 100, 512, "2026-09-01T00:00:00Z"),
-    ModelSpec("claude-opus-4-5", "Claude Opus 4.5", "legacy", 100, 4096, "2025-11-01T00:00:00Z",
-              "claude-opus-4-5-20251101"),
+    ModelSpec(
+        "claude-opus-4-5", "Claude Opus 4.5", "legacy", 100, 4096, "2025-11-01T00:00:00Z", "claude-opus-4-5-20251101"
+    ),
     ModelSpec("claude-opus-4-6", "Claude Opus 4.6", "legacy", 100, 4096, "2026-02-05T00:00:00Z"),
     ModelSpec("claude-opus-4-7", "Claude Opus 4.7", "opus-4.7", 135, 2048, "2026-04-01T00:00:00Z"),
     ModelSpec("claude-opus-4-8", "Claude Opus 4.8", "opus-4.7", 135, 1024, "2026-06-01T00:00:00Z"),

@@ -49,8 +49,10 @@ def reply_text(body: dict, model_id: str) -> str:
     words = re.findall(r"\S+", text)
     snippet = " ".join(words[:12]) + (" …" if len(words) > 12 else "")
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"Emulated {model_id} reply {digest}: you said \"{snippet}\"." if snippet else (
-        f"Emulated {model_id} reply {digest}."
+    return (
+        f'Emulated {model_id} reply {digest}: you said "{snippet}".'
+        if snippet
+        else (f"Emulated {model_id} reply {digest}.")
     )
 
 

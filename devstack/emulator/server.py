@@ -104,8 +104,7 @@ def _prompt(body: dict, resolved: models.ResolvedModel):
         raise ApiError(400, "invalid_request_error", str(exc)) from exc
     window = models.context_window(resolved)
     if prompt.total > window:
-        raise ApiError(400, "invalid_request_error",
-                       f"prompt is too long: {prompt.total} tokens > {window} maximum")
+        raise ApiError(400, "invalid_request_error", f"prompt is too long: {prompt.total} tokens > {window} maximum")
     return prompt, points
 
 
@@ -121,12 +120,18 @@ async def messages(request: Request) -> Response:
     resolved = _resolve(request, body)
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise ApiError(400, "invalid_request_error", "max_tokens: Field required" if max_tokens is None
-                       else "max_tokens: Input should be greater than or equal to 1")
+        raise ApiError(
+            400,
+            "invalid_request_error",
+            "max_tokens: Field required"
+            if max_tokens is None
+            else "max_tokens: Input should be greater than or equal to 1",
+        )
     prompt, points = _prompt(body, resolved)
     spec = resolved.spec
-    usage = state.cache.account(key=key, model=spec.id, prompt=prompt, points=points,
-                                min_cacheable=spec.min_cacheable, now=started)
+    usage = state.cache.account(
+        key=key, model=spec.id, prompt=prompt, points=points, min_cacheable=spec.min_cacheable, now=started
+    )
 
     tool_block = replies.forced_tool(body)
     if tool_block is not None:
@@ -135,38 +140,60 @@ async def messages(request: Request) -> Response:
         stop_reason = "tool_use"
     else:
         structured = replies.structured_text(body)
-        text, cut = (structured, False) if structured is not None else replies.truncate(
-            replies.reply_text(body, spec.id), max_tokens, spec.ratio_pct)
+        text, cut = (
+            (structured, False)
+            if structured is not None
+            else replies.truncate(replies.reply_text(body, spec.id), max_tokens, spec.ratio_pct)
+        )
         content = [{"type": "text", "text": text}]
         output_tokens = max(1, count_text(text, spec.ratio_pct))
         stop_reason = "max_tokens" if cut else "end_turn"
 
     message_id, request_id = replies.new_id("msg"), replies.new_id("req")
     api_usage = usage.as_api(output_tokens)
-    fp = fingerprint(key=key, model=spec.id, prompt=prompt, body=body,
-                     cached_tokens=usage.cache_read + usage.cache_creation)
+    fp = fingerprint(
+        key=key, model=spec.id, prompt=prompt, body=body, cached_tokens=usage.cache_read + usage.cache_creation
+    )
     asked = body.get("diagnostics")
     diagnostics = state.diagnostics.diagnose(asked.get("previous_message_id"), fp) if isinstance(asked, dict) else None
     state.diagnostics.remember(message_id, fp)
-    state.requests.append({
-        "requestId": request_id, "messageId": message_id, "keyId": _key_id(key), "model": spec.id,
-        "requestedModel": resolved.requested, "stream": bool(body.get("stream")), "at": started,
-        "betas": request.headers.get("anthropic-beta", ""), "longContext": resolved.long_context,
-        "blocks": len(prompt.blocks), "breakpoints": [bp.index for bp in points],
-        "readIndex": usage.read_index, "written": usage.written, "usage": api_usage,
-        "diagnostics": diagnostics,
-    })
+    state.requests.append(
+        {
+            "requestId": request_id,
+            "messageId": message_id,
+            "keyId": _key_id(key),
+            "model": spec.id,
+            "requestedModel": resolved.requested,
+            "stream": bool(body.get("stream")),
+            "at": started,
+            "betas": request.headers.get("anthropic-beta", ""),
+            "longContext": resolved.long_context,
+            "blocks": len(prompt.blocks),
+            "breakpoints": [bp.index for bp in points],
+            "readIndex": usage.read_index,
+            "written": usage.written,
+            "usage": api_usage,
+            "diagnostics": diagnostics,
+        }
+    )
     message = {
-        "id": message_id, "type": "message", "role": "assistant", "model": resolved.requested,
-        "content": content, "stop_reason": stop_reason, "stop_sequence": None, "usage": api_usage,
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": resolved.requested,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": api_usage,
     }
     if isinstance(asked, dict):
         message["diagnostics"] = diagnostics
     headers = {"request-id": request_id, "anthropic-organization-id": "emulated-org"}
     pace = _Pace.of(state, spec, usage)
     if body.get("stream"):
-        return StreamingResponse(_events(message, pace), media_type="text/event-stream",
-                                 headers={**headers, "cache-control": "no-cache"})
+        return StreamingResponse(
+            _events(message, pace), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"}
+        )
     await pace.wait(pace.first_token_s + latency.output_seconds(spec.id, output_tokens))
     return JSONResponse(message, headers=headers)
 
@@ -181,8 +208,13 @@ class _Pace:
     @classmethod
     def of(cls, state: State, spec: models.ModelSpec, usage) -> _Pace:
         realistic = state.latency == "realistic"
-        first = latency.first_token_seconds(spec.id, uncached_tokens=usage.input_tokens + usage.cache_creation,
-                                            cached_tokens=usage.cache_read) if realistic else 0.0
+        first = (
+            latency.first_token_seconds(
+                spec.id, uncached_tokens=usage.input_tokens + usage.cache_creation, cached_tokens=usage.cache_read
+            )
+            if realistic
+            else 0.0
+        )
         return cls(spec.id, spec.ratio_pct, first, realistic)
 
     async def wait(self, seconds: float) -> None:
@@ -201,7 +233,7 @@ def _sse(event: str, data: dict) -> bytes:
 def _chunks(text: str, parts: int = 3) -> list[str]:
     words = text.split(" ")
     step = max(1, -(-len(words) // parts))
-    chunks = [" ".join(words[i:i + step]) for i in range(0, len(words), step)]
+    chunks = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
     return [c if i == 0 else " " + c for i, c in enumerate(chunks)]
 
 
@@ -209,29 +241,53 @@ async def _events(message: dict, pace: _Pace):
     usage = message["usage"]
     start_usage = {**usage, "output_tokens": 1}
     await pace.wait(pace.first_token_s)
-    yield _sse("message_start", {"type": "message_start", "message": {
-        **message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
+    yield _sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {**message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage},
+        },
+    )
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
-            yield _sse("content_block_start", {"type": "content_block_start", "index": index,
-                                               "content_block": {"type": "text", "text": ""}})
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+            )
             if index == 0:
                 yield _sse("ping", {"type": "ping"})
             for n, piece in enumerate(_chunks(block["text"])):
                 if n:  # the first piece is the first token's: its time is the first-token delay
                     await pace.output(piece)
-                yield _sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                   "delta": {"type": "text_delta", "text": piece}})
+                yield _sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}},
+                )
         else:
-            yield _sse("content_block_start", {"type": "content_block_start", "index": index,
-                                               "content_block": {**block, "input": {}}})
-            yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
-                "type": "input_json_delta", "partial_json": json.dumps(block["input"])}})
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
+            )
+            yield _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                },
+            )
         yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
-    final_usage = {k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens",
-                                         "cache_read_input_tokens", "output_tokens")}
-    yield _sse("message_delta", {"type": "message_delta", "delta": {
-        "stop_reason": message["stop_reason"], "stop_sequence": None}, "usage": final_usage})
+    final_usage = {
+        k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+    }
+    yield _sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            "usage": final_usage,
+        },
+    )
     yield _sse("message_stop", {"type": "message_stop"})
 
 
@@ -253,8 +309,14 @@ async def list_models(request: Request) -> Response:
     limit = request.query_params.get("limit")
     if limit and limit.isdigit():
         data = data[: int(limit)]
-    return JSONResponse({"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
-                         "last_id": data[-1]["id"] if data else None})
+    return JSONResponse(
+        {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
 
 
 async def get_model(request: Request) -> Response:
@@ -290,9 +352,15 @@ async def admin_reset(request: Request) -> Response:
 async def admin_state(request: Request) -> Response:
     _admin_only(request)
     state: State = request.app.state.emulator
-    return JSONResponse({"now": state.clock.now(), "offset": state.clock.offset,
-                         "liveEntries": state.cache.live_entries(), "requests": len(state.requests),
-                         "unknownPaths": list(state.unknown)})
+    return JSONResponse(
+        {
+            "now": state.clock.now(),
+            "offset": state.clock.offset,
+            "liveEntries": state.cache.live_entries(),
+            "requests": len(state.requests),
+            "unknownPaths": list(state.unknown),
+        }
+    )
 
 
 async def admin_requests(request: Request) -> Response:

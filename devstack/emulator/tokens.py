@@ -72,9 +72,7 @@ def block_units(block: dict) -> int:
             return _content_units(source.get("content"))
         return DOCUMENT_TOKENS
     if kind == "tool_use" or kind == "server_tool_use":
-        return TOOL_CALL_OVERHEAD + text_units(block.get("name") or "") + text_units(
-            _dumps(block.get("input") or {})
-        )
+        return TOOL_CALL_OVERHEAD + text_units(block.get("name") or "") + text_units(_dumps(block.get("input") or {}))
     if kind == "tool_result":
         return TOOL_CALL_OVERHEAD + _content_units(block.get("content"))
     return text_units(_dumps(_strip_cc(block)))
@@ -152,15 +150,21 @@ def build_prompt(body: dict, ratio_pct: int) -> Prompt:
         for i, block in enumerate(system):
             if not isinstance(block, dict) or block.get("type") != "text":
                 raise PromptError(f"system.{i}: Input tag does not match the expected tag 'text'")
-            add("system", block, text_units(block.get("text") or ""), ["system", _strip_cc(block)],
-                _cache_control(block, f"system.{i}"))
+            add(
+                "system",
+                block,
+                text_units(block.get("text") or ""),
+                ["system", _strip_cc(block)],
+                _cache_control(block, f"system.{i}"),
+            )
     elif system is not None:
         raise PromptError("system: Input should be a valid string or list")
 
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise PromptError("messages: Field required" if messages is None else
-                          "messages: at least one message is required")
+        raise PromptError(
+            "messages: Field required" if messages is None else "messages: at least one message is required"
+        )
     last = len(messages) - 1
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
@@ -173,8 +177,10 @@ def build_prompt(body: dict, ratio_pct: int) -> Prompt:
         if not content:
             if i == last and role == "assistant":
                 continue  # an empty final assistant turn is allowed (prefill)
-            raise PromptError(f"messages.{i}: all messages must have non-empty content except for "
-                              "the optional final assistant message")
+            raise PromptError(
+                f"messages.{i}: all messages must have non-empty content except for "
+                "the optional final assistant message"
+            )
         for j, block in enumerate(content):
             if not isinstance(block, dict) or not isinstance(block.get("type"), str):
                 raise PromptError(f"messages.{i}.content.{j}: Input should be a valid dictionary")

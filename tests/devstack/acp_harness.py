@@ -19,8 +19,9 @@ class Recorder:
     async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
         self.updates.append((session_id, update.model_dump(mode="json", by_alias=True, exclude_none=True)))
 
-    async def request_permission(self, session_id: str, tool_call: Any, options: Any,
-                                 **kwargs: Any) -> RequestPermissionResponse:
+    async def request_permission(
+        self, session_id: str, tool_call: Any, options: Any, **kwargs: Any
+    ) -> RequestPermissionResponse:
         return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
 
     async def ext_method(self, method: str, params: dict) -> dict:
@@ -46,7 +47,11 @@ async def acp_agent(argv: list[str], *, env: dict[str, str], cwd: str, stderr_pa
     with contextlib.ExitStack() as stack:
         stderr = stack.enter_context(open(stderr_path or "/dev/null", "ab"))  # noqa: SIM115
         async with spawn_agent_process(
-            recorder, argv[0], *argv[1:], env=env, cwd=cwd,
+            recorder,
+            argv[0],
+            *argv[1:],
+            env=env,
+            cwd=cwd,
             transport_kwargs={"limit": 64 * 1024 * 1024, "stderr": stderr.fileno()},
         ) as (conn, _process):
             init = await conn.initialize(protocol_version=1)

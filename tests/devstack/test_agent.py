@@ -21,8 +21,14 @@ MODELS = ["default", "haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]"]
 
 
 def _env(emulator, config_dir: Path, **extra) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "ANTHROPIC_BASE_URL": emulator.url,
-            "ANTHROPIC_API_KEY": "agent-key", "CLAUDE_CONFIG_DIR": str(config_dir), **extra}
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "ANTHROPIC_BASE_URL": emulator.url,
+        "ANTHROPIC_API_KEY": "agent-key",
+        "CLAUDE_CONFIG_DIR": str(config_dir),
+        **extra,
+    }
 
 
 def _run(coro):
@@ -33,8 +39,11 @@ def test_session_models_errors_and_one_hour_ttl(emulator, tmp_path):
     env = _env(emulator, tmp_path, DEVSTACK_CACHE_TTL="1h")
 
     async def scenario():
-        async with acp_agent([sys.executable, "-m", "devstack.agent"], env=env,
-                             cwd=str(tmp_path)) as (conn, _rec, init):
+        async with acp_agent([sys.executable, "-m", "devstack.agent"], env=env, cwd=str(tmp_path)) as (
+            conn,
+            _rec,
+            init,
+        ):
             assert init.protocol_version == 1 and init.agent_info.name == "devstack-reference-agent"
             new = await conn.new_session(cwd=str(tmp_path))
             (option,) = [o.model_dump(by_alias=True, exclude_none=True) for o in new.config_options]
@@ -43,8 +52,7 @@ def test_session_models_errors_and_one_hour_ttl(emulator, tmp_path):
             assert [o["value"] for o in option["options"]] == MODELS
 
             with pytest.raises(RequestError) as legacy:
-                await raw_request(conn, "session/set_model",
-                                  {"sessionId": new.session_id, "modelId": "haiku"})
+                await raw_request(conn, "session/set_model", {"sessionId": new.session_id, "modelId": "haiku"})
             assert legacy.value.code == -32601
             with pytest.raises(RequestError) as unknown_model:
                 await conn.set_config_option(config_id="model", session_id=new.session_id, value="gpt-5")
@@ -56,8 +64,7 @@ def test_session_models_errors_and_one_hour_ttl(emulator, tmp_path):
                 await conn.prompt(session_id="nope", prompt=[text_block("hi")])
             assert unknown_prompt.value.code == -32002
             for value in MODELS:
-                switched = await conn.set_config_option(config_id="model", session_id=new.session_id,
-                                                        value=value)
+                switched = await conn.set_config_option(config_id="model", session_id=new.session_id, value=value)
                 assert switched.config_options[0].current_value == value
             await conn.set_config_option(config_id="model", session_id=new.session_id, value="sonnet")
             await conn.prompt(session_id=new.session_id, prompt=[text_block(words(1500, "long"))])
@@ -74,8 +81,9 @@ def test_chat_loop_usage_transcript_and_switch(emulator, tmp_path):
     workdir.mkdir()
 
     async def scenario():
-        async with acp_agent([sys.executable, "-m", "devstack.agent"], env=_env(emulator, tmp_path / "cfg"),
-                             cwd=str(workdir)) as (conn, rec, _init):
+        async with acp_agent(
+            [sys.executable, "-m", "devstack.agent"], env=_env(emulator, tmp_path / "cfg"), cwd=str(workdir)
+        ) as (conn, rec, _init):
             sid = (await conn.new_session(cwd=str(workdir))).session_id
             turns = []
             for i, text in enumerate([words(1200, "spec"), "add a button", "make it blue"]):
@@ -102,8 +110,9 @@ def test_chat_loop_usage_transcript_and_switch(emulator, tmp_path):
     assert (haiku.cached_read_tokens, haiku.cached_write_tokens) == (0, 0)
     assert haiku.input_tokens > 1200
     for usage in turns:
-        assert usage.total_tokens == (usage.input_tokens + usage.output_tokens + usage.cached_read_tokens
-                                      + usage.cached_write_tokens)
+        assert usage.total_tokens == (
+            usage.input_tokens + usage.output_tokens + usage.cached_read_tokens + usage.cached_write_tokens
+        )
 
     log = emulator.requests()
     assert [r["model"] for r in log] == ["claude-sonnet-4-6"] * 4 + ["claude-haiku-4-5"]

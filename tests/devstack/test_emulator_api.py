@@ -39,25 +39,36 @@ def _rich_request() -> dict:
     return {
         "model": SONNET,
         "max_tokens": 100,
-        "tools": [{"name": "read_file", "description": "Read a file from disk",
-                   "input_schema": {"type": "object", "properties": {"path": {"type": "string"}},
-                                    "required": ["path"]}}],
+        "tools": [
+            {
+                "name": "read_file",
+                "description": "Read a file from disk",
+                "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+            }
+        ],
         "system": [{"type": "text", "text": words(1200, "sys"), "cache_control": {"type": "ephemeral"}}],
         "messages": [
-            {"role": "user", "content": [
-                {"type": "text", "text": "Read the config please"},
-                {"type": "image",
-                 "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
-            ]},
-            {"role": "assistant", "content": [
-                {"type": "thinking", "thinking": "let me look", "signature": "sig"},
-                {"type": "tool_use", "id": "toolu_01", "name": "read_file",
-                 "input": {"path": "/app/config.json"}},
-            ]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_01", "content": '{"debug": true}'},
-                {"type": "text", "text": "what now?"},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Read the config please"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "let me look", "signature": "sig"},
+                    {"type": "tool_use", "id": "toolu_01", "name": "read_file", "input": {"path": "/app/config.json"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_01", "content": '{"debug": true}'},
+                    {"type": "text", "text": "what now?"},
+                ],
+            },
         ],
         "thinking": {"type": "enabled", "budget_tokens": 2000},
         "metadata": {"user_id": "u1"},
@@ -66,12 +77,17 @@ def _rich_request() -> dict:
 
 def test_count_tokens_equals_usage_total(client):
     body = _rich_request()
-    counted = client.messages.count_tokens(**{k: v for k, v in body.items()
-                                              if k not in ("max_tokens", "metadata")}).input_tokens
+    counted = client.messages.count_tokens(
+        **{k: v for k, v in body.items() if k not in ("max_tokens", "metadata")}
+    ).input_tokens
     usage = client.messages.create(**body).usage
     assert total_input(usage) == counted
-    tools_only = client.messages.count_tokens(model=SONNET, tools=body["tools"],
-                                              messages=[{"role": "user", "content": "hi"}]).input_tokens - 4
+    tools_only = (
+        client.messages.count_tokens(
+            model=SONNET, tools=body["tools"], messages=[{"role": "user", "content": "hi"}]
+        ).input_tokens
+        - 4
+    )
     assert usage.cache_creation_input_tokens == tools_only + 1200  # tools precede the system breakpoint
     assert counted > 1200 + 1600  # the image is a fixed 1,600
 
@@ -91,11 +107,22 @@ def test_streaming_usage_equals_non_streaming(client, emulator):
 
 
 def test_sse_event_sequence(emulator):
-    body = {"model": SONNET, "max_tokens": 50, "stream": True,
-            "messages": [{"role": "user", "content": "hello stream"}]}
-    with httpx.stream("POST", emulator.url + "/v1/messages?beta=true", json=body,
-                      headers={"x-api-key": "k", "anthropic-version": "2023-06-01",
-                               "anthropic-beta": "fine-grained-tool-streaming-2025-05-14"}) as response:
+    body = {
+        "model": SONNET,
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hello stream"}],
+    }
+    with httpx.stream(
+        "POST",
+        emulator.url + "/v1/messages?beta=true",
+        json=body,
+        headers={
+            "x-api-key": "k",
+            "anthropic-version": "2023-06-01",
+            "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
+        },
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         text = response.read().decode()
@@ -107,16 +134,28 @@ def test_sse_event_sequence(emulator):
     assert all(d["type"] == e for d, e in zip(data, events, strict=True))
     start = data[0]["message"]
     assert start["id"].startswith("msg_01") and start["content"] == [] and start["stop_reason"] is None
-    assert set(start["usage"]) >= {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                                   "output_tokens", "cache_creation", "service_tier"}
+    assert set(start["usage"]) >= {
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "cache_creation",
+        "service_tier",
+    }
     delta = data[events.index("message_delta")]
     assert delta["delta"]["stop_reason"] == "end_turn" and delta["usage"]["output_tokens"] > 1
 
 
 def test_non_streaming_shape(emulator):
-    response = httpx.post(emulator.url + "/v1/messages", headers={"authorization": "Bearer k"},
-                          json={"model": "claude-haiku-4-5-20251001", "max_tokens": 50,
-                                "messages": [{"role": "user", "content": "hello"}]})
+    response = httpx.post(
+        emulator.url + "/v1/messages",
+        headers={"authorization": "Bearer k"},
+        json={
+            "model": "claude-haiku-4-5-20251001",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hello"}],
+        },
+    )
     assert response.status_code == 200
     assert response.headers["request-id"].startswith("req_01")
     body = response.json()
@@ -124,9 +163,12 @@ def test_non_streaming_shape(emulator):
     assert body["id"].startswith("msg_01") and len(body["id"]) == len("msg_01") + 22
     assert body["model"] == "claude-haiku-4-5-20251001"
     assert body["usage"] == {
-        "input_tokens": 2 + 3, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+        "input_tokens": 2 + 3,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
         "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": body["usage"]["output_tokens"], "service_tier": "standard",
+        "output_tokens": body["usage"]["output_tokens"],
+        "service_tier": "standard",
         "inference_geo": "not_available",
     }
 
@@ -150,13 +192,27 @@ def test_forced_tool_choice_returns_tool_use(client):
     assert message.content[0].type == "tool_use" and message.content[0].input == {"path": "emulated"}
 
 
-@pytest.mark.parametrize("model", [
-    "claude-haiku-4-5", "claude-haiku-5-5", "claude-sonnet-4-5", "claude-sonnet-4-6", "claude-sonnet-5",
-    "claude-sonnet-5-5", "claude-opus-4-5", "claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8",
-    "claude-opus-5", "claude-opus-5-5", "claude-fable-5-1", "claude-haiku-4-5-20251001",
-    "claude-sonnet-4-6[1m]",
-    "claude-opus-4-6-1m",
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "claude-haiku-4-5",
+        "claude-haiku-5-5",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4-6",
+        "claude-sonnet-5",
+        "claude-sonnet-5-5",
+        "claude-opus-4-5",
+        "claude-opus-4-6",
+        "claude-opus-4-7",
+        "claude-opus-4-8",
+        "claude-opus-5",
+        "claude-opus-5-5",
+        "claude-fable-5-1",
+        "claude-haiku-4-5-20251001",
+        "claude-sonnet-4-6[1m]",
+        "claude-opus-4-6-1m",
+    ],
+)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_models_accepted(client, model):
     messages = [{"role": "user", "content": "x"}]
@@ -174,10 +230,18 @@ def test_models_list_and_get(client):
 def test_dated_and_1m_variants_share_the_cache(client):
     system = [{"type": "text", "text": words(4200, "s"), "cache_control": {"type": "ephemeral"}}]
     msgs = [{"role": "user", "content": "x"}]
-    assert client.messages.create(model="claude-haiku-4-5", max_tokens=20, system=system,
-                                  messages=msgs).usage.cache_creation_input_tokens == 4200
-    assert client.messages.create(model="claude-haiku-4-5-20251001", max_tokens=20, system=system,
-                                  messages=msgs).usage.cache_read_input_tokens == 4200
+    assert (
+        client.messages.create(
+            model="claude-haiku-4-5", max_tokens=20, system=system, messages=msgs
+        ).usage.cache_creation_input_tokens
+        == 4200
+    )
+    assert (
+        client.messages.create(
+            model="claude-haiku-4-5-20251001", max_tokens=20, system=system, messages=msgs
+        ).usage.cache_read_input_tokens
+        == 4200
+    )
 
 
 def test_long_context_needs_the_beta(client):
@@ -194,8 +258,7 @@ def _post(emulator, path, body, headers=None):
 
 def test_errors_are_shaped_like_anthropic(emulator, client):
     ok_msgs = [{"role": "user", "content": "x"}]
-    unknown = _post(emulator, "/v1/messages",
-                    {"model": "claude-3-opus-nope", "max_tokens": 5, "messages": ok_msgs})
+    unknown = _post(emulator, "/v1/messages", {"model": "claude-3-opus-nope", "max_tokens": 5, "messages": ok_msgs})
     assert unknown.status_code == 404
     assert unknown.json()["type"] == "error"
     assert unknown.json()["error"] == {"type": "not_found_error", "message": "model: claude-3-opus-nope"}
@@ -205,10 +268,12 @@ def test_errors_are_shaped_like_anthropic(emulator, client):
     no_auth = httpx.post(emulator.url + "/v1/messages", json={"model": SONNET})
     assert no_auth.status_code == 401 and no_auth.json()["error"]["type"] == "authentication_error"
 
-    for body in ({"model": SONNET, "messages": ok_msgs},
-                 {"model": SONNET, "max_tokens": 5, "messages": []},
-                 {"model": SONNET, "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]},
-                 {"max_tokens": 5, "messages": ok_msgs}):
+    for body in (
+        {"model": SONNET, "messages": ok_msgs},
+        {"model": SONNET, "max_tokens": 5, "messages": []},
+        {"model": SONNET, "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]},
+        {"max_tokens": 5, "messages": ok_msgs},
+    ):
         response = _post(emulator, "/v1/messages", body)
         assert response.status_code == 400, body
         assert response.json()["error"]["type"] == "invalid_request_error"
@@ -230,9 +295,20 @@ def test_admin_clock(emulator):
 
 
 def test_structured_output_is_json_for_the_schema(emulator):
-    schema = {"type": "object", "properties": {"title": {"type": "string"}, "n": {"type": "integer"}},
-              "required": ["title", "n"], "additionalProperties": False}
-    response = httpx.post(emulator.url + "/v1/messages?beta=true", headers={"x-api-key": "k"}, json={
-        "model": "claude-haiku-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "name it"}],
-        "output_format": {"type": "json_schema", "schema": schema}})
+    schema = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}, "n": {"type": "integer"}},
+        "required": ["title", "n"],
+        "additionalProperties": False,
+    }
+    response = httpx.post(
+        emulator.url + "/v1/messages?beta=true",
+        headers={"x-api-key": "k"},
+        json={
+            "model": "claude-haiku-4-5",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": "name it"}],
+            "output_format": {"type": "json_schema", "schema": schema},
+        },
+    )
     assert json.loads(response.json()["content"][0]["text"]) == {"title": "emulated", "n": 1}

@@ -30,8 +30,7 @@ def _ask(client, *, model=SONNET, system=None, messages=None, auto=None, tools=N
 
 def test_cold_write_then_warm_read(client):
     first = _ask(client, system=_sys_cc(2000))
-    assert usage_dict(first.usage) == {"input": 1 + MESSAGE_OVERHEAD, "write": 2000, "read": 0,
-                                       "w5m": 2000, "w1h": 0}
+    assert usage_dict(first.usage) == {"input": 1 + MESSAGE_OVERHEAD, "write": 2000, "read": 0, "w5m": 2000, "w1h": 0}
     second = _ask(client, system=_sys_cc(2000))
     assert usage_dict(second.usage) == {"input": 4, "write": 0, "read": 2000, "w5m": 0, "w1h": 0}
 
@@ -62,7 +61,8 @@ def test_chat_loop_reads_previous_read_plus_write(client):
         assert cur.cache_read_input_tokens == prev.cache_read_input_tokens + prev.cache_creation_input_tokens
     # The tail written each turn: the previous reply plus the new user message.
     assistant_tokens = client.messages.count_tokens(
-        model=SONNET, messages=[{"role": "user", "content": messages[1]["content"]}]).input_tokens
+        model=SONNET, messages=[{"role": "user", "content": messages[1]["content"]}]
+    ).input_tokens
     assert history[1].cache_creation_input_tokens == assistant_tokens + (21 + MESSAGE_OVERHEAD)
 
 
@@ -71,15 +71,12 @@ def test_model_switch_is_cold_and_switch_back_reads_earlier_prefix(client, emula
     messages = [{"role": "user", "content": words(30, "u0")}]
     sonnet = _ask(client, system=system, messages=messages, auto={"type": "ephemeral"})
     sonnet_cached = sonnet.usage.cache_creation_input_tokens
-    messages += [{"role": "assistant", "content": sonnet.content[0].text},
-                 {"role": "user", "content": words(30, "u1")}]
+    messages += [{"role": "assistant", "content": sonnet.content[0].text}, {"role": "user", "content": words(30, "u1")}]
 
-    opus_count = client.messages.count_tokens(model="claude-opus-4-8", system=system,
-                                              messages=messages).input_tokens
+    opus_count = client.messages.count_tokens(model="claude-opus-4-8", system=system, messages=messages).input_tokens
     opus = _ask(client, model="claude-opus-4-8", system=system, messages=messages, auto={"type": "ephemeral"})
     assert usage_dict(opus.usage) == {"input": 0, "write": opus_count, "read": 0, "w5m": opus_count, "w1h": 0}
-    messages += [{"role": "assistant", "content": opus.content[0].text},
-                 {"role": "user", "content": words(30, "u2")}]
+    messages += [{"role": "assistant", "content": opus.content[0].text}, {"role": "user", "content": words(30, "u2")}]
 
     emulator.advance(120)  # within the 5 minutes of the first Sonnet turn
     back_count = client.messages.count_tokens(model=SONNET, system=system, messages=messages).input_tokens
@@ -111,8 +108,7 @@ def test_read_refreshes_ttl(client, emulator):
 
 
 def _tool(n: int, ttl: str | None = "1h") -> dict:
-    tool = {"name": "lookup", "description": words(n, "desc"),
-            "input_schema": {"type": "object", "properties": {}}}
+    tool = {"name": "lookup", "description": words(n, "desc"), "input_schema": {"type": "object", "properties": {}}}
     if ttl:
         tool["cache_control"] = {"type": "ephemeral", "ttl": ttl}
     return tool
@@ -120,11 +116,20 @@ def _tool(n: int, ttl: str | None = "1h") -> dict:
 
 def test_one_hour_and_five_minute_split(client, emulator):
     tool = _tool(1100)
-    tool_tokens = client.messages.count_tokens(
-        model=SONNET, tools=[tool], messages=[{"role": "user", "content": "hi"}]).input_tokens - 4
+    tool_tokens = (
+        client.messages.count_tokens(
+            model=SONNET, tools=[tool], messages=[{"role": "user", "content": "hi"}]
+        ).input_tokens
+        - 4
+    )
     first = _ask(client, tools=[tool], system=_sys_cc(500, ttl="5m"))
-    assert usage_dict(first.usage) == {"input": 4, "write": tool_tokens + 500, "read": 0,
-                                       "w5m": 500, "w1h": tool_tokens}
+    assert usage_dict(first.usage) == {
+        "input": 4,
+        "write": tool_tokens + 500,
+        "read": 0,
+        "w5m": 500,
+        "w1h": tool_tokens,
+    }
     emulator.advance(301)  # the 5-minute entry is gone, the 1-hour one is not
     second = _ask(client, tools=[tool], system=_sys_cc(500, ttl="5m"))
     assert usage_dict(second.usage) == {"input": 4, "write": 500, "read": tool_tokens, "w5m": 500, "w1h": 0}
@@ -139,11 +144,18 @@ def test_one_hour_after_five_minutes_is_rejected(client):
     assert "ttl='1h'" in err.value.body["error"]["message"]
 
 
-@pytest.mark.parametrize(("model", "minimum", "ratio_pct"), [
-    ("claude-haiku-4-5", 4096, 100), ("claude-sonnet-4-6", 1024, 100), ("claude-sonnet-5-5", 512, 100),
-    ("claude-opus-4-6", 4096, 100), ("claude-opus-4-7", 2048, 135), ("claude-opus-5", 512, 135),
-    ("claude-haiku-5-5", 2048, 130),
-])
+@pytest.mark.parametrize(
+    ("model", "minimum", "ratio_pct"),
+    [
+        ("claude-haiku-4-5", 4096, 100),
+        ("claude-sonnet-4-6", 1024, 100),
+        ("claude-sonnet-5-5", 512, 100),
+        ("claude-opus-4-6", 4096, 100),
+        ("claude-opus-4-7", 2048, 135),
+        ("claude-opus-5", 512, 135),
+        ("claude-haiku-5-5", 2048, 130),
+    ],
+)
 def test_minimum_cacheable_prefix(client, model, minimum, ratio_pct):
     # The fewest one-token words whose count in this model's tokenizer reaches the minimum.
     n = (minimum - 1) * 100 // ratio_pct + 1
@@ -187,8 +199,9 @@ def _conversation(distance: int) -> list[dict]:
     messages = [{"role": "user", "content": words(1100, "u")}]
     if distance:
         messages.append({"role": "assistant", "content": "ok"})
-        messages.append({"role": "user", "content": [{"type": "text", "text": f"b{i}"}
-                                                     for i in range(distance - 1)] or "end"})
+        messages.append(
+            {"role": "user", "content": [{"type": "text", "text": f"b{i}"} for i in range(distance - 1)] or "end"}
+        )
     return messages
 
 

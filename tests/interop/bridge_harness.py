@@ -38,8 +38,10 @@ class UsageReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 ts, nonce = self.headers.get("x-mk0r-timestamp", ""), self.headers.get("x-mk0r-nonce", "")
-                expected = "sha256=" + hmac.new(receiver.token.encode(), f"{ts}.{nonce}.".encode() + raw,
-                                                hashlib.sha256).hexdigest()
+                expected = (
+                    "sha256="
+                    + hmac.new(receiver.token.encode(), f"{ts}.{nonce}.".encode() + raw, hashlib.sha256).hexdigest()
+                )
                 if not hmac.compare_digest(expected, self.headers.get("x-mk0r-signature", "")):
                     receiver.bad_signatures += 1
                     self.send_response(401)
@@ -74,27 +76,51 @@ class UsageReceiver:
 
 
 class Bridge:
-    def __init__(self, *, agent_cmd: list[str], env: dict[str, str], workdir: Path, usage_url: str,
-                 extra_agent_env: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        agent_cmd: list[str],
+        env: dict[str, str],
+        workdir: Path,
+        usage_url: str,
+        extra_agent_env: tuple[str, ...] = (),
+    ) -> None:
         self.token = "bridge-token-" + os.urandom(6).hex()
         self.port = free_port()
         self.log_path = workdir / "bridge.log"
-        args = [sys.executable, "-m", "vm_bridge", "--port", str(self.port), "--agent-cmd",
-                shlex.join(agent_cmd), "--token-env", "BRIDGE_TOKEN", "--usage-url", usage_url,
-                "--sandbox-id", "sbx_interop", "--spool-dir", str(workdir / "spool"),
-                "--claude-config-dir", env["CLAUDE_CONFIG_DIR"], "--log-level", "info"]
+        args = [
+            sys.executable,
+            "-m",
+            "vm_bridge",
+            "--port",
+            str(self.port),
+            "--agent-cmd",
+            shlex.join(agent_cmd),
+            "--token-env",
+            "BRIDGE_TOKEN",
+            "--usage-url",
+            usage_url,
+            "--sandbox-id",
+            "sbx_interop",
+            "--spool-dir",
+            str(workdir / "spool"),
+            "--claude-config-dir",
+            env["CLAUDE_CONFIG_DIR"],
+            "--log-level",
+            "info",
+        ]
         for name in extra_agent_env:
             args += ["--agent-env", name]
         self.args = args
         self.env = {**env, "BRIDGE_TOKEN": self.token, "PYTHONPATH": str(ROOT)}
         self.proc: subprocess.Popen | None = None
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}",
-                                 headers={"authorization": f"Bearer {self.token}"}, timeout=120)
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}", headers={"authorization": f"Bearer {self.token}"}, timeout=120
+        )
 
     def start(self, timeout: float = 90.0) -> dict:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -65,8 +65,9 @@ def node_modules() -> Path:
         pytest.skip(reason)
     if _stale():
         started = time.monotonic()
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=600)
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=600
+        )
         if result.returncode != 0:
             pytest.fail(f"npm ci failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         print(f"npm ci took {time.monotonic() - started:.1f}s")

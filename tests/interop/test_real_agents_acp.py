@@ -30,8 +30,9 @@ def test_real_agent_over_acp(agent, node_modules, emulator, tmp_path):
     started = time.monotonic()
 
     async def scenario():
-        async with acp_agent(["node", str(agent.entry)], env=env, cwd=str(workdir),
-                             stderr_path=str(tmp_path / "agent.stderr")) as (conn, rec, init):
+        async with acp_agent(
+            ["node", str(agent.entry)], env=env, cwd=str(workdir), stderr_path=str(tmp_path / "agent.stderr")
+        ) as (conn, rec, init):
             assert init.agent_info.name == agent.package
             assert init.agent_info.version == agent.pinned
             new = await raw_request(conn, "session/new", {"cwd": str(workdir), "mcpServers": []})
@@ -66,17 +67,31 @@ def test_real_agent_over_acp(agent, node_modules, emulator, tmp_path):
         assert requests, f"no API request after switching to {value}"
         # Claude Code may send side requests (titles, summaries) in the same turn: the turn's
         # usage is that of the request that answered the prompt.
-        matching = [r for r in requests if (r["usage"]["output_tokens"], r["usage"]["cache_read_input_tokens"],
-                                            r["usage"]["cache_creation_input_tokens"], r["usage"]["input_tokens"])
-                    == (response.usage.output_tokens, response.usage.cached_read_tokens,
-                        response.usage.cached_write_tokens, response.usage.input_tokens)]
+        matching = [
+            r
+            for r in requests
+            if (
+                r["usage"]["output_tokens"],
+                r["usage"]["cache_read_input_tokens"],
+                r["usage"]["cache_creation_input_tokens"],
+                r["usage"]["input_tokens"],
+            )
+            == (
+                response.usage.output_tokens,
+                response.usage.cached_read_tokens,
+                response.usage.cached_write_tokens,
+                response.usage.input_tokens,
+            )
+        ]
         assert matching, (value, response.usage, [r["usage"] for r in requests])
         main = matching[-1]
         assert family_matches(value, main["model"]), (value, main["model"])
         if value.endswith("[1m]"):
             assert main["longContext"], (value, main)
         u = main["usage"]
-        print(f"  {value:12} -> {main['model']:18} read={u['cache_read_input_tokens']:6} "
-              f"write={u['cache_creation_input_tokens']:6} input={u['input_tokens']}")
+        print(
+            f"  {value:12} -> {main['model']:18} read={u['cache_read_input_tokens']:6} "
+            f"write={u['cache_creation_input_tokens']:6} input={u['input_tokens']}"
+        )
     assert "Say hi as" in rec.text(sid)
     assert rec.of_kind(sid, "usage_update")

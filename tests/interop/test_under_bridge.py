@@ -13,8 +13,7 @@ from .bridge_harness import Bridge, UsageReceiver
 from .conftest import AGENTS, claude_code_env
 from .test_real_agents_acp import family_matches
 
-BILLED = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
-          "cache_creation")
+BILLED = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "cache_creation")
 
 
 def _run_under_bridge(*, agent_cmd, env, tmp_path, emulator, expect_switch, extra_agent_env=()):
@@ -23,8 +22,9 @@ def _run_under_bridge(*, agent_cmd, env, tmp_path, emulator, expect_switch, extr
     timings = {}
     started = time.monotonic()
     with UsageReceiver(token="unused") as receiver:
-        bridge = Bridge(agent_cmd=agent_cmd, env=env, workdir=tmp_path, usage_url=receiver.url,
-                        extra_agent_env=extra_agent_env)
+        bridge = Bridge(
+            agent_cmd=agent_cmd, env=env, workdir=tmp_path, usage_url=receiver.url, extra_agent_env=extra_agent_env
+        )
         receiver.token = bridge.token
         try:
             health = bridge.start()
@@ -61,7 +61,8 @@ def _run_under_bridge(*, agent_cmd, env, tmp_path, emulator, expect_switch, extr
             # The relay posts after each turn; give the last batch a moment.
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and len(
-                    {r["id"] for r in receiver.records() if r["kind"] == "request"}) < len(models):
+                {r["id"] for r in receiver.records() if r["kind"] == "request"}
+            ) < len(models):
                 time.sleep(0.2)
         except Exception:
             print(bridge.log_tail())
@@ -84,9 +85,13 @@ def _check_turns(models, turns, emulator):
         updates = [d["update"]["sessionUpdate"] for e, d in events if e == "update"]
         assert "agent_message_chunk" in updates
         assert requests, f"no API request for {model_id}"
-        answered = [r for r in requests if r["usage"]["output_tokens"] == usage["outputTokens"]
-                    and r["usage"]["cache_read_input_tokens"] == usage["cachedReadTokens"]
-                    and r["usage"]["cache_creation_input_tokens"] == usage["cachedWriteTokens"]]
+        answered = [
+            r
+            for r in requests
+            if r["usage"]["output_tokens"] == usage["outputTokens"]
+            and r["usage"]["cache_read_input_tokens"] == usage["cachedReadTokens"]
+            and r["usage"]["cache_creation_input_tokens"] == usage["cachedWriteTokens"]
+        ]
         assert answered, (model_id, usage, [r["usage"] for r in requests])
         assert family_matches(model_id, answered[-1]["model"]), (model_id, answered[-1]["model"])
     return log
@@ -105,8 +110,7 @@ def _check_relay(receiver, log, sid, *, expect_transcript: bool):
         # Claude Code rewrites some descriptive fields (inference_geo, speed, iterations, ...)
         # when it writes the line; the billed token classes must come through exactly.
         billed = log[record["requestId"]]
-        assert {k: record["usage"].get(k) for k in BILLED} == {k: billed["usage"][k] for k in BILLED}, (
-            record, billed)
+        assert {k: record["usage"].get(k) for k in BILLED} == {k: billed["usage"][k] for k in BILLED}, (record, billed)
         assert record["messageId"] == billed["messageId"]
     return records
 
@@ -114,8 +118,12 @@ def _check_relay(receiver, log, sid, *, expect_transcript: bool):
 def test_reference_agent_under_bridge(emulator, tmp_path):
     env = claude_code_env(emulator.url, tmp_path)
     sid, models, turns, receiver, timings = _run_under_bridge(
-        agent_cmd=[sys.executable, "-m", "devstack.agent"], env=env, tmp_path=tmp_path,
-        emulator=emulator, expect_switch="config_option")
+        agent_cmd=[sys.executable, "-m", "devstack.agent"],
+        env=env,
+        tmp_path=tmp_path,
+        emulator=emulator,
+        expect_switch="config_option",
+    )
     assert models == ["default", "haiku", "sonnet", "sonnet[1m]", "opus", "opus[1m]"]
     log = _check_turns(models, turns, emulator)
     _check_relay(receiver, log, sid, expect_transcript=False)
@@ -127,10 +135,16 @@ def test_reference_agent_under_bridge(emulator, tmp_path):
 def test_real_agent_under_bridge(agent, node_modules, emulator, tmp_path):
     env = claude_code_env(emulator.url, tmp_path)
     sid, models, turns, receiver, timings = _run_under_bridge(
-        agent_cmd=["node", str(agent.entry)], env=env, tmp_path=tmp_path, emulator=emulator,
+        agent_cmd=["node", str(agent.entry)],
+        env=env,
+        tmp_path=tmp_path,
+        emulator=emulator,
         expect_switch="config_option",
-        extra_agent_env=("DISABLE_AUTOUPDATER", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"))
+        extra_agent_env=("DISABLE_AUTOUPDATER", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"),
+    )
     log = _check_turns(models, turns, emulator)
     records = _check_relay(receiver, log, sid, expect_transcript=True)
-    print(f"{agent.key} under bridge: models={models} relayed={len(records)} "
-          f"timings={ {k: round(v, 1) for k, v in timings.items()} }")
+    print(
+        f"{agent.key} under bridge: models={models} relayed={len(records)} "
+        f"timings={ {k: round(v, 1) for k, v in timings.items()} }"
+    )

@@ -11,8 +11,12 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("plan", choices=Plan.values)
         parser.add_argument("--status", choices=SubscriptionStatus.values, default=SubscriptionStatus.ACTIVE)
-        parser.add_argument("--billing", choices=BillingMode.values, default=None,
-                            help="metered (API dollars) or oauth (flat-rate plan with a weekly cap)")
+        parser.add_argument(
+            "--billing",
+            choices=BillingMode.values,
+            default=None,
+            help="metered (API dollars) or oauth (flat-rate plan with a weekly cap)",
+        )
 
     def handle(self, *args, username, plan, status, billing, **options):
         try:

@@ -234,9 +234,7 @@ def test_dispatch_enqueues_one_delivery_per_user_on_commit(db, django_capture_on
     users = [oauth_user(f"d{i}", plan="pro") for i in range(3)]
     UsageEvent.objects.bulk_create([event(u, at=WEEK_START + H, w1=3_000_000) for u in users])  # 60% of 50
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert (
-            cap_reports_dispatch(week=WEEK, now=WEEK_START + D, deliver=cap_report_deliver_task.delay) == 3
-        )
+        assert cap_reports_dispatch(week=WEEK, now=WEEK_START + D, deliver=cap_report_deliver_task.delay) == 3
     assert len(callbacks) == 1  # one chunk
     # the eager tasks ran now (real time), after W10: each report went out once
     assert CapReport.objects.filter(sent_at__isnull=False).count() == 3

@@ -9,9 +9,7 @@ from billing.catalog.cost_engine import Usage, usage_cost
 from billing.quotes.cache_tracker import CacheTracker
 from tests.billing.conftest import OPUS_46
 
-LOG = (
-    Path(__file__).parent / "data" / "kaceybui-claude-global-test__aeff6e13-0382-450b-9eb4-888b77c9563d.jsonl"
-)
+LOG = Path(__file__).parent / "data" / "kaceybui-claude-global-test__aeff6e13-0382-450b-9eb4-888b77c9563d.jsonl"
 
 
 def main_chain_requests():
