@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from devstack.emulator import latency, server
+from devstack.emulator import latency, server, streaming
 
 from .helpers import words
 
@@ -37,7 +37,7 @@ def _stream(mode: str, monkeypatch, text: str) -> list[float]:
     async def sleep(seconds):
         slept.append(seconds)
 
-    monkeypatch.setattr(server.asyncio, "sleep", sleep)
+    monkeypatch.setattr(streaming.asyncio, "sleep", sleep)
     body = {
         "model": "claude-sonnet-4-6",
         "max_tokens": 200,
