@@ -52,7 +52,8 @@ def post_worker_init(worker):  # noqa: ARG001
     from gunicorn.workers import gthread
     from rest_framework.views import APIView
 
-    from mk0r import authentication, throttling
+    from billing.subscriptions import authentication
+    from mk0r import throttling
     from sessions_app import bridge_client, services, views
 
     # gunicorn's handling of one request on a connection: reading it, the app, writing the answer.

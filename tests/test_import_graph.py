@@ -13,9 +13,8 @@ PACKAGES = ("mk0r", "billing", "sessions_app", "web", "vm_bridge", "devstack")
 BILLING_LAYERS = ("models", "catalog", "subscriptions", "caps", "quotes", "usage")
 # What sits on top of billing's packages and may import any of them.
 BILLING_TOP = {"admin", "apps", "management", "migrations", "tasks", "templatetags", "urls"}
-# mk0r mounts the apps' URLs, and the token authentication reads the user's subscription
-# in the same query as the token.
-MK0R_MAY_IMPORT_APPS = {"mk0r.urls", "mk0r.authentication"}
+# mk0r mounts the apps' URLs.
+MK0R_MAY_IMPORT_APPS = {"mk0r.urls"}
 
 
 def _modules() -> dict[str, Path]:

@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from billing.models import Subscription
+from billing.subscriptions.authentication import token_with_user
 from billing.subscriptions.services import subscription_set
-from mk0r.authentication import token_with_user
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from billing.catalog.selectors import price_version_for
 from billing.models import Quote, SwitchOutcome, SwitchRecord
-from mk0r.authentication import token_with_user
+from billing.subscriptions.authentication import token_with_user
 from mk0r.db import RowUpdate, insert_row, rows_write
 from sessions_app.models import AgentSession
 

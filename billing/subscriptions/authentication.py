@@ -7,8 +7,7 @@ from rest_framework.authentication import TokenAuthentication, get_authorization
 from rest_framework.authtoken.models import Token
 
 from billing.models import Subscription
-
-from .db import ModelColumns, prepared_cursor
+from mk0r.db import ModelColumns, prepared_cursor
 
 
 class TokenWithSubscriptionAuthentication(TokenAuthentication):
