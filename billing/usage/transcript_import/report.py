@@ -154,10 +154,6 @@ class SessionReplay:
     switches: list[ReplayedSwitch] = field(default_factory=list)
     totals: Totals = field(default_factory=Totals)
 
-    @property
-    def main_models(self) -> list[str]:
-        return [r.model for r in self.requests if not r.request.is_sidechain]
-
     def to_json(self) -> dict:
         t = self.totals
         first = self.requests[0].request.at if self.requests else None
