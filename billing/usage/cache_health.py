@@ -32,6 +32,7 @@ from billing.usage.ingestion import _DIAGNOSED
 from mk0r.timefmt import iso_z
 
 HEALTHY_HIT_RATE = 0.80
+# A prediction counts as right when it is within 1% of the read Anthropic reported.
 PREDICTION_TOLERANCE = Decimal("0.01")
 DEFAULT_DAYS = 7
 MAX_SESSIONS_LISTED = 100
@@ -50,6 +51,22 @@ _FIELDS = (
     "diagnostics",
     "price_version__min_cacheable_tokens",
 )
+
+
+def cache_request_eligible(*, previous_at: datetime | None, at: datetime, ttl: str, cacheable: bool) -> bool:
+    """Whether a request counts for the hit rate and the prediction error: not the first of its
+    stream, a cacheable prompt, and within `ttl` (the stream's write TTL) of the previous one."""
+    return previous_at is not None and cacheable and at - previous_at <= TTL_DELTAS[ttl]
+
+
+def cache_hit_rate(*, read: int, prompt: int) -> float | None:
+    """Cache read over the whole prompt (read + write + input) of the eligible requests."""
+    return round(read / prompt, 4) if prompt else None
+
+
+def prediction_within_tolerance(*, predicted: int, actual: int) -> bool:
+    """Whether the tracker's expected read is within PREDICTION_TOLERANCE of the real one."""
+    return abs(predicted - actual) <= actual * PREDICTION_TOLERANCE
 
 
 @dataclass(slots=True)
@@ -71,8 +88,7 @@ class Health:
 
     @property
     def hit_rate(self) -> float | None:
-        total = self.read + self.write + self.input
-        return round(self.read / total, 4) if total else None
+        return cache_hit_rate(read=self.read, prompt=self.read + self.write + self.input)
 
     def merge(self, other: Health) -> None:
         for name in ("requests", "eligible", "read", "write", "input", "predicted", "within_tolerance"):
@@ -131,12 +147,8 @@ def _session_health(rows: Iterable[dict], *, ttl: str | None, ledger: list[tuple
         health.requests += 1
         health.first_at = health.first_at or at
         health.last_at = at
-        if (
-            previous is not None
-            and prompt > 0
-            and (minimum is None or prompt >= minimum)
-            and at - previous <= TTL_DELTAS[stream_ttl]
-        ):
+        cacheable = prompt > 0 and (minimum is None or prompt >= minimum)
+        if cache_request_eligible(previous_at=previous, at=at, ttl=stream_ttl, cacheable=cacheable):
             health.eligible += 1
             health.read += read
             health.write += w5 + w1
@@ -144,7 +156,7 @@ def _session_health(rows: Iterable[dict], *, ttl: str | None, ledger: list[tuple
             predicted = row["predicted_read_tokens"]
             if predicted is not None:
                 health.predicted += 1
-                health.within_tolerance += abs(predicted - read) <= read * PREDICTION_TOLERANCE
+                health.within_tolerance += prediction_within_tolerance(predicted=predicted, actual=read)
         reason = (row["diagnostics"] or {}).get("cache_miss_reason") if isinstance(row["diagnostics"], dict) else None
         if reason:
             health.diagnosed[reason] += 1

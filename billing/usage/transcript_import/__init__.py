@@ -15,7 +15,6 @@ from billing.usage.transcript_import.parsing import (
 )
 from billing.usage.transcript_import.replay import PriceBook, logs_import, session_replay
 from billing.usage.transcript_import.report import (
-    PREDICTION_TOLERANCE,
     ImportReport,
     ReplayedRequest,
     ReplayedSwitch,
@@ -26,7 +25,6 @@ from billing.usage.transcript_import.storing import IMPORT_SOURCE, usage_events_
 
 __all__ = [
     "IMPORT_SOURCE",
-    "PREDICTION_TOLERANCE",
     "SYNTHETIC_MODEL",
     "ImportReport",
     "LogRequest",

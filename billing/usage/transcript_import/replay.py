@@ -22,7 +22,8 @@ from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import UnknownModel, model_resolve
 from billing.models import PriceVersion
-from billing.quotes.cache_tracker import TTL_DELTAS, CacheTracker
+from billing.quotes.cache_tracker import CacheTracker
+from billing.usage.cache_health import cache_request_eligible
 from billing.usage.ingestion import miss_cause, switch_tax_actual
 from billing.usage.transcript_import.parsing import LogRequest, log_files, log_requests_parse
 from billing.usage.transcript_import.report import ImportReport, ReplayedRequest, ReplayedSwitch, SessionReplay, Totals
@@ -122,10 +123,11 @@ def session_replay(
             diagnostics=None,
             predicted=tracker.predict(model=model, prefix_tokens=usage.total_input_tokens, at=req.at),
         )
-        eligible = (
-            before.last_request_at is not None
-            and prices.is_cacheable(usage.total_input_tokens)
-            and req.at - before.last_request_at <= TTL_DELTAS[before.ttl_policy]
+        eligible = cache_request_eligible(
+            previous_at=before.last_request_at,
+            at=req.at,
+            ttl=before.ttl_policy,
+            cacheable=prices.is_cacheable(usage.total_input_tokens),
         )
         replayed = ReplayedRequest(
             request=req,

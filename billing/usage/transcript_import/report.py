@@ -10,11 +10,9 @@ from decimal import Decimal
 from billing.catalog.cost_engine import CostBreakdown, Usage
 from billing.catalog.money import ZERO, usd_str
 from billing.models import PriceVersion
+from billing.usage.cache_health import cache_hit_rate, prediction_within_tolerance
 from billing.usage.transcript_import.parsing import LogRequest, ParseStats
 from mk0r.timefmt import iso_z
-
-# A prediction counts as right when it is within 1% of what Anthropic reported.
-PREDICTION_TOLERANCE = Decimal("0.01")
 
 
 @dataclass(slots=True)
@@ -101,7 +99,7 @@ class Totals:
         self.eligible_read += actual
         self.eligible_prompt += u.total_input_tokens
         self.exact += predicted == actual
-        self.within_tolerance += abs(predicted - actual) <= actual * PREDICTION_TOLERANCE
+        self.within_tolerance += prediction_within_tolerance(predicted=predicted, actual=actual)
         self.abs_error_tokens += abs(predicted - actual)
         self.predicted_read_tokens += predicted
         self.actual_read_tokens += actual
@@ -120,7 +118,7 @@ class Totals:
 
     @property
     def hit_rate(self) -> float | None:
-        return round(self.eligible_read / self.eligible_prompt, 4) if self.eligible_prompt else None
+        return cache_hit_rate(read=self.eligible_read, prompt=self.eligible_prompt)
 
     @property
     def within_share(self) -> float | None:
