@@ -28,7 +28,7 @@ from django.utils import timezone
 from billing.catalog.money import ZERO, usd_str
 from billing.models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from billing.quotes.cache_tracker import TTL_DELTAS
-from billing.usage.ingestion import _DIAGNOSED
+from billing.usage.ingestion import DIAGNOSED_MISS_CAUSES
 from mk0r.timefmt import iso_z
 
 HEALTHY_HIT_RATE = 0.80
@@ -157,10 +157,11 @@ def _session_health(rows: Iterable[dict], *, ttl: str | None, ledger: list[tuple
             if predicted is not None:
                 health.predicted += 1
                 health.within_tolerance += prediction_within_tolerance(predicted=predicted, actual=read)
-        reason = (row["diagnostics"] or {}).get("cache_miss_reason") if isinstance(row["diagnostics"], dict) else None
+        diagnostics = row["diagnostics"]
+        reason = diagnostics.get("cache_miss_reason") if isinstance(diagnostics, dict) else None
         if reason:
             health.diagnosed[reason] += 1
-        cause = _DIAGNOSED.get(reason) or row["miss_cause"]
+        cause = DIAGNOSED_MISS_CAUSES.get(reason) or row["miss_cause"]
         if cause:
             health.miss_causes[str(cause)] += 1
         last[stream] = at

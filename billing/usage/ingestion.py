@@ -36,6 +36,7 @@ from billing.usage.validation import (
 )
 
 __all__ = [
+    "DIAGNOSED_MISS_CAUSES",
     "MAX_RECORDS_PER_BATCH",
     "IngestResult",
     "InvalidUsageRecord",
@@ -56,7 +57,7 @@ __all__ = [
 MAX_WAITING_SWITCHES = 10
 ACP_TURN = "acp_turn"
 # Anthropic's cache diagnostics, mapped onto our causes.
-_DIAGNOSED = {
+DIAGNOSED_MISS_CAUSES = {
     "model_changed": MissCause.MODEL_SWITCH,
     "system_changed": MissCause.PREFIX_CHANGED,
     "tools_changed": MissCause.PREFIX_CHANGED,
@@ -101,8 +102,8 @@ def miss_cause(
     if usage.cache_read_tokens and usage.cache_read_tokens >= predicted:
         return "", predicted
     reason = (diagnostics or {}).get("cache_miss_reason")
-    if reason in _DIAGNOSED:
-        return _DIAGNOSED[reason], predicted
+    if reason in DIAGNOSED_MISS_CAUSES:
+        return DIAGNOSED_MISS_CAUSES[reason], predicted
     if before.current_model and before.current_model != model and predicted == 0:
         return MissCause.MODEL_SWITCH, predicted
     if predicted == 0 and before.has_cached(model) and at - before.last_request_at >= TTL_DELTAS[before.ttl_policy]:
