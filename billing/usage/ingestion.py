@@ -25,11 +25,8 @@ from billing.quotes.cache_store import cache_state_rebuild, cache_state_record_r
 from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot, CacheTracker
 from billing.quotes.engine import quote_compute
 from billing.usage.validation import (
-    MAX_RECORDS_PER_BATCH,
-    InvalidUsageRecord,
     RateLimitRecord,
     RequestRecord,
-    UnknownUsageSession,
     usage_batch_parse,
     usage_payload_load,
     usage_records_parse,
@@ -37,13 +34,10 @@ from billing.usage.validation import (
 
 __all__ = [
     "DIAGNOSED_MISS_CAUSES",
-    "MAX_RECORDS_PER_BATCH",
     "IngestResult",
-    "InvalidUsageRecord",
     "RateLimitRecord",
     "RequestRecord",
     "SwitchTax",
-    "UnknownUsageSession",
     "miss_cause",
     "switch_reconcile",
     "switch_tax_actual",
