@@ -174,8 +174,6 @@ def _is_flapping(recent_switches: Iterable, from_model: str, to_model: str, now:
     for event in recent_switches:
         if isinstance(event, SwitchEvent):
             at, src, dst = event.at, event.from_model, event.to_model
-        elif isinstance(event, Mapping):
-            at, src, dst = event["at"], event["from_model"], event["to_model"]
         else:
             at, src, dst = event
         if src == to_model and dst == from_model and now - at < window:
