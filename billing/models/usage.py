@@ -82,10 +82,6 @@ class UsageEvent(models.Model):
         # warning, for this model only.
         return [error for error in super().check(**kwargs) if error.id != "models.W040"]
 
-    @property
-    def cache_write_tokens(self) -> int:
-        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
-
 
 class RateLimitEvent(models.Model):
     session_key = models.CharField(max_length=100)
