@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import secrets
-import statistics
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from statistics import median
 
 import httpx
 
@@ -157,10 +157,6 @@ Redis, transaction) for one event.
 # --- transcript import beside ccusage ---
 
 
-def _median(values) -> float:
-    return statistics.median(values)
-
-
 def _spread(ours: list[float], theirs: list[float]) -> str:
     """The lowest and highest of the rounds' own ratios (each run over its round's ccusage run)."""
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
@@ -185,11 +181,12 @@ def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
     store = [s for s, _ in runs["store"]]
     # A round runs ccusage before the analysis and again before the storing import.
     cc_before_analysis, cc_before_store = runs["ccusage"][0::2], runs["ccusage"][1::2]
-    read_a = _median([steps_[0] for _, steps_ in runs["analysis"]])
-    read_s = _median([steps_[0] for _, steps_ in runs["store"]])
-    stored = _median([steps_[1] for _, steps_ in runs["store"]])
-    cc = _median(runs["ccusage"])
-    ratio_a, ratio_s = _median(analysis) / cc, _median(store) / cc
+    read_a = median([steps_[0] for _, steps_ in runs["analysis"]])
+    read_s = median([steps_[0] for _, steps_ in runs["store"]])
+    stored = median([steps_[1] for _, steps_ in runs["store"]])
+    cc = median(runs["ccusage"])
+    median_a, median_s = median(analysis), median(store)
+    ratio_a, ratio_s = median_a / cc, median_s / cc
     theirs, _ = transcripts.ccusage_total(side["ccusage"])
     q = Decimal("0.01")
     ours = Decimal(report["totalUsd"])
@@ -229,7 +226,6 @@ def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
             ("ccusage", "", f"${theirs.quantize(q)} ({(theirs - steps['lines']).quantize(q):+} not attributed)"),
         )
     )
-    median_a, median_s = _median(analysis), _median(store)
     spread_a, spread_s = _spread(analysis, cc_before_analysis), _spread(store, cc_before_store)
     return f"""Transcript import of the {files} sample sessions ({lines:,} lines, {requests:,} requests) beside
 ccusage {side["version"]} (`ccusage {" ".join(transcripts.CCUSAGE_ARGS)}` on copies of the files laid out as
@@ -250,7 +246,7 @@ run, {read_s:.2f} s in the storing run, as the command's summary line reports: o
 one request per API call, every request priced at its own time and run through the cache
 tracker); with `--user`, storing {requests:,} usage events ({stored:.2f} s: one COPY into
 PostgreSQL under the user's row lock, idempotent per user); the rest of the analysis run
-({_median(analysis) - read_a:.2f} s) is starting Python and Django and printing the JSON report.
+({median_a - read_a:.2f} s) is starting Python and Django and printing the JSON report.
 ccusage reads the same files with one thread per CPU, prices them and prints its daily table.
 On the same rows in one process (median of {rounds} rolled-back runs) storing takes {stores["copy"]:.2f} s by COPY and
 {stores["bulk_create"]:.2f} s by `bulk_create`, which spends most of it preparing every field
