@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
+from operator import itemgetter
 
 from django.utils import timezone
 
@@ -231,15 +233,10 @@ def user_cache_health(*, user, days: int = DEFAULT_DAYS, now: datetime | None = 
     )
     ledgers = _ledgers(filters={"user": user, "created_at__gte": since})
     total = Health()
-    sessions: list[tuple[str, Health]] = []
-    batch: list[dict] = []
-    for row in rows.iterator(chunk_size=2000):
-        if batch and row["session_key"] != batch[0]["session_key"]:
-            sessions.append(_one(batch, ledgers))
-            batch = []
-        batch.append(row)
-    if batch:
-        sessions.append(_one(batch, ledgers))
+    sessions = [
+        (key, _session_health(session_rows, ttl=None, ledger=ledgers.get(key)))
+        for key, session_rows in groupby(rows.iterator(chunk_size=2000), key=itemgetter("session_key"))
+    ]
     for _, health in sessions:
         total.merge(health)
     sessions.sort(key=lambda item: item[1].last_at, reverse=True)
@@ -257,11 +254,6 @@ def user_cache_health(*, user, days: int = DEFAULT_DAYS, now: datetime | None = 
         "unhealthySessions": len(unhealthy),
         "sessions": [{"sessionKey": key, **h.to_json()} for key, h in sessions[:MAX_SESSIONS_LISTED]],
     }
-
-
-def _one(rows: list[dict], ledgers: dict[str, list[tuple]]) -> tuple[str, Health]:
-    key = rows[0]["session_key"]
-    return key, _session_health(rows, ttl=None, ledger=ledgers.get(key))
 
 
 def _percentile(ordered: list, p: float):
