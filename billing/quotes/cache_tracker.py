@@ -16,6 +16,7 @@ Token counts are in each model's own tokens; pass canonical API model ids
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -56,11 +57,7 @@ class CacheSnapshot:
 
     def warm_prefix(self, *, model: str, prefix_tokens: int, at: datetime) -> int:
         """Longest warm cached prefix of `model` that a prompt of `prefix_tokens` can read."""
-        best = 0
-        for entry in self.entries:
-            if entry.model == model and best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
-                best = entry.prefix_tokens
-        return best
+        return _longest_warm(self.entries, model=model, prefix_tokens=prefix_tokens, at=at)
 
     def has_cached(self, model: str) -> bool:
         """Whether `model` ever held a cache entry in this session (warm or expired)."""
@@ -94,11 +91,7 @@ class CacheTracker:
     def predict(self, *, model: str, prefix_tokens: int, at: datetime) -> int:
         """Expected `cache_read_input_tokens` of a request to `model` whose cacheable
         prompt prefix is `prefix_tokens` long, starting at `at`."""
-        best = 0
-        for entry in self.entries.get(model, ()):
-            if best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
-                best = entry.prefix_tokens
-        return best
+        return _longest_warm(self.entries.get(model, ()), model=model, prefix_tokens=prefix_tokens, at=at)
 
     def record(self, *, model: str, usage: Usage, at: datetime) -> None:
         """Apply one request (started at `at`) to the state."""
@@ -150,6 +143,15 @@ class CacheTracker:
             entries=tuple(e for entries in self.entries.values() for e in entries),
             seen_models=frozenset(self.seen_models),
         )
+
+
+def _longest_warm(entries: Iterable[CacheEntryState], *, model: str, prefix_tokens: int, at: datetime) -> int:
+    """The longest entry of `model` still warm at `at` that a prompt of `prefix_tokens` reads."""
+    best = 0
+    for entry in entries:
+        if entry.model == model and best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
+            best = entry.prefix_tokens
+    return best
 
 
 def _keep(by_length: dict[int, CacheEntryState], entry: CacheEntryState) -> None:

@@ -22,7 +22,7 @@ from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import price_version_for
 from billing.models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from billing.quotes.cache_store import cache_state_rebuild, cache_state_record_requests
-from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot, CacheTracker
+from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot
 from billing.quotes.engine import quote_compute
 from billing.usage.validation import (
     RateLimitRecord,
@@ -74,16 +74,9 @@ def miss_cause(
     at: datetime,
     prices: Prices,
     diagnostics: dict | None,
-    predicted: int | None = None,
 ) -> tuple[str, int]:
-    """Why a request missed the cache ("" when it did not), and the read the tracker expected.
-
-    `predicted`: the tracker's expected read, when the caller has the live tracker at hand.
-    """
-    if predicted is None:
-        predicted = CacheTracker.from_snapshot(before).predict(
-            model=model, prefix_tokens=usage.total_input_tokens, at=at
-        )
+    """Why a request missed the cache ("" when it did not), and the read the tracker expected."""
+    predicted = before.warm_prefix(model=model, prefix_tokens=usage.total_input_tokens, at=at)
     if before.last_request_at is None:
         return MissCause.FIRST_TURN, predicted
     if (

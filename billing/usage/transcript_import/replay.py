@@ -121,7 +121,6 @@ def session_replay(
             at=req.at,
             prices=prices,
             diagnostics=None,
-            predicted=tracker.predict(model=model, prefix_tokens=usage.total_input_tokens, at=req.at),
         )
         eligible = cache_request_eligible(
             previous_at=before.last_request_at,
