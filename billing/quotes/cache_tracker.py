@@ -7,7 +7,7 @@ or 1 hour) counted from the start of the last request that read or wrote it.
 
 `CacheTracker` replays requests in memory (log import, simulations, the `quote`
 command); `CacheSnapshot` is its immutable view that the quote consumes. The ORM side
-(`billing.quotes.cache_store.cache_state_record_request`) persists the same state through this
+(`billing.quotes.cache_store.cache_state_record_requests`) persists the same state through this
 class so that both paths agree.
 
 Token counts are in each model's own tokens; pass canonical API model ids

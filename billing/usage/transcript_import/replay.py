@@ -32,8 +32,8 @@ from billing.usage.transcript_import.report import ImportReport, ReplayedRequest
 class PriceBook:
     """Catalog lookups for a replay: one query per model, then prices by timestamp in memory.
 
-    The version picked is the one `pricing.price_version_for` picks (latest effective_from
-    at or before the request, else the model's first version).
+    The version picked is the one `billing.catalog.selectors.price_version_for` picks (latest
+    effective_from at or before the request, else the model's first version).
     """
 
     def __init__(self) -> None:
