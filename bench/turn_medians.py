@@ -13,6 +13,7 @@ own) that read the cache (a warm turn; a cold one writes the whole prompt), each
 import json
 import sys
 from pathlib import Path
+from statistics import median_low
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "claude-code-logs"
 
@@ -37,11 +38,6 @@ def requests_of(path: Path) -> dict[str, dict]:
                     "output": usage.get("output_tokens") or 0,
                 }
     return best
-
-
-def median_low(values: list[int]) -> int:
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 2]
 
 
 def main(directory: Path) -> None:

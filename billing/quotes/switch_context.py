@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from statistics import median_low
 
 from billing.models import SwitchOutcome, SwitchRecord, UsageEvent
 from billing.quotes.cache_store import cache_state_snapshot, snapshot_with_provisional
@@ -54,17 +55,13 @@ def switch_context_load(*, session_pk: int, session_key: str, now: datetime) -> 
     )
     steady = None
     if turns:
-        steady = SteadyTurn(_median_low([w5 + w1 for w5, w1, _ in turns]), _median_low([out for *_, out in turns]))
+        # The lower median: what PostgreSQL's percentile_disc(0.5) gives.
+        steady = SteadyTurn(median_low([w5 + w1 for w5, w1, _ in turns]), median_low([out for *_, out in turns]))
     return SwitchContext(
         snapshot=cache_state_snapshot(session_key=session_key),
         recent_switches=tuple(SwitchEvent(*row) for row in rows),
         steady_turn=steady,
     )
-
-
-def _median_low(values: list[int]) -> int:
-    """The lower median, as PostgreSQL's percentile_disc(0.5) gives it."""
-    return sorted(values)[(len(values) - 1) // 2]
 
 
 # The PostgreSQL read: the caller selects from the session table as `s`, appends PG_COLUMNS to
