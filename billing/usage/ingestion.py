@@ -25,6 +25,7 @@ from billing.quotes.cache_store import cache_state_rebuild, cache_state_record_r
 from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot
 from billing.quotes.engine import quote_compute
 from billing.usage.validation import (
+    ACP_TURN,
     RateLimitRecord,
     RequestRecord,
     usage_batch_parse,
@@ -49,7 +50,6 @@ __all__ = [
 
 # Switches whose first request never came (the session closed) stay unmatched; look at the latest few.
 MAX_WAITING_SWITCHES = 10
-ACP_TURN = "acp_turn"
 # Anthropic's cache diagnostics, mapped onto our causes.
 DIAGNOSED_MISS_CAUSES = {
     "model_changed": MissCause.MODEL_SWITCH,

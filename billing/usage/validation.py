@@ -35,7 +35,9 @@ MAX_TURN = 10**9
 # the catalog stays far below it (tests/billing/usage/test_validation.py checks); a price row
 # that ever broke that would be refused here rather than overflow the column.
 MAX_COST_USD = Decimal("99999999.999999")
-SOURCES = ("transcript", "acp_turn")
+# A turn's total as the agent reported it, until the turn's transcript records replace it.
+ACP_TURN = "acp_turn"
+SOURCES = ("transcript", ACP_TURN)
 _TOKEN_FIELDS = (
     "input_tokens",
     "cache_creation_input_tokens",
@@ -291,7 +293,7 @@ def _request_record(raw: Mapping, record_id: str, session_id: str, at: datetime,
     model_id = _text(raw, "modelId", index, max_len=100, required=False)
     if not (model or model_id):
         raise _fail(index, "model", "or modelId is required")
-    source = raw.get("source") or "acp_turn"
+    source = raw.get("source") or ACP_TURN
     if source not in SOURCES:
         raise _fail(index, "source", f"must be one of {', '.join(SOURCES)}")
     if raw.get("isSidechain") not in (None, True, False):
