@@ -120,6 +120,8 @@ class Command(BaseCommand):
         ]
         if report.unknown_models:
             rows.append(("unpriced", ", ".join(f"{k} ({v})" for k, v in report.unknown_models.items())))
+        if report.stats.unpriceable_requests:
+            rows.append(("unpriceable", f"{report.stats.unpriceable_requests} requests with token counts left out"))
         if report.stats.synthetic_lines or report.stats.skipped_lines:
             rows.append(
                 ("skipped", f"{report.stats.synthetic_lines} <synthetic> lines, {report.stats.skipped_lines} others")

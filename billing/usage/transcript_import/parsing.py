@@ -65,6 +65,9 @@ class ParseStats:
     assistant_lines: int = 0
     synthetic_lines: int = 0
     skipped_lines: int = 0  # not JSON, or an assistant line without usage, model, id or time
+    # Requests whose token counts the cost engine cannot price (a string or negative count in a
+    # hand-edited or truncated transcript): left out of the replay, not a failed import.
+    unpriceable_requests: int = 0
 
 
 def log_files(paths: Iterable[str | Path]) -> list[Path]:

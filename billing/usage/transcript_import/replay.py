@@ -25,7 +25,7 @@ from billing.models import PriceVersion
 from billing.quotes.cache_tracker import CacheTracker
 from billing.usage.cache_health import cache_request_eligible
 from billing.usage.ingestion import miss_cause, switch_tax_actual
-from billing.usage.transcript_import.parsing import LogRequest, log_files, log_requests_parse
+from billing.usage.transcript_import.parsing import LogRequest, ParseStats, log_files, log_requests_parse
 from billing.usage.transcript_import.report import ImportReport, ReplayedRequest, ReplayedSwitch, SessionReplay, Totals
 
 
@@ -85,7 +85,12 @@ class PriceBook:
 
 
 def session_replay(
-    session_id: str, requests: list[LogRequest], *, book: PriceBook, unknown: Counter | None = None
+    session_id: str,
+    requests: list[LogRequest],
+    *,
+    book: PriceBook,
+    unknown: Counter | None = None,
+    stats: ParseStats | None = None,
 ) -> SessionReplay:
     """Replay one session's requests (in time order) through the cost engine and the tracker.
 
@@ -107,7 +112,12 @@ def session_replay(
         tracker = trackers.get(stream)
         if tracker is None:
             tracker = trackers[stream] = CacheTracker()
-        usage = Usage.from_anthropic(req.usage, write_ttl=tracker.ttl_policy)
+        try:
+            usage = Usage.from_anthropic(req.usage, write_ttl=tracker.ttl_policy)
+        except ValueError:
+            if stats is not None and req.counted:
+                stats.unpriceable_requests += 1
+            continue
         if not req.counted:
             tracker.record(model=model, usage=usage, at=req.at)
             if not req.is_sidechain:
@@ -202,7 +212,7 @@ def _logs_import(paths: Iterable[str | Path], *, progress: Callable[[int], None]
     replays = []
     totals = Totals()
     for session_id, requests in sessions.items():
-        replay = session_replay(session_id, requests, book=book, unknown=unknown)
+        replay = session_replay(session_id, requests, book=book, unknown=unknown, stats=stats)
         if not replay.requests:
             continue
         replays.append(replay)

@@ -396,3 +396,16 @@ def _drain(fd: int, into: bytearray) -> None:
         if not chunk:
             return
         into.extend(chunk)
+
+
+@pytest.mark.parametrize("bad", [{"input_tokens": "5"}, {"output_tokens": -1}, {"cache_read_input_tokens": 1.5}])
+def test_a_line_with_token_counts_that_cannot_be_priced_is_skipped(tmp_path, bad):
+    """A hand-edited or truncated transcript must not stop the import of the rest."""
+    line = assistant("req_bad", at=T0 + s(90))
+    line["message"]["usage"].update(bad)
+    chat(tmp_path)
+    write(tmp_path / "projects" / "demo" / "broken.jsonl", [line])
+    report = logs_import([tmp_path])
+    assert [r.request.record_id for r in report.sessions[0].requests] == ["req_1", "req_2", "req_3", "req_4"]
+    assert report.stats.unpriceable_requests == 1
+    assert report.to_json()["requests"]["unpriceableRequests"] == 1
