@@ -80,7 +80,9 @@ class Bridge:
         self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20)
         self.wait_healthy()
 
-    def wait_healthy(self, timeout: float = 20.0) -> dict:
+    def wait_healthy(self, timeout: float = 60.0) -> dict:
+        # The agent's start (Python importing the ACP SDK) can take well over 20 s on a loaded
+        # 2-CPU machine; a healthy bridge answers within a second of it.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
