@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stack, transcripts  # noqa: E402
 from bench.docs import write_section  # noqa: E402
+from billing.catalog.money import usd_display  # noqa: E402
 
 # A database of its own, so this can run beside the other service benchmarks.
 stack.BENCH_DB = "mk0r_bench_ingest"
@@ -188,7 +189,6 @@ def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
     median_a, median_s = median(analysis), median(store)
     ratio_a, ratio_s = median_a / cc, median_s / cc
     theirs, _ = transcripts.ccusage_total(side["ccusage"])
-    q = Decimal("0.01")
     ours = Decimal(report["totalUsd"])
     files, lines, requests = report["files"], report["lines"], report["requests"]["total"]
     rounds = len(analysis)
@@ -209,21 +209,25 @@ def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
                 "ours: one entry per API request (request id; a retry under a stale id apart;"
                 " a resumed session's copies once), its largest output",
                 f"{requests:,}",
-                f"${ours.quantize(q)}",
+                usd_display(ours),
             ),
             (
                 "ccusage's key (message id, request id): a response one gateway relabelled with"
                 " several message ids counts once per id",
                 f"{steps['ids_entries']:,}",
-                f"${steps['ids'].quantize(q)} (+${(steps['ids'] - ours).quantize(q)})",
+                f"{usd_display(steps['ids'])} ({usd_display(steps['ids'] - ours, signed=True)})",
             ),
             (
                 "main-chain lines without a request id are not de-duplicated (only exact repeats:"
                 " same message id, session and time)",
                 f"{steps['lines_entries']:,}",
-                f"${steps['lines'].quantize(q)} (+${(steps['lines'] - steps['ids']).quantize(q)})",
+                f"{usd_display(steps['lines'])} ({usd_display(steps['lines'] - steps['ids'], signed=True)})",
             ),
-            ("ccusage", "", f"${theirs.quantize(q)} ({(theirs - steps['lines']).quantize(q):+} not attributed)"),
+            (
+                "ccusage",
+                "",
+                f"{usd_display(theirs)} ({usd_display(theirs - steps['lines'], signed=True)} not attributed)",
+            ),
         )
     )
     spread_a, spread_s = _spread(analysis, cc_before_analysis), _spread(store, cc_before_store)
@@ -262,7 +266,7 @@ argument parsing and the interpreter's exit):
 
 {_stages_verdict(stages, cc)}
 
-Totals: ours ${ours.quantize(q)}, ccusage ${theirs.quantize(q)}. ccusage prices every model of
+Totals: ours {usd_display(ours)}, ccusage {usd_display(theirs)}. ccusage prices every model of
 these files at its list price, 1-hour cache writes at 2x input included: the difference is what
 each counts as one request. Our prices applied with ccusage's counting, one rule at a time:
 

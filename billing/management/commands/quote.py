@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.caps.plan_caps import cap_model_for_plan
+from billing.catalog.money import usd_display
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_resolve, price_version_for
 from billing.models import Plan
@@ -89,12 +90,12 @@ class Command(BaseCommand):
             ("session", f"{o['prefix_tokens']} tokens, idle {o['idle']:g}s, TTL {o['ttl']}"),
             ("prefix tokens", _prefix(data["prefixTokens"])),
             ("cache state", f"from {data['cacheState']['from']}, to {data['cacheState']['to']}"),
-            ("next turn, stay", _usd(data["nextTurn"]["stayUsd"])),
-            ("next turn, switch", _usd(data["nextTurn"]["switchUsd"])),
-            ("switch tax", _usd(data["taxUsd"])),
-            ("  cache rebuild", _usd(data["breakdown"]["cacheRebuildUsd"])),
-            ("  rate difference", _usd(data["breakdown"]["rateDeltaUsd"])),
-            ("per turn once warm", _usd(data["steadyStateDeltaUsdPerTurn"])),
+            ("next turn, stay", usd_display(data["nextTurn"]["stayUsd"], exact=True)),
+            ("next turn, switch", usd_display(data["nextTurn"]["switchUsd"], exact=True)),
+            ("switch tax", usd_display(data["taxUsd"], exact=True)),
+            ("  cache rebuild", usd_display(data["breakdown"]["cacheRebuildUsd"], exact=True)),
+            ("  rate difference", usd_display(data["breakdown"]["rateDeltaUsd"], exact=True)),
+            ("per turn once warm", usd_display(data["steadyStateDeltaUsdPerTurn"], exact=True)),
             ("break-even turns", "never" if data["breakEvenTurns"] is None else str(data["breakEvenTurns"])),
             ("first-token delay", f"+{data['ttftPenaltyMs']} ms (estimate)"),
             ("weekly cap", _cap(o["plan"], data["capPercent"])),
@@ -110,11 +111,6 @@ def _prefix(p: dict) -> str:
     if p["toLow"] == p["toHigh"]:
         return f"{p['from']} -> {p['to']}"
     return f"{p['from']} -> {p['to']} (range {p['toLow']}..{p['toHigh']}, estimate)"
-
-
-def _usd(amount: str) -> str:
-    """A JSON money string as shown to a person: the sign before the dollar sign."""
-    return f"-${amount[1:]}" if amount.startswith("-") else f"${amount}"
 
 
 def _cap(plan: str | None, percent: str | None) -> str:

@@ -275,6 +275,22 @@ def test_command_text_lists_sessions_switches_and_totals(tmp_path):
     assert "1h writes $" in text and "predicted within 1%" in text
 
 
+def test_command_text_puts_a_negative_tax_sign_before_the_dollar(tmp_path):
+    # Sonnet's 5-minute cache is cold after 10 minutes: staying would rewrite the prefix at
+    # Sonnet's rate, switching writes it at Haiku's, so the switch saves money.
+    write(
+        tmp_path / "a.jsonl",
+        [
+            assistant("req_1", at=T0, model=SONNET, w5=20_000, out=10),
+            assistant("req_2", at=T0 + s(600), w5=20_100, out=10),
+        ],
+    )
+    (switch,) = logs_import([tmp_path]).switches
+    assert switch.tax_usd < 0
+    text = _command(tmp_path)
+    assert f"tax -${-switch.tax_usd}" in text and "$-" not in text
+
+
 def test_command_with_user_stores_events_once(tmp_path):
     chat(tmp_path)
     owner = get_user_model().objects.create(username="importer")
