@@ -34,10 +34,6 @@ from bench import stack, transcripts  # noqa: E402
 from bench.docs import write_section  # noqa: E402
 from billing.catalog.money import usd_display  # noqa: E402
 
-# A database of its own, so this can run beside the other service benchmarks.
-stack.BENCH_DB = "mk0r_bench_ingest"
-stack.DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{stack.BENCH_DB}"
-
 LOGS = transcripts.LOGS
 BATCHES = (1, 50)
 
@@ -283,7 +279,7 @@ def _node() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--events", type=int, default=1200, help="events of the 50-per-batch row (a third in ones)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the import beside ccusage")

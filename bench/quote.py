@@ -4,7 +4,7 @@
 
 POST /api/chat/model/quote through gunicorn on PostgreSQL, from `--clients` concurrent
 clients each quoting its own warm session (a 100k-token conversation cached on haiku,
-recorded through the real usage path), for `--seconds` per row: one client, the clients
+written into its cache state beforehand), for `--seconds` per row: one client, the clients
 paced at `--rate` quotes/s in all, and the clients back to back. Goal: p50 <= 3 ms,
 p99 <= 10 ms. The engine figure is bench/quote_engine.py's (goal >= 100k quotes/s).
 """
@@ -12,9 +12,7 @@ p99 <= 10 ms. The engine figure is bench/quote_engine.py's (goal >= 100k quotes/
 import argparse
 import asyncio
 import json
-import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import date
@@ -45,7 +43,8 @@ LIGHT_RATE = 5.0
 
 
 def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
-    """Sessions whose last turn cached 100k tokens on haiku, recorded by the ingestion service."""
+    """Sessions whose last turn cached 100k tokens on haiku, written into each session's cache state
+    in one `manage.py shell` (what ingesting that turn's usage would store)."""
     api = httpx.Client(base_url=service_url, headers={"Authorization": f"Token {token}"}, timeout=30)
     keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(count)]
     script = (
@@ -57,12 +56,7 @@ def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
         "    cache_state_record_request(session_key=key, model='claude-haiku-4-5',\n"
         "        usage=Usage(cache_write_5m_tokens=100_000), at=timezone.now() - timedelta(seconds=5))\n"
     ).replace("KEYS", repr(keys))
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=stack.ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mk0r.settings.base", "DATABASE_URL": stack.DATABASE_URL},
-        check=True,
-    )
+    stack.manage("shell", "-c", script)
     for key in keys:  # what every timed request will answer
         quote = api.post("/api/chat/model/quote", json={"sessionKey": key, "modelId": TARGETS[0]}).json()["quote"]
         assert quote["cacheState"]["from"] == "warm", quote
@@ -227,7 +221,7 @@ Load average: {r["saturated"]["load"]}.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=160.0, help="quotes/s in all for the paced row")

@@ -141,7 +141,7 @@ SWITCH_STAGES = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--switches", type=int, default=300)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
