@@ -73,7 +73,7 @@ def copy_events(user_ids: list[int], count: int, start_index: int, versions: dic
     columns = (
         "session_key, user_id, record_id, source, request_id, model, occurred_at, input_tokens, "
         "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_usd, "
-        "price_version_id, miss_cause, is_sidechain, created_at"
+        "price_version_id, miss_cause, is_sidechain, turn_key, created_at"
     )
     now = datetime.now(UTC)
     week_seconds = 7 * 24 * 3600
@@ -91,7 +91,7 @@ def copy_events(user_ids: list[int], count: int, start_index: int, versions: dic
             copy.write_row((
                 f"u{uid}-s{rng.randrange(5)}", uid, f"r{k}", "acp_turn", "", model,
                 WEEK_START + timedelta(seconds=rng.randrange(week_seconds)), rng.randrange(0, 50), 0, write, read,
-                rng.randrange(100, 3_000), "0.010000", versions[model], cause, False, now,
+                rng.randrange(100, 3_000), "0.010000", versions[model], cause, False, "", now,
             ))  # fmt: skip
     with connection.cursor() as cursor:
         # What autovacuum does to an insert-heavy table long before its weekly run: statistics,
