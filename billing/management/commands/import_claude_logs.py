@@ -124,10 +124,12 @@ class Command(BaseCommand):
             rows.append(("unpriced", ", ".join(f"{k} ({v})" for k, v in report.unknown_models.items())))
         if report.stats.unpriceable_requests:
             rows.append(("unpriceable", f"{report.stats.unpriceable_requests} requests with token counts left out"))
-        if report.stats.synthetic_lines or report.stats.skipped_lines:
-            rows.append(
-                ("skipped", f"{report.stats.synthetic_lines} <synthetic> lines, {report.stats.skipped_lines} others")
-            )
+        stats = report.stats
+        if stats.synthetic_lines or stats.skipped_lines or stats.long_id_lines:
+            skipped = f"{stats.synthetic_lines} <synthetic> lines, {stats.skipped_lines} others"
+            if stats.long_id_lines:
+                skipped += f", {stats.long_id_lines} with an id too long to store"
+            rows.append(("skipped", skipped))
         width = max(len(label) for label, _ in rows)
         out("")
         for label, value in rows:

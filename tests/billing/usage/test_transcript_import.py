@@ -23,7 +23,7 @@ from billing.catalog.selectors import price_version_for
 from billing.models import UsageEvent
 from billing.quotes.cache_tracker import CacheTracker
 from billing.usage.ingestion import switch_tax_actual
-from billing.usage.transcript_import import log_files, logs_import, usage_events_store
+from billing.usage.transcript_import import log_files, logs_import, parsing, usage_events_store
 
 pytestmark = pytest.mark.django_db
 
@@ -338,6 +338,41 @@ def test_a_copy_with_more_output_wins_whatever_the_file_order(tmp_path, resumed_
         assert one.requests[0].usage.output_tokens == 110
         assert [r.request.record_id for r in two.requests] == ["req_2"]
         assert report.totals.tokens["output"] == 130
+
+
+def test_a_request_whose_id_is_too_long_to_store_is_left_out_and_counted(tmp_path):
+    """Cut to fit its column, an id would no longer match itself on a re-import (nor stay unique)."""
+    chat(tmp_path)
+    stale = "req_" + "r" * 96  # a request id of exactly 100 characters: kept
+    write(
+        tmp_path / "projects" / "demo" / "long.jsonl",
+        [
+            assistant("req_" + "x" * 97, at=T0 + s(90)),  # request id: 101 characters
+            assistant(None, mid="msg_" + "y" * 197, at=T0 + s(91)),  # record id (its message id): 201
+            assistant("req_5", at=T0 + s(92), session="s" * 101),  # session id: 101
+            assistant(stale, at=T0 + s(93), mid="msg_a", w5=5_000),
+            # A second call under the stale id: its record id `<request id>:<message id>` is 205 long.
+            assistant(stale, at=T0 + s(95), mid="msg_" + "m" * 100, read=5_000, out=9),
+        ],
+    )
+    report = logs_import([tmp_path])
+    assert report.stats.long_id_lines == 4
+    assert [r.request.record_id for r in report.sessions[0].requests] == ["req_1", "req_2", "req_3", "req_4", stale]
+    assert report.to_json()["requests"]["longIdLinesSkipped"] == 4
+    owner = get_user_model().objects.create(username="importer")
+    assert usage_events_store(report=report, user=owner) == (5, 0)
+    assert usage_events_store(report=logs_import([tmp_path]), user=owner) == (0, 5)
+    assert UsageEvent.objects.get(record_id=stale).request_id == stale
+    assert "4 with an id too long to store" in _command(tmp_path)
+
+
+def test_the_id_limits_are_the_usage_tables_columns():
+    field = UsageEvent._meta.get_field
+    assert (
+        field("session_key").max_length,
+        field("record_id").max_length,
+        field("request_id").max_length,
+    ) == (parsing.MAX_SESSION_ID, parsing.MAX_RECORD_ID, parsing.MAX_REQUEST_ID)
 
 
 def test_another_users_import_of_the_same_logs_is_all_new(tmp_path):
