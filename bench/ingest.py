@@ -135,15 +135,15 @@ def ingest_section(rows: dict, clients: int) -> str:
     )
     return f"""`bench/ingest.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()}).
 
-Ingestion: `POST /api/internal/usage` through gunicorn (docker/gunicorn.conf.py: 2 workers ×
-16 threads) on PostgreSQL, {clients} relays at once, each into its own session, signed like
-vm_bridge (HMAC, nonce in Redis, timestamp window). Each event is validated, priced at its own
-time, fed to the session's persisted cache tracker (row lock), given a miss cause and stored,
-all in one transaction per batch. A batch costs the same dozen queries whatever its size (the
-session lock, known ids, the tracker state read and written once, one bulk insert, the
-waiting-switch lookup; prices come from the per-process catalog cache), so the relay's batching
-is what buys throughput: a one-record batch pays the whole request (auth by signature, nonce in
-Redis, transaction) for one event.
+Ingestion: `POST /api/internal/usage` through the production server as `make serve` runs it
+(gunicorn with uvicorn workers, docker/gunicorn.conf.py) on PostgreSQL, {clients} relays at once,
+each into its own session, signed like vm_bridge (HMAC, nonce in Redis, timestamp window). Each
+event is validated, priced at its own time, fed to the session's persisted cache tracker (row
+lock), given a miss cause and stored, all in one transaction per batch. A batch costs the same
+dozen queries whatever its size (the session lock, known ids, the tracker state read and written
+once, one bulk insert, the waiting-switch lookup; prices come from the per-process catalog
+cache), so the relay's batching is what buys throughput: a one-record batch pays the whole
+request (auth by signature, nonce in Redis, transaction) for one event.
 
 | records per batch | events | time | events/s |
 |---|---|---|---|

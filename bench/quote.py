@@ -83,7 +83,7 @@ def run(clients: int, seconds: float, rate: float) -> dict:
                     "paced": _load(service_url, quotes(clients), seconds, rate=rate),
                     "saturated": _load(service_url, quotes(clients), seconds),
                 }
-            # The paced row again, on a gunicorn that clocks each stage of a request.
+            # The paced row again, on the threaded deployment with a clock on each stage of a request.
             results["stages"] = {}
             with stages.timed_service(bridge_url=bridge_url, path=QUOTE_PATH, into=results["stages"]) as url:
                 timed = _load(url, quotes(clients), seconds, rate=rate)
@@ -182,9 +182,10 @@ def report(results: dict, engine: float, clients: int, seconds: float, rate: flo
     needed = clients / 0.003
     bare, bare_light = r["bare"]["stats"]["p50"], r["bare_light"]["stats"]["p50"]
     return f"""`bench/quote.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()});
-gunicorn with docker/gunicorn.conf.py (2 workers × 16 threads, keep-alive) on PostgreSQL, each
-client on its own keep-alive connection quoting its own session (100k tokens warm on haiku)
-alternately to sonnet and opus, {seconds:.0f} s per row. Every quote is also stored.
+the production server as `make serve` runs it (gunicorn with uvicorn workers,
+docker/gunicorn.conf.py) on PostgreSQL, each client on its own keep-alive connection quoting its
+own session (100k tokens warm on haiku) alternately to sonnet and opus, {seconds:.0f} s per row.
+Every quote is also stored.
 
 | clients | how they send | p50 | p99 | requests/s |
 |---|---|---|---|---|
@@ -201,13 +202,14 @@ auth (user and subscription joined), one read of the session with its cache stat
 switches, and the quote's insert; Django's health check sends a `SELECT 1` before the first of
 them on a reused connection; plus one Redis script for the rate limit.
 
-Each stage of a quote in the paced row, run again on a gunicorn that clocks them
-(bench/timed_gunicorn.conf.py; medians, a stage's own time is what its parts leave over):
+Each stage of a quote in the paced row, run again on the threaded WSGI deployment the service
+ran on before (bench/gthread.conf.py), whose request path bench/timed_gunicorn.conf.py clocks
+(medians; a stage's own time is what its parts leave over):
 
 {stages.table(r["stages"], QUOTE_STAGES)}
 
-This machine answers faster the busier it is. The smallest WSGI app (bench/bare_wsgi.py) on the
-same gunicorn takes {bare:.2f} ms back to back and {bare_light:.2f} ms at {LIGHT_RATE:.0f}/s: each process a
+This machine answers faster the busier it is. The smallest WSGI app (bench/bare_wsgi.py) on that
+threaded deployment takes {bare:.2f} ms back to back and {bare_light:.2f} ms at {LIGHT_RATE:.0f}/s: each process a
 request wakes (gunicorn's thread, a PostgreSQL backend per statement, Redis) pays that wake-up
 when the CPUs were idle, so at a light pace a quote costs more than back to back.
 
