@@ -191,9 +191,22 @@ def _diagnostics(raw: Mapping, index: int) -> dict | None:
         raise _fail(index, "diagnostics", f"must be a JSON object of plain values, at most {_DIAGNOSTICS_DEPTH} deep")
     if len(json.dumps(value).encode()) > _DIAGNOSTICS_BYTES:
         raise _fail(index, "diagnostics", f"must be at most {_DIAGNOSTICS_BYTES} bytes")
-    if not isinstance(value.get("cache_miss_reason", ""), str):
-        raise _fail(index, "diagnostics.cache_miss_reason", "must be a string")
+    reason = value.get("cache_miss_reason")
+    if not (
+        reason is None or isinstance(reason, str) or isinstance(reason, dict) and isinstance(reason.get("type"), str)
+    ):
+        raise _fail(index, "diagnostics.cache_miss_reason", "must be an object with a string type, a string or null")
     return value
+
+
+def diagnosed_miss_reason(diagnostics: Mapping | None) -> str | None:
+    """Why Anthropic's cache diagnostics say a request missed: the `type` of
+    `diagnostics.cache_miss_reason` (`{"type": "tools_changed", "cache_missed_input_tokens": …}`),
+    or the reason as a bare string; None without one (null: the diagnosis was still pending)."""
+    reason = diagnostics.get("cache_miss_reason") if isinstance(diagnostics, Mapping) else None
+    if isinstance(reason, Mapping):
+        reason = reason.get("type")
+    return reason if isinstance(reason, str) and reason else None
 
 
 def usage_batch_parse(raw_records: Any, *, ttl_by_session: Mapping[str, str]) -> list[RequestRecord | RateLimitRecord]:
