@@ -31,7 +31,6 @@ from billing.usage.validation import (
     diagnosed_miss_reason,
     usage_batch_parse,
     usage_payload_load,
-    usage_records_parse,
 )
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "usage_batch_parse",
     "usage_ingest",
     "usage_payload_load",
-    "usage_records_parse",
 ]
 
 # Switches whose first request never came (the session closed) stay unmatched; look at the latest few.
