@@ -1,7 +1,8 @@
 """Print the switch quote for a session in a given state.
 
     manage.py quote --from haiku --to opus --prefix-tokens 100000 [--new-tokens N]
-                    [--idle SECONDS] [--ttl 5m|1h] [--plan PLAN] [--at ISO] [--json]
+                    [--to-prefix-tokens N] [--idle SECONDS] [--ttl 5m|1h] [--plan PLAN]
+                    [--at ISO] [--json]
 
 The session is "on --from with --prefix-tokens of conversation, all of it cached, idle
 for --idle seconds": the snapshot is built by replaying that request through the same
