@@ -42,14 +42,14 @@ def usd_display(value: Decimal | str | None, *, exact: bool = False, signed: boo
     if value is None:
         return "—"
     value = Decimal(value)
-    plus = "+" if signed and value > 0 else ""
     if exact:
         shown = usd_quantize(value)
-        return f"{plus}{'-' if shown < 0 else ''}${abs(shown)}"
+        sign = "-" if shown < 0 else "+" if signed and shown > 0 else ""
+        return f"{sign}${abs(shown)}"
     size = abs(value)
     if size == 0:
         return "$0.00"
-    sign = "−" if value < 0 else plus
+    sign = "−" if value < 0 else "+" if signed else ""
     if size < DISPLAY_SMALL / 2:
         return f"{sign}<${DISPLAY_SMALL}"
     shown = size.quantize(DISPLAY_SMALL, ROUND_HALF_UP)

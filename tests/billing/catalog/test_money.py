@@ -51,3 +51,4 @@ def test_a_difference_is_signed():
     assert usd_display(Decimal("-0.06"), signed=True) == "−$0.0600"
     assert usd_display(Decimal("0"), signed=True) == "$0.00"
     assert usd_display(Decimal("0.001"), exact=True, signed=True) == "+$0.001000"
+    assert usd_display(Decimal("0.0000001"), exact=True, signed=True) == "$0.000000"  # rounds to no difference
