@@ -26,7 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username, plan, status, billing, **options):
-        # A new user gets the name as the admin's form would take it, or a clear error.
+        # The username as the admin's form would take it (the user is created when missing), or a clear error.
         user_model = get_user_model()
         try:
             user_model._meta.get_field(user_model.USERNAME_FIELD).clean(username, None)
