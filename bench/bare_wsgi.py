@@ -1,5 +1,5 @@
-"""The smallest WSGI app, served by the same gunicorn settings as the service: the floor a
-request pays on this machine before Django sees it."""
+"""The smallest WSGI app, served by the threaded gunicorn settings (bench/gthread.conf.py): the
+floor a request pays there on this machine before Django sees it."""
 
 BODY = b'{"ok":true}'
 

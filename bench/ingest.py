@@ -32,10 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stack, transcripts  # noqa: E402
 from bench.docs import write_section  # noqa: E402
-
-# A database of its own, so this can run beside the other service benchmarks.
-stack.BENCH_DB = "mk0r_bench_ingest"
-stack.DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{stack.BENCH_DB}"
+from billing.catalog.money import usd_display  # noqa: E402
 
 LOGS = transcripts.LOGS
 BATCHES = (1, 50)
@@ -138,15 +135,15 @@ def ingest_section(rows: dict, clients: int) -> str:
     )
     return f"""`bench/ingest.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()}).
 
-Ingestion: `POST /api/internal/usage` through gunicorn (docker/gunicorn.conf.py: 2 workers ×
-16 threads) on PostgreSQL, {clients} relays at once, each into its own session, signed like
-vm_bridge (HMAC, nonce in Redis, timestamp window). Each event is validated, priced at its own
-time, fed to the session's persisted cache tracker (row lock), given a miss cause and stored,
-all in one transaction per batch. A batch costs the same dozen queries whatever its size (the
-session lock, known ids, the tracker state read and written once, one bulk insert, the
-waiting-switch lookup; prices come from the per-process catalog cache), so the relay's batching
-is what buys throughput: a one-record batch pays the whole request (auth by signature, nonce in
-Redis, transaction) for one event.
+Ingestion: `POST /api/internal/usage` through the production server as `make serve` runs it
+(gunicorn with uvicorn workers, docker/gunicorn.conf.py) on PostgreSQL, {clients} relays at once,
+each into its own session, signed like vm_bridge (HMAC, nonce in Redis, timestamp window). Each
+event is validated, priced at its own time, fed to the session's persisted cache tracker (row
+lock), given a miss cause and stored, all in one transaction per batch. A batch costs the same
+dozen queries whatever its size (the session lock, known ids, the tracker state read and written
+once, one bulk insert, the waiting-switch lookup; prices come from the per-process catalog
+cache), so the relay's batching is what buys throughput: a one-record batch pays the whole
+request (auth by signature, nonce in Redis, transaction) for one event.
 
 | records per batch | events | time | events/s |
 |---|---|---|---|
@@ -188,7 +185,6 @@ def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
     median_a, median_s = median(analysis), median(store)
     ratio_a, ratio_s = median_a / cc, median_s / cc
     theirs, _ = transcripts.ccusage_total(side["ccusage"])
-    q = Decimal("0.01")
     ours = Decimal(report["totalUsd"])
     files, lines, requests = report["files"], report["lines"], report["requests"]["total"]
     rounds = len(analysis)
@@ -209,21 +205,25 @@ def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
                 "ours: one entry per API request (request id; a retry under a stale id apart;"
                 " a resumed session's copies once), its largest output",
                 f"{requests:,}",
-                f"${ours.quantize(q)}",
+                usd_display(ours),
             ),
             (
                 "ccusage's key (message id, request id): a response one gateway relabelled with"
                 " several message ids counts once per id",
                 f"{steps['ids_entries']:,}",
-                f"${steps['ids'].quantize(q)} (+${(steps['ids'] - ours).quantize(q)})",
+                f"{usd_display(steps['ids'])} ({usd_display(steps['ids'] - ours, signed=True)})",
             ),
             (
                 "main-chain lines without a request id are not de-duplicated (only exact repeats:"
                 " same message id, session and time)",
                 f"{steps['lines_entries']:,}",
-                f"${steps['lines'].quantize(q)} (+${(steps['lines'] - steps['ids']).quantize(q)})",
+                f"{usd_display(steps['lines'])} ({usd_display(steps['lines'] - steps['ids'], signed=True)})",
             ),
-            ("ccusage", "", f"${theirs.quantize(q)} ({(theirs - steps['lines']).quantize(q):+} not attributed)"),
+            (
+                "ccusage",
+                "",
+                f"{usd_display(theirs)} ({usd_display(theirs - steps['lines'], signed=True)} not attributed)",
+            ),
         )
     )
     spread_a, spread_s = _spread(analysis, cc_before_analysis), _spread(store, cc_before_store)
@@ -262,7 +262,7 @@ argument parsing and the interpreter's exit):
 
 {_stages_verdict(stages, cc)}
 
-Totals: ours ${ours.quantize(q)}, ccusage ${theirs.quantize(q)}. ccusage prices every model of
+Totals: ours {usd_display(ours)}, ccusage {usd_display(theirs)}. ccusage prices every model of
 these files at its list price, 1-hour cache writes at 2x input included: the difference is what
 each counts as one request. Our prices applied with ccusage's counting, one rule at a time:
 
@@ -279,7 +279,7 @@ def _node() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--events", type=int, default=1200, help="events of the 50-per-batch row (a third in ones)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the import beside ccusage")

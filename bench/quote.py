@@ -4,7 +4,7 @@
 
 POST /api/chat/model/quote through gunicorn on PostgreSQL, from `--clients` concurrent
 clients each quoting its own warm session (a 100k-token conversation cached on haiku,
-recorded through the real usage path), for `--seconds` per row: one client, the clients
+written into its cache state beforehand), for `--seconds` per row: one client, the clients
 paced at `--rate` quotes/s in all, and the clients back to back. Goal: p50 <= 3 ms,
 p99 <= 10 ms. The engine figure is bench/quote_engine.py's (goal >= 100k quotes/s).
 """
@@ -12,9 +12,7 @@ p99 <= 10 ms. The engine figure is bench/quote_engine.py's (goal >= 100k quotes/
 import argparse
 import asyncio
 import json
-import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import date
@@ -45,7 +43,8 @@ LIGHT_RATE = 5.0
 
 
 def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
-    """Sessions whose last turn cached 100k tokens on haiku, recorded by the ingestion service."""
+    """Sessions whose last turn cached 100k tokens on haiku, written into each session's cache state
+    in one `manage.py shell` (what ingesting that turn's usage would store)."""
     api = httpx.Client(base_url=service_url, headers={"Authorization": f"Token {token}"}, timeout=30)
     keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(count)]
     script = (
@@ -57,12 +56,7 @@ def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
         "    cache_state_record_request(session_key=key, model='claude-haiku-4-5',\n"
         "        usage=Usage(cache_write_5m_tokens=100_000), at=timezone.now() - timedelta(seconds=5))\n"
     ).replace("KEYS", repr(keys))
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=stack.ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mk0r.settings.base", "DATABASE_URL": stack.DATABASE_URL},
-        check=True,
-    )
+    stack.manage("shell", "-c", script)
     for key in keys:  # what every timed request will answer
         quote = api.post("/api/chat/model/quote", json={"sessionKey": key, "modelId": TARGETS[0]}).json()["quote"]
         assert quote["cacheState"]["from"] == "warm", quote
@@ -89,7 +83,7 @@ def run(clients: int, seconds: float, rate: float) -> dict:
                     "paced": _load(service_url, quotes(clients), seconds, rate=rate),
                     "saturated": _load(service_url, quotes(clients), seconds),
                 }
-            # The paced row again, on a gunicorn that clocks each stage of a request.
+            # The paced row again, on the threaded deployment with a clock on each stage of a request.
             results["stages"] = {}
             with stages.timed_service(bridge_url=bridge_url, path=QUOTE_PATH, into=results["stages"]) as url:
                 timed = _load(url, quotes(clients), seconds, rate=rate)
@@ -188,9 +182,10 @@ def report(results: dict, engine: float, clients: int, seconds: float, rate: flo
     needed = clients / 0.003
     bare, bare_light = r["bare"]["stats"]["p50"], r["bare_light"]["stats"]["p50"]
     return f"""`bench/quote.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()});
-gunicorn with docker/gunicorn.conf.py (2 workers × 16 threads, keep-alive) on PostgreSQL, each
-client on its own keep-alive connection quoting its own session (100k tokens warm on haiku)
-alternately to sonnet and opus, {seconds:.0f} s per row. Every quote is also stored.
+the production server as `make serve` runs it (gunicorn with uvicorn workers,
+docker/gunicorn.conf.py) on PostgreSQL, each client on its own keep-alive connection quoting its
+own session (100k tokens warm on haiku) alternately to sonnet and opus, {seconds:.0f} s per row.
+Every quote is also stored.
 
 | clients | how they send | p50 | p99 | requests/s |
 |---|---|---|---|---|
@@ -207,13 +202,14 @@ auth (user and subscription joined), one read of the session with its cache stat
 switches, and the quote's insert; Django's health check sends a `SELECT 1` before the first of
 them on a reused connection; plus one Redis script for the rate limit.
 
-Each stage of a quote in the paced row, run again on a gunicorn that clocks them
-(bench/timed_gunicorn.conf.py; medians, a stage's own time is what its parts leave over):
+Each stage of a quote in the paced row, run again on the threaded WSGI deployment the service
+ran on before (bench/gthread.conf.py), whose request path bench/timed_gunicorn.conf.py clocks
+(medians; a stage's own time is what its parts leave over):
 
 {stages.table(r["stages"], QUOTE_STAGES)}
 
-This machine answers faster the busier it is. The smallest WSGI app (bench/bare_wsgi.py) on the
-same gunicorn takes {bare:.2f} ms back to back and {bare_light:.2f} ms at {LIGHT_RATE:.0f}/s: each process a
+This machine answers faster the busier it is. The smallest WSGI app (bench/bare_wsgi.py) on that
+threaded deployment takes {bare:.2f} ms back to back and {bare_light:.2f} ms at {LIGHT_RATE:.0f}/s: each process a
 request wakes (gunicorn's thread, a PostgreSQL backend per statement, Redis) pays that wake-up
 when the CPUs were idle, so at a light pace a quote costs more than back to back.
 
@@ -227,7 +223,7 @@ Load average: {r["saturated"]["load"]}.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=160.0, help="quotes/s in all for the paced row")

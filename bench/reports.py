@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reports.py [--users 10000] [--events 1000000] [--write-docs]
 
-Creates a dedicated database (mk0r_bench, or BENCH_DATABASE_URL), migrates it, COPYs
+Creates the bench database (bench/stack.py: BENCH_DATABASE_URL), migrates it, COPYs
 synthetic usage events in and builds every user's report for one ISO week, as the Celery
 task does (users in chunks of CAP_REPORT_CHUNK, one GROUP BY per chunk), at 1/4, 1/2 and
 all of the events. Prints seconds and peak Python memory (tracemalloc, measured in a second
@@ -14,16 +14,15 @@ import argparse
 import os
 import platform
 import random
-import subprocess
 import sys
 import time
 import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import stack  # noqa: E402
 from bench.docs import write_section  # noqa: E402
 
 WEEK = "2026-W10"
@@ -34,12 +33,9 @@ MODELS = ["claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5"]
 CAUSES = [("first_turn", 0.03), ("model_switch", 0.04), ("ttl_expired", 0.06), ("prefix_changed", 0.02)]
 
 
-def psql(admin_url: str, sql: str) -> None:
-    subprocess.run(["psql", admin_url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
-
-
-def setup_django(db_url: str) -> None:
-    os.environ["DATABASE_URL"] = db_url
+def setup_django() -> None:
+    os.environ["DATABASE_URL"] = stack.DATABASE_URL
+    os.environ["REDIS_URL"] = stack.REDIS_URL
     os.environ["DJANGO_SETTINGS_MODULE"] = "mk0r.settings.base"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
@@ -77,7 +73,7 @@ def copy_events(user_ids: list[int], count: int, start_index: int, versions: dic
     columns = (
         "session_key, user_id, record_id, source, request_id, model, occurred_at, input_tokens, "
         "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_usd, "
-        "price_version_id, miss_cause, is_sidechain, created_at"
+        "price_version_id, miss_cause, is_sidechain, turn_key, created_at"
     )
     now = datetime.now(UTC)
     week_seconds = 7 * 24 * 3600
@@ -95,7 +91,7 @@ def copy_events(user_ids: list[int], count: int, start_index: int, versions: dic
             copy.write_row((
                 f"u{uid}-s{rng.randrange(5)}", uid, f"r{k}", "acp_turn", "", model,
                 WEEK_START + timedelta(seconds=rng.randrange(week_seconds)), rng.randrange(0, 50), 0, write, read,
-                rng.randrange(100, 3_000), "0.010000", versions[model], cause, False, now,
+                rng.randrange(100, 3_000), "0.010000", versions[model], cause, False, "", now,
             ))  # fmt: skip
     with connection.cursor() as cursor:
         # What autovacuum does to an insert-heavy table long before its weekly run: statistics,
@@ -132,27 +128,20 @@ def measure(events: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="do not drop the database afterwards")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
-    db_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mk0r_bench")
-    parts = urlsplit(db_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    psql(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-    psql(admin_url, f'CREATE DATABASE "{name}"')
+    stack.fresh_database()
     try:
-        setup_django(db_url)
-        from django.core.management import call_command
+        setup_django()
         from django.db import connection
 
         from billing.models import PriceVersion
 
-        call_command("migrate", verbosity=0)
         t0 = time.perf_counter()
         user_ids = make_users(args.users)
         with connection.cursor() as cursor:
@@ -179,7 +168,7 @@ def main() -> None:
         connection.close()
     finally:
         if not args.keep:
-            psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            stack.drop_database()
 
     last = results[-1]
     lines = [

@@ -1,6 +1,12 @@
 """What the service benchmarks run against: a PostgreSQL database of their own, the real
 bridge (vm_bridge + the devstack reference agent) on loopback, and gunicorn serving the
-service. Everything is started here and stopped on exit."""
+service. Everything is started here and stopped on exit.
+
+Every benchmark that needs a database takes it from here: BENCH_DATABASE_URL (default
+DEFAULT_DATABASE_URL), created afresh at the start and dropped at the end, so it must name a
+database nothing else uses; two benchmarks run side by side each need their own. Redis:
+BENCH_REDIS_URL (default DEFAULT_REDIS_URL).
+"""
 
 import collections
 import contextlib
@@ -15,16 +21,27 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-BENCH_DB = os.environ.get("BENCH_DB", "mk0r_bench")
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mk0r_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+# The same server's maintenance database, from which the bench database is created and dropped.
+PG_ADMIN_URL = urlunsplit(urlsplit(DATABASE_URL)._replace(path="/postgres"))
+BENCH_DB = urlsplit(DATABASE_URL).path.lstrip("/")
 BRIDGE_TOKEN = "bench-bridge-token"
+# For each benchmark's --help.
+DATABASE_HELP = (
+    f"Database: BENCH_DATABASE_URL (now {DATABASE_URL}; default {DEFAULT_DATABASE_URL}), created afresh "
+    f"and dropped at the end: give two benchmarks run side by side a database each. "
+    f"Redis: BENCH_REDIS_URL (now {REDIS_URL})."
+)
 
 
 def free_port() -> int:
@@ -62,15 +79,16 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def fresh_database() -> None:
+    """The bench database, empty and migrated."""
+    drop_database()
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=_env(), check=True)
 
 
 def drop_database() -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
 
 
 def manage(*args: str) -> str:

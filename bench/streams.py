@@ -367,7 +367,7 @@ Relay ceiling: {CEILING_STREAMS} turns streaming as fast as they are read relaye
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--quick", action="store_true", help="30 s turns instead of 60 s")
     parser.add_argument("--only", type=int, metavar="N", help="only the production server's row at N open turns")
     parser.add_argument("--write-docs", action="store_true")

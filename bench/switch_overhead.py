@@ -6,7 +6,8 @@ POST /api/chat/model through the service (gunicorn, PostgreSQL: auth, entitlemen
 session's lease, the quote, the ledger row) against the real bridge on loopback, versus
 POST /session/set_model sent to that same bridge directly. Calls alternate between the two
 paths so that both see the same machine load. Goal: overhead p50 <= 3 ms, p99 <= 10 ms.
-A second run on a gunicorn that clocks each stage (bench/stages.py) shows where the time goes.
+A second run on the threaded deployment with a clock on each stage (bench/stages.py) shows where
+the time goes.
 """
 
 import argparse
@@ -44,7 +45,7 @@ def run(switches: int) -> dict:
                 via_service, via_bridge = _interleaved(api, direct, key, acp_id, switches)
                 floors = {name: _timed(api, path, switches) for name, path in
                           (("healthz", "/healthz"), ("session_get", f"/api/chat/sessions/{key}"))}  # fmt: skip
-            # Again, on a gunicorn that clocks each stage of a request.
+            # Again, on the threaded deployment with a clock on each stage of a request.
             clocked: dict[str, float] = {}
             with stages.timed_service(bridge_url=bridge_url, path="/api/chat/model", into=clocked) as service_url:
                 timed_service, _ = _interleaved(_client(service_url, token), direct, key, acp_id, switches)
@@ -99,8 +100,8 @@ def report(result: dict, switches: int) -> str:
     s, b, f = result["service"], result["bridge"], result["floors"]
     floor_gap = f["session_get"]["p50"] - f["healthz"]["p50"]
     return f"""`bench/switch_overhead.py`, Python {platform.python_version()} on {platform.machine()} ({date.today()});
-gunicorn with docker/gunicorn.conf.py (2 workers × 16 threads, keep-alive) on PostgreSQL, the
-real bridge with the reference agent on loopback,
+the production server as `make serve` runs it (gunicorn with uvicorn workers,
+docker/gunicorn.conf.py) on PostgreSQL, the real bridge with the reference agent on loopback,
 {switches} switches per path after 20 warm-up calls, the two paths interleaved.
 
 | path | p50 | p99 |
@@ -121,8 +122,9 @@ Redis, with no transaction open across the bridge call.
 Where the time goes, on the same gunicorn: `GET /healthz` (Django, no database) takes
 {f["healthz"]["p50"]:.2f} ms and `GET /api/chat/sessions/{{key}}` (token auth + one ORM select)
 {f["session_get"]["p50"]:.2f} ms at the median: {floor_gap:.1f} ms for DRF, the auth query and one select.
-Each stage of a switch, clocked inside gunicorn by bench/timed_gunicorn.conf.py in a second run
-of {switches} interleaved switches (medians; a stage's own time is what its parts leave over):
+Each stage of a switch, in a second run of {switches} interleaved switches on the threaded WSGI
+deployment the service ran on before (bench/gthread.conf.py), whose request path
+bench/timed_gunicorn.conf.py clocks (medians; a stage's own time is what its parts leave over):
 
 {stages.table(result["stages"], SWITCH_STAGES)}
 Load average while measuring: {result["load"]}.
@@ -141,7 +143,7 @@ SWITCH_STAGES = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--switches", type=int, default=300)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()

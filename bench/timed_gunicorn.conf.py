@@ -54,7 +54,7 @@ def post_worker_init(worker):  # noqa: ARG001
 
     from billing.subscriptions import authentication
     from mk0r import throttling
-    from sessions_app import bridge_client, services, views
+    from sessions_app import bridge_client, switching, views
 
     # gunicorn's handling of one request on a connection: reading it, the app, writing the answer.
     gthread.ThreadWorker.handle = _timed(
@@ -68,10 +68,11 @@ def post_worker_init(worker):  # noqa: ARG001
     )
     views.ModelSwitchView.post = _timed("view: the switch", views.ModelSwitchView.post)
     views.ModelQuoteView.post = _timed("view: the quote", views.ModelQuoteView.post)
-    services.session_with_switch_context = _timed("session read (1 statement)", services.session_with_switch_context)
-    services.quote_create = _timed("quote computed and stored (1 statement)", services.quote_create)
-    services.session_lease_take = _timed("lease taken, session read (1 statement)", services.session_lease_take)
-    services.session_lease_end = _timed("ledger, model, lease back (1 statement)", services.session_lease_end)
+    # The names as sessions_app.switching, which orchestrates the quote and the switch, calls them.
+    switching.session_with_switch_context = _timed("session read (1 statement)", switching.session_with_switch_context)
+    switching.quote_create = _timed("quote computed and stored (1 statement)", switching.quote_create)
+    switching.session_lease_take = _timed("lease taken, session read (1 statement)", switching.session_lease_take)
+    switching.session_lease_end = _timed("ledger, model, lease back (1 statement)", switching.session_lease_end)
     bridge_client.BridgeClient.set_model = _timed("bridge call (httpx)", bridge_client.BridgeClient.set_model)
 
 

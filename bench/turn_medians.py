@@ -3,14 +3,16 @@
     .venv/bin/python -m bench.turn_medians [DIR]   (default ../shared/data/claude-code-logs)
 
 The quote's steady state (`billing.quotes.engine.LOGGED_TURN`) uses these figures for a session
-that has no warm turn of its own yet. Counted as the quote counts a session's own turns
-(`billing.quotes.switch_context`): main-chain requests only (sub-agents run conversations of their
-own) that read the cache (a warm turn; a cold one writes the whole prompt), each request once
-(the line with the largest output of its `requestId`, else `message.id`), Claude Code's
-`<synthetic>` lines left out; the lower median.
+that has no warm turn of its own yet. The transcripts are read by the import's own parser
+(`billing.usage.transcript_import.log_requests_parse`), so each billed request counts once: its
+lines merged, the largest output of its copies, a resumed session's copies of earlier requests
+left to the session that made them, `<synthetic>` lines left out. Then counted as the quote
+counts a session's own turns (`billing.quotes.switch_context`): main-chain requests only
+(sub-agents run conversations of their own) that read the cache (a warm turn; a cold one writes
+the whole prompt); the lower median.
 """
 
-import json
+import os
 import sys
 from pathlib import Path
 from statistics import median_low
@@ -18,36 +20,22 @@ from statistics import median_low
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "claude-code-logs"
 
 
-def requests_of(path: Path) -> dict[str, dict]:
-    best: dict[str, dict] = {}
-    with path.open(encoding="utf-8") as fh:
-        for raw in fh:
-            line = json.loads(raw)
-            message = line.get("message") or {}
-            usage = message.get("usage")
-            if line.get("type") != "assistant" or line.get("isSidechain") or not isinstance(usage, dict):
-                continue
-            if message.get("model") == "<synthetic>":
-                continue
-            key = line.get("requestId") or message.get("id")
-            if not usage.get("cache_read_input_tokens"):
-                continue
-            if key and (key not in best or (usage.get("output_tokens") or 0) >= best[key]["output"]):
-                best[key] = {
-                    "write": usage.get("cache_creation_input_tokens") or 0,
-                    "output": usage.get("output_tokens") or 0,
-                }
-    return best
-
-
 def main(directory: Path) -> None:
-    writes, outputs, files = [], [], 0
-    for path in sorted(directory.glob("*.jsonl")):
-        files += 1
-        for request in requests_of(path).values():
-            writes.append(request["write"])
-            outputs.append(request["output"])
-    print(f"files: {files}, warm main-chain requests: {len(writes)}")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mk0r.settings.base")
+    import django
+
+    django.setup()  # the import's package also holds its replay, which reads the catalog's models
+    from billing.usage.transcript_import import log_files, log_requests_parse
+
+    sessions, stats = log_requests_parse(log_files([directory]))
+    writes, outputs = [], []
+    for requests in sessions.values():
+        for request in requests:
+            usage = request.usage
+            if request.counted and not request.is_sidechain and usage.get("cache_read_input_tokens"):
+                writes.append(usage.get("cache_creation_input_tokens") or 0)
+                outputs.append(usage.get("output_tokens") or 0)
+    print(f"files: {stats.files}, sessions: {len(sessions)}, warm main-chain requests: {len(writes)}")
     print(f"median cache write per request: {median_low(writes)} tokens")
     print(f"median output per request: {median_low(outputs)} tokens")
 

@@ -1,5 +1,6 @@
 """Subscriptions and the cap model (an estimate: Anthropic publishes no absolute caps) with
-its settings, reports and alerts."""
+its settings, reports and alerts. Cap units are API-equivalent dollars (CAP_WEEKLY_UNITS,
+billing/caps/plan_caps.py): a cap, or what was used of it, shows as money."""
 
 from django.contrib import admin
 
@@ -41,7 +42,7 @@ class CapWeightInline(admin.TabularInline):
 
 @admin.register(CapPlan)
 class CapPlanAdmin(admin.ModelAdmin):
-    list_display = ["plan", "weekly_units", "label", "updated_at"]
+    list_display = ["plan", "weekly_cap", "label", "updated_at"]
     inlines = [CapWeightInline]
     fieldsets = [
         (
@@ -49,6 +50,8 @@ class CapPlanAdmin(admin.ModelAdmin):
             {"fields": ["plan", "weekly_units", "label", "notes"]},
         )
     ]
+
+    weekly_cap = money_column("weekly_units", "weekly cap (API-eq. $)", ordering="weekly_units")
 
 
 @admin.register(CapWeight)
@@ -62,7 +65,7 @@ class CapWeightAdmin(admin.ModelAdmin):
 @admin.register(CapSettings)
 class CapSettingsAdmin(admin.ModelAdmin):
     list_display = [
-        "user", "reset_mode", "reset_weekday", "reset_time", "calibrated_units", "calibrated_plan", "calibrated_at",
+        "user", "reset_mode", "reset_weekday", "reset_time", "calibrated_cap", "calibrated_plan", "calibrated_at",
         "calibration_events", "webhook_url",
     ]  # fmt: skip
     list_filter = ["reset_mode", "calibrated_plan"]
@@ -70,6 +73,8 @@ class CapSettingsAdmin(admin.ModelAdmin):
     search_fields = ["user__username"]
     raw_id_fields = ["user"]
     readonly_fields = ["calibrated_at", "calibration_events"]
+
+    calibrated_cap = money_column("calibrated_units", "calibrated cap (API-eq. $)", ordering="calibrated_units")
 
 
 @admin.register(CapReport)
@@ -82,7 +87,6 @@ class CapReportAdmin(ReadOnlyAdmin):
     search_fields = ["user__username"]
     ordering = ["-pk"]
 
-    # Cap units are API-equivalent dollars (CAP_WEEKLY_UNITS, billing/caps/plan_caps.py).
     used = money_column("units", "used (API-eq. $)")
     cap = money_column("cap_units", "cap (API-eq. $)")
     switches = money_column("switch_units", "due to switches")

@@ -2,6 +2,9 @@
 
 from django.contrib import admin
 
+from billing.usage.transcript_import import IMPORT_SOURCE
+from billing.usage.validation import SOURCES
+
 from ..models import ApiModel, MissCause, RateLimitEvent, UsageEvent
 from .base import ReadOnlyAdmin, UserIdFilter, money_column
 
@@ -35,7 +38,7 @@ class SourceFilter(admin.SimpleListFilter):
     parameter_name = "source"
 
     def lookups(self, request, model_admin):
-        return [("transcript", "transcript"), ("acp_turn", "ACP turn"), ("import", "import")]
+        return [(source, source) for source in (*SOURCES, IMPORT_SOURCE)]
 
     def queryset(self, request, queryset):
         return queryset.filter(source=self.value()) if self.value() else queryset

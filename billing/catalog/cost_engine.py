@@ -11,7 +11,8 @@ charge, it is not added to it. When the request's total input (input + writes +
 read) exceeds the model's long-context threshold, every token of the request is
 priced at the long-context rates. Batch and US-only inference multiply every class.
 
-Figures are exact Decimals; round with `billing.catalog.money.usd_quantize` when showing them.
+Figures are exact Decimals; `billing.catalog.money` rounds them to the micro-dollar where they
+are stored or sent (`usd_quantize`, `usd_str`) and writes them out for people (`usd_display`).
 """
 
 from __future__ import annotations

@@ -43,11 +43,11 @@ class SteadyTurn:
     output_tokens: int
 
 
-# The typical warm turn of the real Claude Code transcripts in data/claude-code-logs (437
-# sessions, 27,478 warm main-chain requests; lower medians), measured with
-# `.venv/bin/python -m bench.turn_medians`: 782 tokens written, 140 output. A session's own
+# The typical warm turn of the real Claude Code transcripts in data/claude-code-logs (437 files,
+# 26,132 warm main-chain requests as the transcript import counts them; lower medians), measured
+# with `.venv/bin/python -m bench.turn_medians`: 774 tokens written, 150 output. A session's own
 # recent turns replace it once it has any (`billing.quotes.switch_context`).
-LOGGED_TURN = SteadyTurn(write_tokens=782, output_tokens=140)
+LOGGED_TURN = SteadyTurn(write_tokens=774, output_tokens=150)
 
 # First-token latency: uncached prompt tokens are prefilled at roughly these rates
 # (tokens/s per family; rough public TTFT observations, to be calibrated against the

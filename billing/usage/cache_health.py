@@ -31,6 +31,7 @@ from billing.catalog.money import ZERO, usd_str
 from billing.models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from billing.quotes.cache_tracker import TTL_DELTAS
 from billing.usage.ingestion import DIAGNOSED_MISS_CAUSES
+from billing.usage.validation import diagnosed_miss_reason
 from mk0r.timefmt import iso_z
 
 HEALTHY_HIT_RATE = 0.80
@@ -159,8 +160,7 @@ def _session_health(rows: Iterable[dict], *, ttl: str | None, ledger: list[tuple
             if predicted is not None:
                 health.predicted += 1
                 health.within_tolerance += prediction_within_tolerance(predicted=predicted, actual=read)
-        diagnostics = row["diagnostics"]
-        reason = diagnostics.get("cache_miss_reason") if isinstance(diagnostics, dict) else None
+        reason = diagnosed_miss_reason(row["diagnostics"])
         if reason:
             health.diagnosed[reason] += 1
         cause = DIAGNOSED_MISS_CAUSES.get(reason) or row["miss_cause"]

@@ -28,9 +28,9 @@ from billing.usage.validation import (
     ACP_TURN,
     RateLimitRecord,
     RequestRecord,
+    diagnosed_miss_reason,
     usage_batch_parse,
     usage_payload_load,
-    usage_records_parse,
 )
 
 __all__ = [
@@ -45,19 +45,19 @@ __all__ = [
     "usage_batch_parse",
     "usage_ingest",
     "usage_payload_load",
-    "usage_records_parse",
 ]
 
 # Switches whose first request never came (the session closed) stay unmatched; look at the latest few.
 MAX_WAITING_SWITCHES = 10
-# Anthropic's cache diagnostics, mapped onto our causes.
+# Anthropic's cache diagnostics, mapped onto our causes. `previous_message_not_found` says only
+# that the API has no record of the previous request, not that this one changed: see miss_cause.
 DIAGNOSED_MISS_CAUSES = {
     "model_changed": MissCause.MODEL_SWITCH,
     "system_changed": MissCause.PREFIX_CHANGED,
     "tools_changed": MissCause.PREFIX_CHANGED,
     "messages_changed": MissCause.PREFIX_CHANGED,
-    "previous_message_not_found": MissCause.PREFIX_CHANGED,
 }
+PREVIOUS_MESSAGE_NOT_FOUND = "previous_message_not_found"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,11 @@ def miss_cause(
     # A hit reads at least what was warm; the conversation before the new message is then cached.
     if usage.cache_read_tokens and usage.cache_read_tokens >= predicted:
         return "", predicted
-    reason = (diagnostics or {}).get("cache_miss_reason")
+    reason = diagnosed_miss_reason(diagnostics)
+    if reason == PREVIOUS_MESSAGE_NOT_FOUND and predicted:
+        # The cache should still hold the prefix (same model, inside its TTL), yet the API knows
+        # nothing of the previous request: this one went to another workspace, key or region.
+        return MissCause.ROTATION, predicted
     if reason in DIAGNOSED_MISS_CAUSES:
         return DIAGNOSED_MISS_CAUSES[reason], predicted
     if before.current_model and before.current_model != model and predicted == 0:

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -191,33 +191,27 @@ def _diagnostics(raw: Mapping, index: int) -> dict | None:
         raise _fail(index, "diagnostics", f"must be a JSON object of plain values, at most {_DIAGNOSTICS_DEPTH} deep")
     if len(json.dumps(value).encode()) > _DIAGNOSTICS_BYTES:
         raise _fail(index, "diagnostics", f"must be at most {_DIAGNOSTICS_BYTES} bytes")
-    if not isinstance(value.get("cache_miss_reason", ""), str):
-        raise _fail(index, "diagnostics.cache_miss_reason", "must be a string")
+    reason = value.get("cache_miss_reason")
+    if not (
+        reason is None or isinstance(reason, str) or isinstance(reason, dict) and isinstance(reason.get("type"), str)
+    ):
+        raise _fail(index, "diagnostics.cache_miss_reason", "must be an object with a string type, a string or null")
     return value
+
+
+def diagnosed_miss_reason(diagnostics: Mapping | None) -> str | None:
+    """Why Anthropic's cache diagnostics say a request missed: the `type` of
+    `diagnostics.cache_miss_reason` (`{"type": "tools_changed", "cache_missed_input_tokens": …}`),
+    or the reason as a bare string; None without one (null: the diagnosis was still pending)."""
+    reason = diagnostics.get("cache_miss_reason") if isinstance(diagnostics, Mapping) else None
+    if isinstance(reason, Mapping):
+        reason = reason.get("type")
+    return reason if isinstance(reason, str) and reason else None
 
 
 def usage_batch_parse(raw_records: Any, *, ttl_by_session: Mapping[str, str]) -> list[RequestRecord | RateLimitRecord]:
     """Validate a sandbox's whole batch (`ttl_by_session`: the cache TTL of each ACP session id
     the sandbox has; any other sessionId is refused); the first bad record rejects it."""
-
-    def ttl_of(session_id: str, index: int) -> str:
-        if session_id not in ttl_by_session:
-            raise UnknownUsageSession(
-                f"Record {index}: no session of this sandbox has that sessionId.",
-                extra={"index": index, "field": "sessionId"},
-            )
-        return ttl_by_session[session_id]
-
-    return _records_parse(raw_records, ttl_of)
-
-
-def usage_records_parse(raw_records: Any, *, ttl: str) -> list[RequestRecord | RateLimitRecord]:
-    """Validate the records of one session, whose cache TTL is `ttl` (the caller has matched
-    their sessionId to it); the first bad record rejects them all."""
-    return _records_parse(raw_records, lambda session_id, index: ttl)
-
-
-def _records_parse(raw_records: Any, ttl_of: Callable[[str, int], str]) -> list[RequestRecord | RateLimitRecord]:
     if not isinstance(raw_records, list) or not raw_records:
         raise InvalidUsageRecord("records must be a non-empty list.", extra={"index": None, "field": "records"})
     if len(raw_records) > MAX_RECORDS_PER_BATCH:
@@ -230,13 +224,17 @@ def _records_parse(raw_records: Any, ttl_of: Callable[[str, int], str]) -> list[
             raise _fail(index, "record", "must be an object")
         record_id = _text(raw, "id", index, max_len=200)
         session_id = _text(raw, "sessionId", index, max_len=200)
-        ttl = ttl_of(session_id, index)
+        if session_id not in ttl_by_session:
+            raise UnknownUsageSession(
+                f"Record {index}: no session of this sandbox has that sessionId.",
+                extra={"index": index, "field": "sessionId"},
+            )
         at = _datetime(raw.get("timestamp"), "timestamp", index)
         kind = raw.get("kind")
         if kind == "rate_limit":
             parsed.append(_rate_limit_record(raw, record_id, session_id, at, index))
         elif kind == "request":
-            parsed.append(_request_record(raw, record_id, session_id, at, ttl, index))
+            parsed.append(_request_record(raw, record_id, session_id, at, ttl_by_session[session_id], index))
         else:
             raise _fail(index, "kind", "must be 'request' or 'rate_limit'")
     return parsed

@@ -14,7 +14,8 @@ from billing.catalog.selectors import model_resolve
 from billing.models import UsageEvent
 from billing.quotes.services import quote_draft
 from billing.quotes.switch_context import switch_context_load
-from billing.usage.ingestion import usage_ingest, usage_records_parse
+from billing.usage.ingestion import usage_ingest
+from billing.usage.validation import usage_batch_parse
 from sessions_app.model_truth import model_map_from_offer, session_usage_models_observe
 from sessions_app.models import AgentSession, SessionStatus
 from tests.conftest import client_for
@@ -85,7 +86,7 @@ def test_real_agent_model_options_feed_the_session_map(node_modules, emulator, t
         session_key=str(session.key),
         session_pk=session.pk,
         user=user,
-        records=usage_records_parse(requests, ttl=session.cache_ttl),
+        records=usage_batch_parse(requests, ttl_by_session={session.acp_session_id: session.cache_ttl}),
     )
     session_usage_models_observe(session=session, raw_records=requests)
     session.refresh_from_db()

@@ -23,9 +23,9 @@ def test_before_a_warm_turn_the_typical_turn_of_the_real_logs(pro_client, bridge
 
     quote = _quote(pro_client, session["sessionKey"])
 
-    # Haiku 4.5 -> Opus 4.6, 100k warm, a turn of 782 written and 140 out (bench/turn_medians.py):
-    # Opus 50,000 + 4,887.5 + 3,500 - Haiku (10,000 + 977.5 + 700) micro-dollars.
-    assert quote["steadyStateDeltaUsdPerTurn"] == "0.046710"
+    # Haiku 4.5 -> Opus 4.6, 100k warm, a turn of 774 written and 150 out (bench/turn_medians.py):
+    # Opus 50,000 + 4,837.5 + 3,750 - Haiku (10,000 + 967.5 + 750) micro-dollars.
+    assert quote["steadyStateDeltaUsdPerTurn"] == "0.046870"
 
 
 def test_the_sessions_own_turns_once_it_has_warm_ones(pro_client, bridge):

@@ -14,12 +14,15 @@ terminal, one summary line otherwise.
 import gc
 import os
 import time
+from functools import partial
 
 import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.catalog.money import usd_display
 from billing.usage.transcript_import import ImportReport, log_files, logs_import, usage_events_store
+from mk0r.timefmt import iso_z
 
 # A terminal that reports no size (a fresh pty, some CI consoles) still gets a bar this wide.
 DEFAULT_COLUMNS = 80
@@ -73,25 +76,24 @@ class Command(BaseCommand):
 
     def _print(self, report: ImportReport) -> None:
         out = self.stdout.write
+        usd = partial(usd_display, exact=True)  # to the micro-dollar, as --json and the stored events
         for session in report.sessions:
-            data = session.to_json()
             t = session.totals
             out(
-                f"{data['sessionId']}  {data['firstAt'][:16]}  {t.requests} requests"
-                f" ({t.sidechain_requests} sub-agent)  ${data['totalUsd']}"
-                f"  (5m writes ${data['cost']['cacheWrite5mUsd']}, 1h writes ${data['cost']['cacheWrite1hUsd']})"
+                f"{session.session_id}  {iso_z(session.requests[0].request.at)[:16]}  {t.requests} requests"
+                f" ({t.sidechain_requests} sub-agent)  {usd(t.total)}"
+                f"  (5m writes {usd(t.write_5m)}, 1h writes {usd(t.write_1h)})"
                 f"  hit rate {_pct(t.hit_rate)}  predicted within 1%: {_pct(t.within_share)}"
                 f" of {t.eligible}"
             )
             for s in session.switches:
                 out(
                     f"    switch {s.from_model} -> {s.to_model} at {s.at:%Y-%m-%d %H:%M:%S}:"
-                    f" {s.prefix_tokens} tokens, paid ${s.actual_input_usd} vs ${s.stay_usd} staying,"
-                    f" tax ${s.tax_usd}"
+                    f" {s.prefix_tokens} tokens, paid {usd(s.actual_input_usd)} vs {usd(s.stay_usd)} staying,"
+                    f" tax {usd(s.tax_usd)}"
                 )
         data = report.to_json()
         t = report.totals
-        cost = data["cost"]
         rows = [
             ("files", f"{data['files']} ({data['lines']} lines)"),
             (
@@ -99,18 +101,18 @@ class Command(BaseCommand):
                 f"{t.requests} ({t.requests - t.sidechain_requests} main chain, {t.sidechain_requests} sub-agent),"
                 f" {len(report.sessions)} sessions",
             ),
-            ("total", f"${data['totalUsd']}"),
+            ("total", usd(t.total)),
             (
                 "  by class",
-                f"input ${cost['inputUsd']}, 5m writes ${cost['cacheWrite5mUsd']},"
-                f" 1h writes ${cost['cacheWrite1hUsd']}, reads ${cost['cacheReadUsd']}, output ${cost['outputUsd']}",
+                f"input {usd(t.input)}, 5m writes {usd(t.write_5m)}, 1h writes {usd(t.write_1h)},"
+                f" reads {usd(t.read)}, output {usd(t.output)}",
             ),
             ("hit rate", f"{_pct(t.hit_rate)} over {t.eligible} eligible requests"),
             ("misses", ", ".join(f"{k} {v}" for k, v in sorted(data["missCauses"].items())) or "none"),
             (
                 "switches",
                 f"{data['switches']['count']} in {data['switches']['sessions']} sessions,"
-                f" tax ${data['switches']['taxUsd']}",
+                f" tax {usd(data['switches']['taxUsd'])}",
             ),
             (
                 "tracker",
@@ -122,10 +124,12 @@ class Command(BaseCommand):
             rows.append(("unpriced", ", ".join(f"{k} ({v})" for k, v in report.unknown_models.items())))
         if report.stats.unpriceable_requests:
             rows.append(("unpriceable", f"{report.stats.unpriceable_requests} requests with token counts left out"))
-        if report.stats.synthetic_lines or report.stats.skipped_lines:
-            rows.append(
-                ("skipped", f"{report.stats.synthetic_lines} <synthetic> lines, {report.stats.skipped_lines} others")
-            )
+        stats = report.stats
+        if stats.synthetic_lines or stats.skipped_lines or stats.long_id_lines:
+            skipped = f"{stats.synthetic_lines} <synthetic> lines, {stats.skipped_lines} others"
+            if stats.long_id_lines:
+                skipped += f", {stats.long_id_lines} with an id too long to store"
+            rows.append(("skipped", skipped))
         width = max(len(label) for label, _ in rows)
         out("")
         for label, value in rows:

@@ -6,15 +6,14 @@ person at a terminal is asked before anything is written, unless --no-input.
 """
 
 import sys
-from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from billing.catalog.litellm_import import ImportPlan, litellm_parse, litellm_prices_apply, litellm_prices_plan
+from billing.management.arguments import iso_datetime
 
 
 class Command(BaseCommand):
@@ -23,7 +22,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path, help="LiteLLM's model_prices_and_context_window.json")
         parser.add_argument("--dry-run", action="store_true", help="show the difference only, write nothing")
-        parser.add_argument("--effective", default=None, help="ISO date-time the new versions start (default now)")
+        parser.add_argument(
+            "--effective", type=iso_datetime, default=None, help="ISO date-time the new versions start (default now)"
+        )
         parser.add_argument(
             "--no-input",
             action="store_false",
@@ -38,12 +39,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {file}: {exc}") from exc
         if not isinstance(data, dict):
             raise CommandError(f"{file}: expected a JSON object keyed by model name")
-        at = parse_datetime(effective) if effective else timezone.now()
-        if at is None:
-            raise CommandError(f"--effective: not an ISO date-time: {effective!r}")
-        if timezone.is_naive(at):
-            at = at.replace(tzinfo=UTC)
-        plan = litellm_prices_plan(data=data, effective_from=at)
+        plan = litellm_prices_plan(data=data, effective_from=effective or timezone.now())
         self._show(plan)
         if dry_run or not plan.changes:
             self.stdout.write("nothing written" + (" (--dry-run)" if dry_run else ""))

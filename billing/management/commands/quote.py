@@ -1,7 +1,8 @@
 """Print the switch quote for a session in a given state.
 
     manage.py quote --from haiku --to opus --prefix-tokens 100000 [--new-tokens N]
-                    [--idle SECONDS] [--ttl 5m|1h] [--plan PLAN] [--at ISO] [--json]
+                    [--to-prefix-tokens N] [--idle SECONDS] [--ttl 5m|1h] [--plan PLAN]
+                    [--at ISO] [--json]
 
 The session is "on --from with --prefix-tokens of conversation, all of it cached, idle
 for --idle seconds": the snapshot is built by replaying that request through the same
@@ -11,15 +12,15 @@ switch's share of the plan's weekly cap (an estimate; plans without a cap show n
 """
 
 import json
-from datetime import UTC
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from billing.caps.plan_caps import cap_model_for_plan
+from billing.catalog.money import usd_display
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_resolve, price_version_for
+from billing.management.arguments import idle_seconds, iso_datetime, token_count
 from billing.models import Plan
 from billing.quotes.cache_tracker import TTL_SECONDS, cache_snapshot_warm
 from billing.quotes.engine import quote_compute
@@ -31,10 +32,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--from", dest="from_model", required=True, help="picker id or API id")
         parser.add_argument("--to", dest="to_model", required=True, help="picker id or API id")
-        parser.add_argument("--prefix-tokens", type=int, required=True, help="conversation size (from-model tokens)")
-        parser.add_argument("--new-tokens", type=int, default=0, help="size of the next user message")
-        parser.add_argument("--to-prefix-tokens", type=int, default=None, help="exact count with the new model")
-        parser.add_argument("--idle", type=float, default=0, help="seconds since the last request")
+        parser.add_argument(
+            "--prefix-tokens", type=token_count, required=True, help="conversation size (from-model tokens)"
+        )
+        parser.add_argument("--new-tokens", type=token_count, default=0, help="size of the next user message")
+        parser.add_argument("--to-prefix-tokens", type=token_count, default=None, help="exact count with the new model")
+        parser.add_argument("--idle", type=idle_seconds, default=0, help="seconds since the last request")
         parser.add_argument(
             "--ttl", choices=sorted(TTL_SECONDS), default="5m", help="cache lifetime the session writes with"
         )
@@ -44,17 +47,11 @@ class Command(BaseCommand):
             default=None,
             help="flat-rate plan of the user: adds the share of its weekly cap (estimate)",
         )
-        parser.add_argument("--at", default=None, help="ISO time to price at (default: now)")
+        parser.add_argument("--at", type=iso_datetime, default=None, help="ISO time to price at (default: now)")
         parser.add_argument("--json", action="store_true", help="the API's JSON keys")
 
     def handle(self, *args, **o):
-        if o["prefix_tokens"] < 0 or o["new_tokens"] < 0 or o["idle"] < 0:
-            raise CommandError("token counts and --idle must not be negative")
-        now = parse_datetime(o["at"]) if o["at"] else timezone.now()
-        if now is None:
-            raise CommandError(f"--at: not an ISO date-time: {o['at']!r}")
-        if timezone.is_naive(now):
-            now = now.replace(tzinfo=UTC)
+        now = o["at"] or timezone.now()
         try:
             src = model_resolve(model_id=o["from_model"], at=now)
             dst = model_resolve(model_id=o["to_model"], at=now)
@@ -89,12 +86,12 @@ class Command(BaseCommand):
             ("session", f"{o['prefix_tokens']} tokens, idle {o['idle']:g}s, TTL {o['ttl']}"),
             ("prefix tokens", _prefix(data["prefixTokens"])),
             ("cache state", f"from {data['cacheState']['from']}, to {data['cacheState']['to']}"),
-            ("next turn, stay", _usd(data["nextTurn"]["stayUsd"])),
-            ("next turn, switch", _usd(data["nextTurn"]["switchUsd"])),
-            ("switch tax", _usd(data["taxUsd"])),
-            ("  cache rebuild", _usd(data["breakdown"]["cacheRebuildUsd"])),
-            ("  rate difference", _usd(data["breakdown"]["rateDeltaUsd"])),
-            ("per turn once warm", _usd(data["steadyStateDeltaUsdPerTurn"])),
+            ("next turn, stay", usd_display(data["nextTurn"]["stayUsd"], exact=True)),
+            ("next turn, switch", usd_display(data["nextTurn"]["switchUsd"], exact=True)),
+            ("switch tax", usd_display(data["taxUsd"], exact=True)),
+            ("  cache rebuild", usd_display(data["breakdown"]["cacheRebuildUsd"], exact=True)),
+            ("  rate difference", usd_display(data["breakdown"]["rateDeltaUsd"], exact=True)),
+            ("per turn once warm", usd_display(data["steadyStateDeltaUsdPerTurn"], exact=True)),
             ("break-even turns", "never" if data["breakEvenTurns"] is None else str(data["breakEvenTurns"])),
             ("first-token delay", f"+{data['ttftPenaltyMs']} ms (estimate)"),
             ("weekly cap", _cap(o["plan"], data["capPercent"])),
@@ -110,11 +107,6 @@ def _prefix(p: dict) -> str:
     if p["toLow"] == p["toHigh"]:
         return f"{p['from']} -> {p['to']}"
     return f"{p['from']} -> {p['to']} (range {p['toLow']}..{p['toHigh']}, estimate)"
-
-
-def _usd(amount: str) -> str:
-    """A JSON money string as shown to a person: the sign before the dollar sign."""
-    return f"-${amount[1:]}" if amount.startswith("-") else f"${amount}"
 
 
 def _cap(plan: str | None, percent: str | None) -> str:

@@ -24,7 +24,9 @@ What else the sample data shows:
   file and 110 in the next); the copies still feed the later session's tracker, since they
   are that conversation's history.
 
-`<synthetic>` lines (Claude Code's own placeholders, never billed) are skipped. Sidechain
+`<synthetic>` lines (Claude Code's own placeholders, never billed) are skipped, and so are
+lines whose session, request or record id is longer than the usage table keeps (cut to fit,
+two requests could become one: counted, as `long_id_lines`). Sidechain
 requests (sub-agents) are kept apart from the main chain; each sub-agent conversation (the
 lines linked by `parentUuid` back to one root) is its own `thread`.
 """
@@ -39,6 +41,11 @@ from pathlib import Path
 import orjson
 
 SYNTHETIC_MODEL = "<synthetic>"
+# The longest ids UsageEvent keeps (session_key, record_id, request_id), so that what the report
+# counts is what storing writes and a re-import finds again.
+MAX_SESSION_ID = 100
+MAX_RECORD_ID = 200
+MAX_REQUEST_ID = 100
 
 
 @dataclass(slots=True)
@@ -65,6 +72,7 @@ class ParseStats:
     assistant_lines: int = 0
     synthetic_lines: int = 0
     skipped_lines: int = 0  # not JSON, or an assistant line without usage, model, id or time
+    long_id_lines: int = 0  # an id longer than the usage table keeps (MAX_*_ID)
     # Requests whose token counts the cost engine cannot price (a string or negative count in a
     # hand-edited or truncated transcript): left out of the replay, not a failed import.
     unpriceable_requests: int = 0
@@ -146,6 +154,9 @@ def log_requests_parse(
                 stats.skipped_lines += 1
                 continue
             session_id = data.get("sessionId") or path.stem
+            if len(session_id) > MAX_SESSION_ID or len(key) > MAX_RECORD_ID or len(request_id) > MAX_REQUEST_ID:
+                stats.long_id_lines += 1
+                continue
             requests = sessions.get(session_id)
             if requests is None:
                 requests = sessions[session_id] = {}
@@ -156,6 +167,9 @@ def log_requests_parse(
                 if retry_key in requests:
                     current = requests[retry_key]
                 elif _input_side(usage) != _input_side(current.usage):
+                    if len(retry_key) > MAX_RECORD_ID:
+                        stats.long_id_lines += 1
+                        continue
                     key, current = retry_key, None  # a second billed call under a stale request id
             if current is None:
                 try:

@@ -200,6 +200,7 @@ class ImportReport:
                 "eligible": t.eligible,
                 "syntheticLinesSkipped": self.stats.synthetic_lines,
                 "otherLinesSkipped": self.stats.skipped_lines,
+                "longIdLinesSkipped": self.stats.long_id_lines,
                 "unpriceableRequests": self.stats.unpriceable_requests,
                 "unknownModels": dict(self.unknown_models),
             },

@@ -82,9 +82,9 @@ def _rows(*, report: ImportReport, user, known: set, progress: Callable[[int], N
             yield {
                 "session_key": session.session_id,
                 "user_id": user.pk,
-                "record_id": req.record_id[:200],
+                "record_id": req.record_id,
                 "source": IMPORT_SOURCE,
-                "request_id": req.request_id[:100],
+                "request_id": req.request_id,
                 "model": r.model,
                 "occurred_at": req.at,
                 "input_tokens": u.input_tokens,

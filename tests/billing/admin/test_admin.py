@@ -195,6 +195,8 @@ def test_amounts_show_as_money_in_lists_and_on_the_user_page(admin_client, ledge
     cap_reports_build(user_ids=[ledger["alice"].pk])
     reports = admin_client.get(reverse("admin:billing_capreport_changelist")).content.decode()
     assert "$250.00" in reports and "250.0000" not in reports  # max5's cap, in API-equivalent dollars
+    plans = admin_client.get(reverse("admin:billing_capplan_changelist")).content.decode()
+    assert '<td class="field-weekly_cap">$250.00</td>' in plans
     prices = admin_client.get(reverse("admin:billing_priceversion_changelist")).content.decode()
     assert "$3.00" in prices and "$0.3000" in prices and "3.000000" not in prices  # Sonnet's input and read
     reconciled = admin_client.get(reverse("admin:billing_switchreconciliation_changelist")).content.decode()

@@ -245,10 +245,10 @@ def test_steady_state_uses_the_sessions_own_turn():
 
 
 def test_steady_state_defaults_to_the_typical_turn_of_the_real_logs():
-    assert SteadyTurn(write_tokens=782, output_tokens=140) == LOGGED_TURN
-    # 0.04 read + 782 x 5/M written + 140 x 20/M output saved a turn
+    assert SteadyTurn(write_tokens=774, output_tokens=150) == LOGGED_TURN
+    # 0.04 read + 774 x 5/M written + 150 x 20/M output saved a turn
     q = quote(OPUS_46, HAIKU_45, 100_000)
-    assert q.steady_state_delta_usd == D("-0.046710")
+    assert q.steady_state_delta_usd == D("-0.046870")
     assert q.break_even_turns == 2
 
 

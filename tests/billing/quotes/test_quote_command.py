@@ -88,16 +88,6 @@ def test_flat_rate_plan_gets_its_cap_share():
     assert "weekly cap          n/a (no --plan)" in run("--from", "haiku", "--to", "opus", "--prefix-tokens", "1")
 
 
-def test_every_option_has_help():
-    from argparse import SUPPRESS
-
-    from billing.management.commands.quote import Command
-
-    parser = Command().create_parser("manage.py", "quote")
-    missing = [a.option_strings for a in parser._actions if a.help in (None, "", SUPPRESS)]
-    assert missing == []
-
-
 def test_negative_amounts_put_the_sign_before_the_dollar():
     # Opus idle past its TTL is cold: staying rewrites 100k at $6.25, switching writes them on Haiku.
     text = run("--from", "opus", "--to", "haiku", "--prefix-tokens", "100000", "--idle", "600")

@@ -1,20 +1,12 @@
-"""import_claude_logs on small transcripts written here: dedupe, pricing, streams, switches, storage,
-progress."""
+"""The transcript import on small transcripts written here: dedupe, pricing, streams, switches,
+storage."""
 
-import fcntl
-import io
 import json
-import os
-import pty
-import struct
-import termios
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
 from django.db import connection
 
 from billing.catalog.cost_engine import Usage
@@ -23,75 +15,10 @@ from billing.catalog.selectors import price_version_for
 from billing.models import UsageEvent
 from billing.quotes.cache_tracker import CacheTracker
 from billing.usage.ingestion import switch_tax_actual
-from billing.usage.transcript_import import log_files, logs_import, usage_events_store
+from billing.usage.transcript_import import log_files, logs_import, parsing, usage_events_store
+from tests.billing.usage.transcript_lines import SID, SONNET, T0, assistant, chat, import_command, s, user, write
 
 pytestmark = pytest.mark.django_db
-
-T0 = datetime(2026, 3, 12, 0, 6, 0, tzinfo=UTC)
-HAIKU = "claude-haiku-4-5-20251001"
-SONNET = "claude-sonnet-4-6"
-SID = "8b0db7b7-d213-4a9a-899e-554aaca9f294"
-
-
-def iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
-def assistant(
-    rid, *, at, session=SID, model=HAIKU, inp=3, w5=0, w1=0, read=0, out=1, sidechain=False, mid=None, **links
-):
-    usage = {
-        "input_tokens": inp,
-        "cache_creation_input_tokens": w5 + w1,
-        "cache_read_input_tokens": read,
-        "cache_creation": {"ephemeral_5m_input_tokens": w5, "ephemeral_1h_input_tokens": w1},
-        "output_tokens": out,
-        "service_tier": "standard",
-    }
-    line = {
-        "type": "assistant",
-        "timestamp": iso(at),
-        "sessionId": session,
-        "requestId": rid,
-        "isSidechain": sidechain,
-        "message": {"id": mid or f"msg_{rid}", "model": model, "usage": usage},
-        **links,
-    }
-    if rid is None:
-        del line["requestId"]
-    return line
-
-
-def user(at, *, sidechain=False, **links):
-    return {"type": "user", "timestamp": iso(at), "isSidechain": sidechain, **links}
-
-
-def write(path, lines):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return path
-
-
-def s(n):
-    return timedelta(seconds=n)
-
-
-def chat(tmp_path, name=SID):
-    """Three requests on Haiku (the first split over three lines), then one on Sonnet."""
-    return write(
-        tmp_path / "projects" / "demo" / f"{name}.jsonl",
-        [
-            user(T0),
-            assistant("req_1", at=T0 + s(2), w1=20_000, out=1),
-            assistant("req_1", at=T0 + s(3), w1=20_000, out=1),
-            assistant("req_1", at=T0 + s(4), w1=20_000, out=640),
-            user(T0 + s(10)),
-            assistant("req_2", at=T0 + s(12), w1=900, read=20_000, out=200),
-            assistant(None, at=T0 + s(13), model="<synthetic>", out=0),
-            assistant("req_3", at=T0 + s(30), w1=700, read=20_900, out=300),
-            assistant("req_4", at=T0 + s(60), model=SONNET, w1=22_100, out=100),
-        ],
-    )
 
 
 def test_lines_of_a_request_count_once_with_the_last_lines_usage(tmp_path):
@@ -242,65 +169,6 @@ def test_a_resumed_session_bills_the_copied_requests_once(tmp_path):
     assert two.requests[0].eligible and two.requests[0].predicted_read == 10_500
 
 
-def test_folders_are_searched_recursively_and_missing_paths_fail(tmp_path):
-    chat(tmp_path)
-    (tmp_path / "notes.txt").write_text("not a transcript")
-    assert [p.name for p in log_files([tmp_path])] == [f"{SID}.jsonl"]
-    with pytest.raises(FileNotFoundError):
-        log_files([tmp_path / "nope"])
-
-
-def _command(*args) -> str:
-    out = io.StringIO()
-    call_command("import_claude_logs", *map(str, args), stdout=out)
-    return out.getvalue()
-
-
-def test_command_json_has_the_summary_and_writes_nothing(tmp_path):
-    chat(tmp_path)
-    data = json.loads(_command(tmp_path, "--json"))
-    assert {"totalUsd", "sessions", "requests", "switches", "hitRate", "predictionError"} <= set(data)
-    assert data["requests"]["total"] == 4 and data["switches"]["count"] == 1
-    assert data["sessions"][0]["sessionId"] == SID
-    assert data["predictionError"]["withinOnePercent"] == 3
-    assert Decimal(data["totalUsd"]) == sum(Decimal(s["totalUsd"]) for s in data["sessions"])
-    assert "stored" not in data
-    assert not UsageEvent.objects.exists()
-
-
-def test_command_text_lists_sessions_switches_and_totals(tmp_path):
-    chat(tmp_path)
-    text = _command(tmp_path)
-    assert SID in text and "switch claude-haiku-4-5 -> claude-sonnet-4-6" in text
-    assert "1h writes $" in text and "predicted within 1%" in text
-
-
-def test_command_with_user_stores_events_once(tmp_path):
-    chat(tmp_path)
-    owner = get_user_model().objects.create(username="importer")
-    first = json.loads(_command(tmp_path, "--user", "importer", "--json"))
-    assert first["stored"] == {"user": "importer", "created": 4, "alreadyThere": 0}
-    events = UsageEvent.objects.filter(user=owner).order_by("occurred_at")
-    assert [e.record_id for e in events] == ["req_1", "req_2", "req_3", "req_4"]
-    e = events[0]
-    assert (e.session_key, e.source, e.request_id, e.model) == (SID, "import", "req_1", "claude-haiku-4-5")
-    assert e.cost_usd == Decimal("0.043203") and e.cache_write_1h_tokens == 20_000 and e.output_tokens == 640
-    assert e.miss_cause == "first_turn" and events[1].predicted_read_tokens == 20_000
-    snapshot = list(UsageEvent.objects.values())
-    again = json.loads(_command(tmp_path, "--user", "importer", "--json"))
-    assert again["stored"] == {"user": "importer", "created": 0, "alreadyThere": 4}
-    assert list(UsageEvent.objects.values()) == snapshot
-
-
-def test_command_errors(tmp_path):
-    with pytest.raises(CommandError, match="no user"):
-        _command(tmp_path, "--user", "nobody")
-    with pytest.raises(CommandError, match="no such file"):
-        _command(tmp_path / "missing")
-    with pytest.raises(CommandError, match="no \\*.jsonl"):
-        _command(tmp_path)
-
-
 @pytest.mark.parametrize("resumed_file", ["a.jsonl", "z.jsonl"])
 def test_a_copy_with_more_output_wins_whatever_the_file_order(tmp_path, resumed_file):
     # The original session's file was cut mid-stream (8 output tokens); the resumed session's
@@ -324,16 +192,47 @@ def test_a_copy_with_more_output_wins_whatever_the_file_order(tmp_path, resumed_
         assert report.totals.tokens["output"] == 130
 
 
-def test_another_users_import_of_the_same_logs_is_all_new(tmp_path):
+def test_folders_are_searched_recursively_and_missing_paths_fail(tmp_path):
     chat(tmp_path)
-    model = get_user_model()
-    alice, bob = model.objects.create(username="alice"), model.objects.create(username="bob")
-    assert json.loads(_command(tmp_path, "--user", "alice", "--json"))["stored"]["created"] == 4
-    stored = json.loads(_command(tmp_path, "--user", "bob", "--json"))["stored"]
-    assert stored == {"user": "bob", "created": 4, "alreadyThere": 0}
-    assert UsageEvent.objects.filter(user=alice).count() == UsageEvent.objects.filter(user=bob).count() == 4
-    again = json.loads(_command(tmp_path, "--user", "alice", "--json"))["stored"]
-    assert (again["created"], again["alreadyThere"]) == (0, 4)
+    (tmp_path / "notes.txt").write_text("not a transcript")
+    assert [p.name for p in log_files([tmp_path])] == [f"{SID}.jsonl"]
+    with pytest.raises(FileNotFoundError):
+        log_files([tmp_path / "nope"])
+
+
+def test_a_request_whose_id_is_too_long_to_store_is_left_out_and_counted(tmp_path):
+    """Cut to fit its column, an id would no longer match itself on a re-import (nor stay unique)."""
+    chat(tmp_path)
+    stale = "req_" + "r" * 96  # a request id of exactly 100 characters: kept
+    write(
+        tmp_path / "projects" / "demo" / "long.jsonl",
+        [
+            assistant("req_" + "x" * 97, at=T0 + s(90)),  # request id: 101 characters
+            assistant(None, mid="msg_" + "y" * 197, at=T0 + s(91)),  # record id (its message id): 201
+            assistant("req_5", at=T0 + s(92), session="s" * 101),  # session id: 101
+            assistant(stale, at=T0 + s(93), mid="msg_a", w5=5_000),
+            # A second call under the stale id: its record id `<request id>:<message id>` is 205 long.
+            assistant(stale, at=T0 + s(95), mid="msg_" + "m" * 100, read=5_000, out=9),
+        ],
+    )
+    report = logs_import([tmp_path])
+    assert report.stats.long_id_lines == 4
+    assert [r.request.record_id for r in report.sessions[0].requests] == ["req_1", "req_2", "req_3", "req_4", stale]
+    assert report.to_json()["requests"]["longIdLinesSkipped"] == 4
+    owner = get_user_model().objects.create(username="importer")
+    assert usage_events_store(report=report, user=owner) == (5, 0)
+    assert usage_events_store(report=logs_import([tmp_path]), user=owner) == (0, 5)
+    assert UsageEvent.objects.get(record_id=stale).request_id == stale
+    assert "4 with an id too long to store" in import_command(tmp_path)
+
+
+def test_the_id_limits_are_the_usage_tables_columns():
+    field = UsageEvent._meta.get_field
+    assert (
+        field("session_key").max_length,
+        field("record_id").max_length,
+        field("request_id").max_length,
+    ) == (parsing.MAX_SESSION_ID, parsing.MAX_RECORD_ID, parsing.MAX_REQUEST_ID)
 
 
 def test_storing_by_copy_and_by_bulk_create_write_the_same_rows(tmp_path):
@@ -351,51 +250,6 @@ def test_storing_by_copy_and_by_bulk_create_write_the_same_rows(tmp_path):
 
 
 _COMPARED = [f.attname for f in UsageEvent._meta.concrete_fields if f.attname not in ("id", "user_id", "created_at")]
-
-
-def test_progress_is_one_summary_line_when_stderr_is_not_a_terminal(tmp_path):
-    chat(tmp_path)
-    get_user_model().objects.create(username="importer")
-    err = io.StringIO()
-    call_command("import_claude_logs", str(tmp_path), "--user", "importer", stdout=io.StringIO(), stderr=err)
-    (line,) = err.getvalue().splitlines()
-    assert line.startswith("import_claude_logs: read 1 files") and "stored 4 new usage events" in line
-    assert "\r" not in err.getvalue()
-
-
-@pytest.mark.parametrize("columns", [0, 30, 200])
-def test_progress_shows_both_steps_on_a_terminal_of_any_width(tmp_path, columns):
-    chat(tmp_path)
-    get_user_model().objects.create(username="importer")
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    seen = bytearray()
-    reader = threading.Thread(target=_drain, args=(master, seen))
-    reader.start()
-    try:
-        with open(slave, "w", closefd=False) as terminal:
-            call_command(
-                "import_claude_logs", str(tmp_path), "--user", "importer", stdout=io.StringIO(), stderr=terminal
-            )
-    finally:
-        os.close(slave)
-        reader.join(timeout=5)
-        os.close(master)
-    text = seen.decode(errors="replace")
-    assert "reading transcripts" in text and "storing usage events" in text
-    assert text.count("100%") == 2  # each bar reached its end
-    assert "import_claude_logs:" not in text  # the summary line is for logs and pipes
-
-
-def _drain(fd: int, into: bytearray) -> None:
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the terminal's other side closed
-            return
-        if not chunk:
-            return
-        into.extend(chunk)
 
 
 @pytest.mark.parametrize("bad", [{"input_tokens": "5"}, {"output_tokens": -1}, {"cache_read_input_tokens": 1.5}])
