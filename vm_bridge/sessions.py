@@ -26,7 +26,7 @@ from .errors import (
     invalid_request,
     session_lost,
 )
-from .models import CONFIG_OPTION, ModelState, from_config_options, from_new_session
+from .model_options import CONFIG_OPTION, ModelState, from_config_options, from_new_session
 from .turns import Turn, prompt_blocks, turn_usage
 from .usage import rate_limit_records
 
