@@ -7,7 +7,6 @@ import collections
 import hashlib
 import json
 import logging
-import time
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -330,5 +329,4 @@ def create_app(*, time_offset: float = 0.0, latency: str = "none") -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
     )
     app.state.emulator = State(time_offset, latency)
-    app.state.started = time.time()
     return app
