@@ -8,13 +8,16 @@ is configured; while it is down, rate limits are not enforced (mk0r.throttling),
 the body says so.
 """
 
+import functools
 import logging
 
 from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+
+from .errors import json_error
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +26,24 @@ REDIS_TIMEOUT_SECONDS = 2.0
 EFFECTS = {"redis": "Rate limits are not enforced while Redis is down."}
 
 
+def _get_only(view):
+    """Django's require_GET, answering any other method with the API's error shape (before a
+    CSRF check could answer it with a page)."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        if request.method != "GET":
+            response = json_error(405, "method_not_allowed", f"Method {request.method} is not allowed here; use GET.")
+            response["Allow"] = "GET"
+            return response
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 @never_cache
-@require_GET
+@_get_only
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
@@ -47,7 +66,7 @@ def _redis() -> None:
 
 
 @never_cache
-@require_GET
+@_get_only
 def readyz(request):
     checks = {"database": _database}
     if settings.REDIS_URL:

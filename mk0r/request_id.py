@@ -1,8 +1,8 @@
 """A request id on every request, its response and every log record written while serving it.
 
 The id comes from the X-Request-ID header when a proxy or client sent a sane one,
-otherwise it is made here. It lives in a context variable, so threads (gunicorn
-workers) and streamed responses each see their own.
+otherwise it is made here. It lives in a context variable, so each request (an ASGI task, or
+a thread under WSGI), the view thread serving it and its streamed response see their own.
 """
 
 import contextvars

@@ -12,42 +12,21 @@ on the thread that owns the connection, before and after every view (docs/ARCHIT
 """
 
 import functools
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 
 _pool: ThreadPoolExecutor | None = None
-_pool_size = 0
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    if _pool is None:
-        _pool_size = settings.SYNC_VIEW_THREADS
-        _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="view")
-    return _pool
-
-
-def view_threads_stop() -> None:
-    """Close every view thread's database connections and end the threads; new ones start on
-    demand. (A barrier holds each thread to one of the closing tasks, so each runs one.)"""
     global _pool
-    pool, _pool = _pool, None
-    if pool is None:
-        return
-    barrier = threading.Barrier(_pool_size)
-
-    def close() -> None:
-        connections.close_all()
-        barrier.wait(timeout=10)
-
-    for future in [pool.submit(close) for _ in range(_pool_size)]:
-        future.result()
-    pool.shutdown(wait=True)
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=settings.SYNC_VIEW_THREADS, thread_name_prefix="view")
+    return _pool
 
 
 def _run(fn, *args, **kwargs):

@@ -50,7 +50,7 @@ class BridgeError(Exception):
 @dataclass(frozen=True)
 class NewSession:
     session_id: str
-    model_id: str
+    model_id: str | None  # None: the agent did not say which model the session started on
     available_models: list[dict[str, Any]]
 
 
@@ -120,8 +120,11 @@ class BridgeClient:
                 )
                 if response.status_code >= 400:
                     raise _error_from_response(response)
-                return response.json()
-            except (httpx.TransportError, BridgeError, ValueError) as exc:
+                answer = response.json()
+                if not isinstance(answer, dict):
+                    raise ValueError("not a JSON object")
+                return answer
+            except (httpx.RequestError, BridgeError, ValueError) as exc:
                 error = exc if isinstance(exc, BridgeError) else _error_from_transport(exc)
                 if error.permanent or attempt + 1 == attempts:
                     raise error from exc
@@ -136,20 +139,27 @@ class BridgeClient:
         # Not idempotent: a retry after a lost answer would leave an orphan ACP session.
         body = {"cwd": cwd, **({"modelId": model_id} if model_id else {})}
         data = self._call("POST", "/session/new", body, idempotent=False)
-        try:
-            return NewSession(data["sessionId"], data["modelId"], list(data.get("availableModels") or []))
-        except (KeyError, TypeError) as exc:
+        session_id, model_id = data.get("sessionId"), data.get("modelId")
+        if not isinstance(session_id, str) or not session_id:
             raise BridgeError(
                 BridgeErrorKind.OTHER, "The bridge answered session/new without a session.", permanent=True
-            ) from exc
+            )
+        return NewSession(session_id, _str_or_none(model_id), _offered_models(data.get("availableModels")))
 
     def set_model(self, *, session_id: str, model_id: str) -> dict[str, Any]:
         # Setting a model is idempotent: a retried call lands in the same state.
         return self._call("POST", "/session/set_model", {"sessionId": session_id, "modelId": model_id}, idempotent=True)
 
     def session_state(self, *, session_id: str) -> dict[str, Any]:
-        """The model the agent last confirmed for the session, and its switches' state."""
-        return self._call("POST", "/session/state", {"sessionId": session_id}, idempotent=True)
+        """The model the agent last confirmed for the session, and its switches' state; a field of
+        the wrong type reads as absent."""
+        state = self._call("POST", "/session/state", {"sessionId": session_id}, idempotent=True)
+        return {
+            **state,
+            "switchPending": _str_or_none(state.get("switchPending")),
+            "lastSwitch": state.get("lastSwitch") if isinstance(state.get("lastSwitch"), dict) else None,
+            "availableModels": _offered_models(state.get("availableModels")),
+        }
 
     def count_tokens(self, *, session_id: str, model_ids: list[str], timeout: float) -> dict[str, int]:
         """The session's conversation counted for each model (`/session/count_tokens`): one try,
@@ -165,7 +175,7 @@ class BridgeClient:
                 raise _error_from_response(response)
             counts = response.json()["inputTokens"]
             return {model: int(counts[model]) for model in model_ids}
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _error_from_transport(exc) from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise BridgeError(BridgeErrorKind.OTHER, "The bridge sent an unreadable count.", permanent=True) from exc
@@ -183,7 +193,7 @@ class BridgeClient:
                 headers=self._headers,
                 timeout=self._timeout(),
             )
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _error_from_transport(exc) from exc
         if response.status_code >= 400:
             raise _error_from_response(response)
@@ -210,7 +220,7 @@ class BridgeClient:
                 event = parser.end()
                 if event is not None:
                     yield event
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise _error_from_transport(exc) from exc
 
 
@@ -235,6 +245,18 @@ class SseParser:
         return event
 
 
+def _offered_models(value: Any) -> list[dict[str, Any]]:
+    """The models an answer offers ([{modelId, name, description}]), without the entries that
+    are not objects naming a model."""
+    if not isinstance(value, list):
+        return []
+    return [m for m in value if isinstance(m, dict) and isinstance(m.get("modelId"), str) and m["modelId"]]
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _json_or_text(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
@@ -246,7 +268,7 @@ def _json_or_text(raw: str) -> dict[str, Any]:
 def _error_from_transport(exc: Exception) -> BridgeError:
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return BridgeError(BridgeErrorKind.TIMEOUT, "The agent bridge did not answer in time.", permanent=True)
-    if isinstance(exc, ValueError):
+    if isinstance(exc, ValueError | httpx.DecodingError):
         return BridgeError(BridgeErrorKind.OTHER, "The agent bridge sent an unreadable answer.", permanent=True)
     # Connect failures and dropped connections: the VM may be waking up; worth one more try.
     return BridgeError(BridgeErrorKind.UNREACHABLE, "The agent bridge could not be reached.", permanent=False)
@@ -258,9 +280,11 @@ def _error_from_response(response: httpx.Response) -> BridgeError:
     except ValueError:
         body = {}
     code = body.get("code") if isinstance(body, dict) else None
-    message = (body.get("message") if isinstance(body, dict) else None) or f"Bridge answered {response.status_code}."
-    extra = body.get("extra") if isinstance(body, dict) and isinstance(body.get("extra"), dict) else {}
     status = response.status_code
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message:
+        message = f"Bridge answered {status}."
+    extra = body.get("extra") if isinstance(body, dict) and isinstance(body.get("extra"), dict) else {}
     if code == "agent_session_lost" or status == 409:
         return BridgeError(BridgeErrorKind.SESSION_LOST, message, permanent=True, status=status, extra=extra)
     if code == "model_rejected":

@@ -27,6 +27,7 @@ from billing.models import SwitchRecord
 from billing.quotes.services import switch_record_reconciled
 from mk0r.db import RowUpdate, insert_row, rows_write
 from mk0r.errors import ServiceError
+from mk0r.timefmt import iso_z
 
 from .bridge_client import BridgeClient, BridgeError
 from .errors import SessionBusy
@@ -67,13 +68,13 @@ def model_map_from_offer(*, available_models: Iterable[Mapping[str, Any]], at: d
         texts = [t for t in (option.get("description"), option.get("name")) if isinstance(t, str)]
         api_id = next(filter(None, (_api_model_named(t, at=at) for t in texts)), None)
         if api_id is not None:
-            found[picker_id] = {"apiModel": api_id, "source": SOURCE_OFFER, "at": _iso(at)}
+            found[picker_id] = {"apiModel": api_id, "source": SOURCE_OFFER, "at": iso_z(at)}
         elif texts and texts[0].strip().lower() in _FAMILIES:
             family_only[picker_id] = texts[0].strip().lower()
     for picker_id, family in family_only.items():
         offered = {e["apiModel"] for e in found.values() if e["apiModel"].startswith(f"claude-{family}-")}
         if len(offered) == 1:
-            found[picker_id] = {"apiModel": offered.pop(), "source": SOURCE_OFFER, "at": _iso(at)}
+            found[picker_id] = {"apiModel": offered.pop(), "source": SOURCE_OFFER, "at": iso_z(at)}
     return found
 
 
@@ -219,7 +220,7 @@ def session_usage_models_observe(*, session: AgentSession, raw_records: Iterable
     if not seen:
         return
     seen.sort()
-    learned = {picker_id: {"apiModel": api, "source": SOURCE_USAGE, "at": _iso(at)} for at, picker_id, api in seen}
+    learned = {picker_id: {"apiModel": api, "source": SOURCE_USAGE, "at": iso_z(at)} for at, picker_id, api in seen}
     update: dict[str, Any] = {}
     merged = model_map_merge(session.model_map, learned)
     if merged != session.model_map:
@@ -232,7 +233,7 @@ def session_usage_models_observe(*, session: AgentSession, raw_records: Iterable
         logger.warning("session %s: a turn billed %s on %s, the session had %s", session.key, api_id, picker_id,
                        session.model_id)  # fmt: skip
         now = timezone.now()
-        note = f"A turn at {_iso(at)} was billed as {api_id} on {picker_id}; the session had {session.model_id}."
+        note = f"A turn at {iso_z(at)} was billed as {api_id} on {picker_id}; the session had {session.model_id}."
         insert_row(
             switch_record_reconciled(
                 user=session.user, session=session, agent_model_id=picker_id, now=now, source="usage_model", note=note
@@ -276,7 +277,3 @@ def _after_last_switch(session: AgentSession, at: datetime) -> bool:
         .values_list("created_at", flat=True)[:1]
     )
     return not last or at > last[0]
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")

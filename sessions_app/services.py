@@ -49,9 +49,8 @@ def session_create(*, user) -> StartedSession:
         # Claude Code writes 1-hour cache entries on a subscription, 5-minute ones on an API key.
         cache_ttl=CacheTtl.ONE_HOUR if subscription.billing_mode == BillingMode.OAUTH else CacheTtl.FIVE_MINUTES,
     )
-    provider = provider_for(session.provider)
     try:
-        sandbox = provider.start(session_key=str(session.key), user_id=user.pk)
+        sandbox = provider_for(session.provider).start(session_key=str(session.key), user_id=user.pk)
     except SandboxError as exc:
         _mark_failed(session, exc.message)
         raise api_error_from_sandbox(exc) from exc

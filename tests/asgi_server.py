@@ -41,7 +41,7 @@ class AsgiServer:
         self._thread.join(timeout=10)
         # The view threads end, and with them their database connections (the test database is
         # dropped at the end of the run).
-        threadpool.view_threads_stop()
+        _view_threads_stop()
         for undo in self._undo:
             undo()
 
@@ -77,3 +77,21 @@ class AsgiServer:
             shared.dec_thread_sharing()
 
         self._undo = (undo_run, undo_signal)
+
+
+def _view_threads_stop() -> None:
+    """Close every view thread's database connections and end the threads; new ones start on
+    demand. (A barrier holds each thread to one of the closing tasks, so each runs one.)"""
+    pool, threadpool._pool = threadpool._pool, None
+    if pool is None:
+        return
+    size = pool._max_workers
+    barrier = threading.Barrier(size)
+
+    def close() -> None:
+        connections.close_all()
+        barrier.wait(timeout=10)
+
+    for future in [pool.submit(close) for _ in range(size)]:
+        future.result()
+    pool.shutdown(wait=True)

@@ -68,6 +68,11 @@ class BridgeDouble:
         self.fail_with = (status, {"code": code, "message": f"simulated {code}", "extra": extra})
         self.fail_times = times
 
+    def answer(self, status: int, body, *, times: int = 1) -> None:
+        """The next `times` calls get `body` (any JSON) with `status`, whatever they ask."""
+        self.fail_with = (status, body)
+        self.fail_times = times
+
     def offer(self) -> list[dict]:
         return [{"modelId": m, "name": m, "description": self.descriptions.get(m, "")} for m in self.available]
 
@@ -83,7 +88,7 @@ class BridgeDouble:
             def log_message(self, *args):
                 pass
 
-            def _send(self, status: int, body: dict) -> None:
+            def _send(self, status: int, body) -> None:
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

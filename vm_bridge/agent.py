@@ -58,7 +58,6 @@ class AgentHost:
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._exit_listeners: list[Callable[[int], None]] = []
-        self.restarts = 0
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -99,7 +98,6 @@ class AgentHost:
                 return
             if loop.time() - started > _HEALTHY_UPTIME:
                 backoff = self.config.restart_backoff
-            self.restarts += 1
             logger.warning("agent exited; restarting in %.1fs", backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.config.restart_backoff_max)

@@ -71,11 +71,7 @@ class Bridge:
         """First reaction to SIGTERM: end the turns so open streams close and the server can stop."""
         if not self._shutting_down:
             self._shutting_down = True
-            self.sessions.spawn(self._cancel_turns())
-
-    async def _cancel_turns(self) -> None:
-        for turn in list(self.sessions.turns):
-            await self.sessions.host.notify("session/cancel", {"sessionId": turn.session_id})
+            self.sessions.spawn(self.sessions.cancel_turns())
 
     async def stop(self) -> None:
         self._shutting_down = True

@@ -8,7 +8,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,9 @@ from .errors import (
     invalid_request,
     session_lost,
 )
-from .models import CONFIG_OPTION, ModelState, from_config_options, from_new_session
+from .model_options import CONFIG_OPTION, ModelState, from_config_options, from_new_session
 from .turns import Turn, prompt_blocks, turn_usage
-from .usage import rate_limit_records
+from .usage import now_iso, rate_limit_records
 
 logger = logging.getLogger("vm_bridge.sessions")
 
@@ -63,7 +62,7 @@ class SwitchState:
 
     def finish(self, model_id: str, outcome: str, *, late: bool, error: str | None = None) -> None:
         self.pending = None
-        self.last = {"modelId": model_id, "outcome": outcome, "late": late, "at": _now_iso(), "error": error}
+        self.last = {"modelId": model_id, "outcome": outcome, "late": late, "at": now_iso(), "error": error}
 
 
 class SessionManager:
@@ -101,10 +100,14 @@ class SessionManager:
     async def start(self) -> None:
         await self.host.start()
 
+    async def cancel_turns(self) -> None:
+        """Ask the agent to end every running turn (each stream then ends with its `done`)."""
+        for turn in list(self.turns):
+            await self._notify_cancel(turn.session_id)
+
     async def stop(self, grace: float = 3.0) -> None:
         """Cancel every turn, give the agent `grace` seconds to end them, then stop it."""
-        for turn in list(self.turns):
-            await self.host.notify("session/cancel", {"sessionId": turn.session_id})
+        await self.cancel_turns()
         if self.turns:
             tasks = [t.task for t in self.turns if t.task is not None]
             await asyncio.wait(tasks, timeout=grace)
@@ -246,18 +249,18 @@ class SessionManager:
     def prompt(self, *, session_id: str, prompt: Any) -> Turn:
         session = self._live(session_id)
         blocks = prompt_blocks(prompt)
-        turn = Turn(session.session_id, cancel=lambda: self.spawn(self._cancel_notice(session.session_id)))
+        turn = Turn(session.session_id, cancel=lambda: self.spawn(self._notify_cancel(session.session_id)))
         session.listeners.add(turn.queue)
         self.turns.add(turn)
         turn.task = asyncio.create_task(self._run_turn(session, turn, blocks))
         return turn
 
-    def _cancel_notice(self, session_id: str) -> Awaitable[None]:
+    def _notify_cancel(self, session_id: str) -> Awaitable[None]:
         return self.host.notify("session/cancel", {"sessionId": session_id})
 
     async def cancel(self, *, session_id: str) -> dict[str, Any]:
         self._live(session_id)
-        await self.host.notify("session/cancel", {"sessionId": session_id})
+        await self._notify_cancel(session_id)
         return {"ok": True}
 
     # turn ------------------------------------------------------------------------------
@@ -279,7 +282,7 @@ class SessionManager:
             turn.put("done", {"stopReason": result.get("stopReason"), "usage": usage})
         except BridgeError as exc:
             if exc.code == "agent_timeout":
-                await self.host.notify("session/cancel", {"sessionId": session.session_id})
+                await self._notify_cancel(session.session_id)
             turn.put("error", {"code": exc.code, "message": exc.message})
         except AgentDied:
             turn.put("error", {"code": "agent_session_lost", "message": "the agent exited during the turn"})
@@ -380,7 +383,3 @@ def _settled(task: asyncio.Task) -> None:
     # session's switch state, so retrieve it here rather than have asyncio warn about it.
     if not task.cancelled():
         task.exception()
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

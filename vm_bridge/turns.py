@@ -39,9 +39,19 @@ def prompt_blocks(prompt: Any) -> list[dict[str, Any]]:
 
 
 def turn_usage(usage: Any) -> dict[str, int] | None:
+    """The turn's `PromptResponse.usage` as the contract's `done` carries it. A count the agent
+    sent as something else than a number reads as 0, so the turn still ends (and is billed from
+    what can be read) instead of failing."""
     if not isinstance(usage, dict):
         return None
     keys = ("inputTokens", "outputTokens", "cachedReadTokens", "cachedWriteTokens")
-    out = {k: int(usage.get(k) or 0) for k in keys}
-    out["totalTokens"] = int(usage.get("totalTokens") or sum(out.values()))
+    out = {k: _tokens(usage.get(k)) for k in keys}
+    out["totalTokens"] = _tokens(usage.get("totalTokens")) or sum(out.values())
     return out
+
+
+def _tokens(value: Any) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0

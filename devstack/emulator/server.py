@@ -7,7 +7,6 @@ import collections
 import hashlib
 import json
 import logging
-import time
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,7 +18,7 @@ from . import latency, models, replies
 from .cache import Clock, PromptCache, breakpoints
 from .diagnostics import Diagnostics, fingerprint
 from .streaming import Pace, message_events
-from .tokens import PromptError, build_prompt, count_text, text_units
+from .tokens import PromptError, build_prompt, count_text
 
 log = logging.getLogger("devstack.emulator")
 
@@ -278,17 +277,6 @@ async def admin_requests(request: Request) -> Response:
     return JSONResponse({"requests": list(state.requests)})
 
 
-async def admin_tokens(request: Request) -> Response:
-    """Token count of plain text for a model, so tests can state exact expectations."""
-    _admin_only(request)
-    body = await _json_body(request)
-    resolved = models.resolve(body.get("model", ""))
-    if resolved is None:
-        raise ApiError(404, "not_found_error", f"model: {body.get('model')}")
-    text = body.get("text", "")
-    return JSONResponse({"tokens": count_text(text, resolved.spec.ratio_pct), "units": text_units(text)})
-
-
 async def unknown(request: Request) -> Response:
     state: State = request.app.state.emulator
     state.unknown.append(f"{request.method} {request.url.path}")
@@ -324,11 +312,9 @@ def create_app(*, time_offset: float = 0.0, latency: str = "none") -> Starlette:
             Route("/_emulator/reset", admin_reset, methods=["POST"]),
             Route("/_emulator/state", admin_state, methods=["GET"]),
             Route("/_emulator/requests", admin_requests, methods=["GET"]),
-            Route("/_emulator/tokens", admin_tokens, methods=["POST"]),
             Route("/{path:path}", unknown, methods=_ALL),
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
     )
     app.state.emulator = State(time_offset, latency)
-    app.state.started = time.time()
     return app

@@ -55,7 +55,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "mk0r.urls"
 WSGI_APPLICATION = "mk0r.wsgi.application"
 ASGI_APPLICATION = "mk0r.asgi.application"
-# Under ASGI (make serve) synchronous API views run on this many threads per process
+# Under ASGI (make serve, make run) synchronous API views run on this many threads per process
 # (mk0r.threadpool); chat turns hold none. Each thread keeps one database connection.
 SYNC_VIEW_THREADS = env.int("SYNC_VIEW_THREADS", default=16)
 

@@ -4,6 +4,7 @@ import os
 
 import pytest
 from django.db import OperationalError
+from django.test import Client
 
 
 def test_healthz_needs_no_database(client):
@@ -12,6 +13,13 @@ def test_healthz_needs_no_database(client):
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_a_probe_answers_another_method_with_the_api_error_shape(path):
+    response = Client(enforce_csrf_checks=True).post(path)
+    assert response.status_code == 405 and response["Allow"] == "GET"
+    assert response.json()["code"] == "method_not_allowed" and set(response.json()) == {"code", "message", "extra"}
 
 
 @pytest.mark.django_db

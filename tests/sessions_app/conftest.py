@@ -1,4 +1,10 @@
-"""The agents these tests run offer Claude Code's February 2026 lineup.
+"""The agents these tests run, and the local stack some of them run on.
+
+The local stack: the local provider starts vm_bridge as a subprocess, which runs the devstack
+reference agent over ACP stdio, which calls the devstack emulator over HTTP; the bridge's usage
+relay posts signed records back to the service on a real ASGI server.
+
+The agents offer Claude Code's February 2026 lineup.
 
 The bridge double and the reference agent (devstack/agent/options.py) map `haiku` to Haiku 4.5,
 `sonnet` and `default` to Sonnet 4.6 and `opus` to Opus 4.6, and their turns report those
@@ -12,6 +18,9 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import Max
+from django.test import override_settings
+
+from sessions_app.sandboxes import local
 
 AGENT_LINEUP = {
     "haiku": "claude-haiku-4-5",
@@ -42,3 +51,27 @@ def _aliases_of_the_agents_lineup(request):
             long_context=alias.endswith("[1m]"),
             notes="The test agents' lineup (devstack/agent/options.py).",
         )
+
+
+@pytest.fixture(scope="module")
+def sandbox_root(tmp_path_factory):
+    """The local sandboxes of one test module, and their emulator."""
+    root = tmp_path_factory.mktemp("sandboxes")
+    yield root
+    with override_settings(LOCAL_SANDBOX_ROOT=root):
+        local.local_stack_stop()  # also the bridges of sessions a failed test left open
+
+
+@pytest.fixture
+def local_stack(settings, sandbox_root, monkeypatch, asgi_live_server):
+    """New sessions start on the local stack, which relays usage to `asgi_live_server`."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    settings.SANDBOX_PROVIDER = "local"
+    settings.LOCAL_SANDBOX_ROOT = sandbox_root
+    settings.PUBLIC_BASE_URL = asgi_live_server.url
+    settings.BRIDGE_READ_TIMEOUT = 20.0
+    # The token count of a quote across tokenizers: on a loaded test machine it may take longer
+    # than the production budget, and these tests want the count, not the fallback.
+    settings.BRIDGE_COUNT_TOKENS_TIMEOUT = 5.0
+    return sandbox_root

@@ -1,7 +1,7 @@
-"""Chat turns on the ASGI server: they stream without holding a thread, a client can stop its
-turn, and a client that goes away has its turn cancelled."""
+"""Chat turns on the ASGI server: a client can stop its turn, a client that goes away has its
+turn cancelled, and the synchronous views run side by side. (More turns at once than the
+threaded server had threads: test_serve.py, on the production server itself.)"""
 
-import json
 import threading
 import time
 
@@ -9,34 +9,14 @@ import httpx
 import pytest
 from django.db import connection
 
+from .api import http_api, sse_events, wait_for
+
 pytestmark = pytest.mark.django_db
 # Requests side by side need a database server: the in-memory SQLite test database is one
 # connection, which the test server's views take in turn.
 concurrent = pytest.mark.skipif(
     connection.vendor == "sqlite", reason="requests side by side need PostgreSQL (set DATABASE_URL)"
 )
-
-
-def _events(lines) -> list[tuple[str, dict]]:
-    events, name = [], None
-    for line in lines:
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line[6:])))
-    return events
-
-
-def _api(server, client) -> httpx.Client:
-    token = client._credentials["HTTP_AUTHORIZATION"]
-    return httpx.Client(base_url=server.url, headers={"Authorization": token}, timeout=10)
-
-
-def _wait_for(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_cancel_on_an_idle_session_is_a_no_op(pro_client, bridge):
@@ -77,7 +57,7 @@ def test_cancel_needs_a_session_key(pro_client, bridge):
 @pytest.mark.django_db(transaction=True)
 def test_stop_ends_the_running_turn_with_done_cancelled(pro_client, bridge, asgi_live_server):
     bridge.turn_events, bridge.turn_interval = 600, 0.05  # a 30 s turn
-    api = _api(asgi_live_server, pro_client)
+    api = http_api(asgi_live_server.url, pro_client, timeout=10)
     key = api.post("/api/chat/sessions").json()["sessionKey"]
 
     started = time.monotonic()
@@ -87,7 +67,7 @@ def test_stop_ends_the_running_turn_with_done_cancelled(pro_client, bridge, asgi
         assert next(lines) == "event: update"
         stopped = api.post("/api/chat/cancel", json={"sessionKey": key})
         assert stopped.status_code == 200
-        events = _events(lines)
+        events = sse_events(lines)
 
     assert time.monotonic() - started < 5
     assert events[-1] == ("done", {"stopReason": "cancelled", "usage": events[-1][1]["usage"]})
@@ -97,7 +77,7 @@ def test_stop_ends_the_running_turn_with_done_cancelled(pro_client, bridge, asgi
 @pytest.mark.django_db(transaction=True)
 def test_a_client_gone_mid_turn_has_its_turn_cancelled(pro_client, bridge, asgi_live_server):
     bridge.turn_events, bridge.turn_interval = 600, 0.05
-    api = _api(asgi_live_server, pro_client)
+    api = http_api(asgi_live_server.url, pro_client, timeout=10)
     key = api.post("/api/chat/sessions").json()["sessionKey"]
     session_id = api.get(f"/api/chat/sessions/{key}").json()["sessionId"]
 
@@ -105,14 +85,14 @@ def test_a_client_gone_mid_turn_has_its_turn_cancelled(pro_client, bridge, asgi_
         assert next(response.iter_lines()) == "event: update"
     gone = time.monotonic()  # the connection is closed here
 
-    _wait_for(lambda: session_id in bridge.cancelled, timeout=2.0)
+    wait_for(lambda: session_id in bridge.cancelled, timeout=2.0)
     assert time.monotonic() - gone < 2.0
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_client_gone_before_the_first_event_has_its_turn_cancelled(pro_client, bridge, asgi_live_server):
     bridge.delay = 1.0  # the agent's first event is a while coming
-    api = _api(asgi_live_server, pro_client)
+    api = http_api(asgi_live_server.url, pro_client, timeout=10)
     key = api.post("/api/chat/sessions").json()["sessionKey"]
     session_id = api.get(f"/api/chat/sessions/{key}").json()["sessionId"]
     bridge.calls.clear()
@@ -121,45 +101,8 @@ def test_a_client_gone_before_the_first_event_has_its_turn_cancelled(pro_client,
         api.post("/api/chat", json={"sessionKey": key, "prompt": "go"}, timeout=0.3)
 
     cancels = lambda: [body for path, body, _ in bridge.calls if path == "/session/cancel"]  # noqa: E731
-    _wait_for(cancels, timeout=3.0)
+    wait_for(cancels, timeout=3.0)
     assert cancels() == [{"sessionId": session_id}]
-
-
-@concurrent
-@pytest.mark.django_db(transaction=True)
-def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, bridge, asgi_live_server):
-    """100 turns stream at once (the threaded server had 2 x 16 threads), and a quote of another
-    session still answers at once."""
-    bridge.turn_events, bridge.turn_interval = 120, 0.25  # 30 s turns: all 100 are open at once
-    api = _api(asgi_live_server, pro_client)
-    keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(101)]
-    first_events: list[float] = []
-    ends: list[str] = []
-
-    def turn(key: str) -> None:
-        with (
-            httpx.Client(base_url=api.base_url, headers=api.headers, timeout=60) as own,
-            own.stream("POST", "/api/chat", json={"sessionKey": key, "prompt": "go"}) as response,
-        ):
-            lines = response.iter_lines()
-            assert next(lines) == "event: update"
-            first_events.append(time.monotonic())
-            ends.append(_events(lines)[-1][0])
-
-    threads = [threading.Thread(target=turn, args=(key,)) for key in keys[:100]]
-    for thread in threads:
-        thread.start()
-    _wait_for(lambda: len(first_events) == 100, timeout=20.0)
-
-    asked = time.monotonic()
-    quote = api.post("/api/chat/model/quote", json={"sessionKey": keys[100], "modelId": "sonnet"})
-    answered = time.monotonic() - asked
-
-    assert quote.status_code == 200, quote.text
-    assert answered < 1.0
-    for thread in threads:
-        thread.join(timeout=60)
-    assert ends == ["done"] * 100
 
 
 @concurrent
@@ -167,7 +110,7 @@ def test_more_turns_than_the_old_thread_count_while_a_quote_answers(pro_client, 
 def test_slow_synchronous_views_do_not_wait_for_each_other(pro_client, bridge, asgi_live_server):
     """The synchronous views run on the view threads, side by side: four switches whose agent
     takes 1 s each finish together."""
-    api = _api(asgi_live_server, pro_client)
+    api = http_api(asgi_live_server.url, pro_client, timeout=10)
     keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(4)]
     bridge.delay = 1.0
     answers: list[int] = []

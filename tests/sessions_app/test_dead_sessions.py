@@ -15,34 +15,9 @@ from billing.models import SwitchRecord
 from sessions_app.models import AgentSession, SessionStatus
 from sessions_app.sandboxes import local
 
+from .api import session_start
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def sandbox_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sandboxes")
-    yield root
-    from django.test import override_settings
-
-    with override_settings(LOCAL_SANDBOX_ROOT=root):
-        local.local_stack_stop()
-
-
-@pytest.fixture
-def local_stack(settings, sandbox_root, monkeypatch, live_server):
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    settings.SANDBOX_PROVIDER = "local"
-    settings.LOCAL_SANDBOX_ROOT = sandbox_root
-    settings.PUBLIC_BASE_URL = live_server.url
-    settings.BRIDGE_READ_TIMEOUT = 20.0
-    return sandbox_root
-
-
-def _start(client) -> dict:
-    response = client.post("/api/chat/sessions", format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
 
 
 def _gone(response) -> None:
@@ -61,7 +36,7 @@ def _agent_pid(bridge_pid: int) -> int:
 
 
 def test_a_dead_sandbox_answers_410_and_the_session_says_so(pro_client, local_stack):
-    session = _start(pro_client)
+    session = session_start(pro_client)
     key = session["sessionKey"]
     row = AgentSession.objects.get(key=key)
     provider = local.LocalProvider()
@@ -88,7 +63,7 @@ def test_a_dead_sandbox_answers_410_and_the_session_says_so(pro_client, local_st
 def test_a_dead_sandbox_found_by_a_turn_on_the_asgi_server_or_a_cancel_answers_410(
     pro_client, local_stack, asgi_live_server
 ):
-    turn_key, cancel_key = _start(pro_client)["sessionKey"], _start(pro_client)["sessionKey"]
+    turn_key, cancel_key = session_start(pro_client)["sessionKey"], session_start(pro_client)["sessionKey"]
     rows = {key: AgentSession.objects.get(key=key) for key in (turn_key, cancel_key)}
     for row in rows.values():
         local.LocalProvider().stop(sandbox_id=row.sandbox_id)
@@ -109,7 +84,7 @@ def test_a_dead_sandbox_found_by_a_turn_on_the_asgi_server_or_a_cancel_answers_4
 
 
 def test_a_switch_that_finds_the_sandbox_gone_is_in_the_ledger(pro_client, local_stack):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     row = AgentSession.objects.get(key=key)
     local.LocalProvider().stop(sandbox_id=row.sandbox_id)
 
@@ -122,7 +97,7 @@ def test_a_switch_that_finds_the_sandbox_gone_is_in_the_ledger(pro_client, local
 
 
 def test_resume_leaves_a_live_session_alone_unless_forced(pro_client, local_stack):
-    session = _start(pro_client)
+    session = session_start(pro_client)
     key, first_id = session["sessionKey"], session["sessionId"]
 
     resumed = pro_client.post(f"/api/chat/sessions/{key}/resume", format="json")
@@ -145,7 +120,7 @@ def test_resume_leaves_a_live_session_alone_unless_forced(pro_client, local_stac
 
 
 def test_resume_recreates_a_session_the_agent_lost(pro_client, local_stack):
-    session = _start(pro_client)
+    session = session_start(pro_client)
     key, first_id = session["sessionKey"], session["sessionId"]
     switched = pro_client.post("/api/chat/model", {"sessionKey": key, "modelId": "sonnet"}, format="json")
     assert switched.status_code == 200, switched.json()

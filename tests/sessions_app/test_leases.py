@@ -20,6 +20,8 @@ from sessions_app.models import AgentSession
 from sessions_app.selectors import session_with_switch_context
 from tests.conftest import client_for
 
+from .api import session_start
+
 pytestmark = pytest.mark.django_db
 
 
@@ -150,10 +152,6 @@ def test_no_transaction_is_open_while_the_lease_is_held():
     assert AgentSession.objects.get(pk=session.pk).model_id == "opus"
 
 
-def _start(client) -> dict:
-    return client.post("/api/chat/sessions", format="json").json()
-
-
 def _switch(client, key, model_id="sonnet"):
     return client.post("/api/chat/model", {"sessionKey": key, "modelId": model_id}, format="json")
 
@@ -163,7 +161,7 @@ def _lease_of(key) -> uuid.UUID | None:
 
 
 def test_a_switch_while_another_holds_the_session_is_409_busy(pro_client, bridge):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     session = AgentSession.objects.get(key=key)
     session_lease_take(user=session.user, key=key, now=timezone.now())
     calls = len(bridge.paths())
@@ -177,7 +175,7 @@ def test_a_switch_while_another_holds_the_session_is_409_busy(pro_client, bridge
 
 
 def test_every_way_out_of_a_switch_gives_the_lease_back(pro_client, bridge, monkeypatch):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
 
     assert _switch(pro_client, key, "sonnet").status_code == 200  # applied
     assert _lease_of(key) is None
@@ -201,7 +199,7 @@ def test_every_way_out_of_a_switch_gives_the_lease_back(pro_client, bridge, monk
 
 
 def test_a_switch_that_lost_its_lease_still_lands_in_the_ledger(pro_client, bridge, monkeypatch):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     set_model = BridgeClient.set_model
     intruder = uuid.uuid4()
 
@@ -223,7 +221,7 @@ def test_a_switch_that_lost_its_lease_still_lands_in_the_ledger(pro_client, brid
 
 
 def test_resume_holds_the_lease_and_gives_it_back(pro_client, bridge):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     session = AgentSession.objects.get(key=key)
     lease = session_lease_take(user=session.user, key=key, now=timezone.now())
 
@@ -244,7 +242,7 @@ def test_a_double_click_switches_twice_in_turn(bridge, settings):
         pytest.skip("a race needs PostgreSQL (set DATABASE_URL)")
     settings.SESSION_LEASE_WAIT_SECONDS = 5
     client = client_for("double-clicker", "pro")
-    key = _start(client)["sessionKey"]
+    key = session_start(client)["sessionKey"]
     token = client._credentials["HTTP_AUTHORIZATION"]
     results: dict[str, int] = {}
     start = threading.Barrier(2)

@@ -2,89 +2,28 @@
 devstack reference agent over ACP stdio, which calls the devstack emulator over HTTP; the
 bridge's usage relay posts signed records back to the live service."""
 
-import json
-import time
-
 import httpx
 import pytest
-from django.conf import settings as django_settings
 
 from billing.models import SwitchReconciliation, UsageEvent
 from sessions_app.models import AgentSession
 from sessions_app.sandboxes import local
 
-
-@pytest.fixture(scope="module")
-def sandbox_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sandboxes")
-    yield root
-    from django.test import override_settings
-
-    with override_settings(LOCAL_SANDBOX_ROOT=root):
-        local.local_stack_stop()  # also the bridges of sessions a failed test left open
-
-
-@pytest.fixture
-def local_stack(settings, sandbox_root, monkeypatch, asgi_live_server):
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    settings.SANDBOX_PROVIDER = "local"
-    settings.LOCAL_SANDBOX_ROOT = sandbox_root
-    settings.PUBLIC_BASE_URL = asgi_live_server.url
-    settings.BRIDGE_READ_TIMEOUT = 20.0
-    # The token count of a quote across tokenizers: on a loaded test machine it may take longer
-    # than the production budget, and these tests want the count, not the fallback.
-    settings.BRIDGE_COUNT_TOKENS_TIMEOUT = 5.0
-    return sandbox_root
-
-
-def _api(client) -> httpx.Client:
-    """The client's calls to the ASGI server the stack's usage relay posts to (PUBLIC_BASE_URL)."""
-    return httpx.Client(
-        base_url=django_settings.PUBLIC_BASE_URL,
-        headers={"Authorization": client._credentials["HTTP_AUTHORIZATION"]},
-        timeout=30,
-    )
-
-
-def _events(lines) -> list[tuple[str, dict]]:
-    events, name = [], None
-    for line in lines:
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line[6:])))
-    return events
-
-
-def _chat(client, key, prompt) -> list[tuple[str, dict]]:
-    """One turn, streamed by the ASGI server as a browser would read it."""
-    with _api(client) as api, api.stream("POST", "/api/chat", json={"sessionKey": key, "prompt": prompt}) as r:
-        assert r.status_code == 200 and r.headers["Content-Type"] == "text/event-stream"
-        return _events(r.iter_lines())
-
-
-def _wait_for(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the usage relay"
-        time.sleep(0.1)
+from .api import chat_turn, http_api, session_start, wait_for
 
 
 @pytest.mark.django_db(transaction=True)
-def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack):
-    created = pro_client.post("/api/chat/sessions", format="json")
-    assert created.status_code == 201, created.json()
-    session = created.json()
+def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack, asgi_live_server):
+    session = session_start(pro_client)
     key = session["sessionKey"]
     assert session["modelId"] == "haiku"
     assert {"haiku", "sonnet", "opus"} <= {m["modelId"] for m in session["availableModels"]}
 
-    first = _chat(pro_client, key, "Build a todo app " + "with a long spec " * 1800)
+    first = chat_turn(asgi_live_server.url, pro_client, key, "Build a todo app " + "with a long spec " * 1800)
     names = [name for name, _ in first]
     assert names[-1] == "done" and "update" in names
     # The relay delivers the turn's usage, exactly as the API billed it, signed by the bridge.
-    _wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
+    wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
     event = UsageEvent.objects.get(session_key=key)
     assert event.model == "claude-haiku-4-5" and event.cache_write_5m_tokens > 4096
 
@@ -101,11 +40,11 @@ def test_session_chat_quote_confirm_chat_reconcile_close(pro_client, local_stack
     assert confirmed.status_code == 200, confirmed.json()
     assert confirmed.json()["sessionId"] == session["sessionId"]
 
-    second = _chat(pro_client, key, "Add dark mode")
+    second = chat_turn(asgi_live_server.url, pro_client, key, "Add dark mode")
     assert second[-1][0] == "done"
     # The new model has no cache of this conversation: the turn reads nothing.
     assert second[-1][1]["usage"]["cachedReadTokens"] == 0
-    _wait_for(lambda: SwitchReconciliation.objects.filter(switch__session__key=key).exists())
+    wait_for(lambda: SwitchReconciliation.objects.filter(switch__session__key=key).exists())
     (row,) = pro_client.get(f"/api/chat/sessions/{key}/switches").json()["switches"]
     assert row["quotedTaxUsd"] == quote["taxUsd"] and row["actualTaxUsd"] is not None
 
@@ -141,17 +80,17 @@ def test_a_turn_left_by_its_client_is_cancelled_and_its_usage_recorded(
     settings.PUBLIC_BASE_URL = asgi_live_server.url
     settings.BRIDGE_READ_TIMEOUT = 20.0
     try:
-        key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
+        key = session_start(pro_client)["sessionKey"]
         prompt = "Build a todo app " + "with a long spec " * 1800  # ~7k tokens: about 1 s to the first token
-        with _api(pro_client) as api, pytest.raises(httpx.ReadTimeout):
+        with http_api(asgi_live_server.url, pro_client) as api, pytest.raises(httpx.ReadTimeout):
             api.post("/api/chat", json={"sessionKey": key, "prompt": prompt}, timeout=0.3)
 
-        _wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
+        wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
         event = UsageEvent.objects.get(session_key=key)
         assert event.cache_write_5m_tokens > 4096  # the prompt was read, and is billed
         assert event.output_tokens <= 1  # the reply stopped at its first token
 
-        after = _chat(pro_client, key, "Still there?")
+        after = chat_turn(asgi_live_server.url, pro_client, key, "Still there?")
         assert after[-1][0] == "done" and after[-1][1]["stopReason"] == "end_turn"
     finally:
         local.local_stack_stop()

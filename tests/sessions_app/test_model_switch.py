@@ -7,15 +7,11 @@ import pytest
 from sessions_app.models import AgentSession
 from tests.conftest import client_for
 
+from .api import session_start
+
 pytestmark = pytest.mark.django_db
 
 URL = "/api/chat/model"
-
-
-def _session(client) -> dict:
-    response = client.post("/api/chat/sessions", format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
 
 
 def _switch(client, key, model_id="sonnet", **kwargs):
@@ -27,7 +23,7 @@ def _stored_model(key) -> str:
 
 
 def test_switch_is_forwarded_with_the_same_acp_session(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
 
     response = _switch(pro_client, session["sessionKey"], "opus")
 
@@ -51,7 +47,7 @@ def test_switch_is_forwarded_with_the_same_acp_session(pro_client, bridge):
 
 
 def test_switch_to_the_current_model_is_a_no_op(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     calls_before = len(bridge.calls)
 
     response = _switch(pro_client, session["sessionKey"], "haiku")
@@ -100,7 +96,7 @@ def test_malformed_json_is_400(pro_client):
 
 
 def test_unknown_model_is_400(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     response = _switch(pro_client, session["sessionKey"], "gpt-5")
     assert response.status_code == 400
     assert response.json()["code"] == "unknown_model"
@@ -108,7 +104,7 @@ def test_unknown_model_is_400(pro_client, bridge):
 
 
 def test_model_rejected_by_the_agent_is_400_with_its_list(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     bridge.available = ["haiku", "sonnet"]
     response = _switch(pro_client, session["sessionKey"], "opus")
     assert response.status_code == 400
@@ -124,7 +120,7 @@ def test_missing_session_is_404(pro_client, bridge):
 
 
 def test_another_users_session_is_404_and_untouched(pro_client, bridge, db):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     other = client_for("other-pro", "pro")
     response = _switch(other, session["sessionKey"], "opus")
     assert response.status_code == 404
@@ -133,7 +129,7 @@ def test_another_users_session_is_404_and_untouched(pro_client, bridge, db):
 
 
 def test_free_user_needs_a_subscription_for_sonnet(free_client, bridge):
-    session = _session(free_client)
+    session = session_start(free_client)
     response = _switch(free_client, session["sessionKey"], "sonnet")
     assert response.status_code == 402
     assert response.json()["code"] == "subscription_required"
@@ -143,7 +139,7 @@ def test_free_user_needs_a_subscription_for_sonnet(free_client, bridge):
 @pytest.mark.parametrize("status", ["past_due", "canceled"])
 def test_lapsed_subscription_is_402(db, bridge, status):
     client = client_for(f"lapsed-{status}", "pro", status=status)
-    session = _session(client)
+    session = session_start(client)
     response = _switch(client, session["sessionKey"], "sonnet")
     assert response.status_code == 402
     assert response.json()["extra"]["status"] == status
@@ -151,11 +147,11 @@ def test_lapsed_subscription_is_402(db, bridge, status):
 
 def test_trialing_counts_as_active(db, bridge):
     client = client_for("trial", "pro", status="trialing")
-    assert _switch(client, _session(client)["sessionKey"], "sonnet").status_code == 200
+    assert _switch(client, session_start(client)["sessionKey"], "sonnet").status_code == 200
 
 
 def test_model_not_in_plan_is_403(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     response = _switch(pro_client, session["sessionKey"], "opus[1m]")
     assert response.status_code == 403
     assert response.json()["code"] == "model_not_in_plan"
@@ -163,12 +159,12 @@ def test_model_not_in_plan_is_403(pro_client, bridge):
 
 
 def test_one_million_context_where_the_plan_includes_it(max20_client, bridge):
-    session = _session(max20_client)
+    session = session_start(max20_client)
     assert _switch(max20_client, session["sessionKey"], "opus[1m]").status_code == 200
 
 
 def test_unreachable_agent_is_502_and_model_unchanged(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     bridge.drop_connection = True
     response = _switch(pro_client, session["sessionKey"])
     assert response.status_code == 502
@@ -177,7 +173,7 @@ def test_unreachable_agent_is_502_and_model_unchanged(pro_client, bridge):
 
 
 def test_transient_bridge_failure_is_retried(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     bridge.fail(503, "agent_starting", times=1)
     response = _switch(pro_client, session["sessionKey"])
     assert response.status_code == 200
@@ -185,7 +181,7 @@ def test_transient_bridge_failure_is_retried(pro_client, bridge):
 
 
 def test_slow_agent_is_504_and_model_unchanged(pro_client, bridge, settings):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     settings.BRIDGE_READ_TIMEOUT = 0.3
     bridge.delay = 1.0
     response = _switch(pro_client, session["sessionKey"])
@@ -197,7 +193,7 @@ def test_slow_agent_is_504_and_model_unchanged(pro_client, bridge, settings):
 
 
 def test_lost_agent_session_is_409(pro_client, bridge):
-    session = _session(pro_client)
+    session = session_start(pro_client)
     bridge.sessions.clear()
     response = _switch(pro_client, session["sessionKey"])
     assert response.status_code == 409
@@ -220,7 +216,7 @@ def test_switches_are_rate_limited_per_user(pro_client, bridge, monkeypatch):
     from django.core.cache import cache
     from rest_framework.throttling import ScopedRateThrottle
 
-    session = _session(pro_client)
+    session = session_start(pro_client)
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"model_switch": "2/min"})
     cache.delete_many([f"throttle_model_switch_{pro_client.user.pk}"])
     codes = [_switch(pro_client, session["sessionKey"], m).status_code for m in ("sonnet", "haiku", "sonnet")]

@@ -12,13 +12,10 @@ from django.db import OperationalError
 from billing.models import SwitchRecord
 from sessions_app.models import AgentSession
 
+from .api import session_start
 from .relay import minutes_ago, request_record, signed_post
 
 pytestmark = pytest.mark.django_db
-
-
-def _start(client) -> dict:
-    return client.post("/api/chat/sessions", format="json").json()
 
 
 def _switch(client, key, model_id, **extra):
@@ -45,7 +42,7 @@ def _timed_out_switch(client, bridge, settings, key, model_id):
 
 
 def test_a_timed_out_switch_is_unknown_and_the_next_quote_takes_the_agents_model(pro_client, bridge, settings):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
 
     response = _timed_out_switch(pro_client, bridge, settings, key, "sonnet")
 
@@ -66,7 +63,7 @@ def test_a_timed_out_switch_is_unknown_and_the_next_quote_takes_the_agents_model
 
 
 def test_switching_back_after_an_unknown_switch_reaches_the_agent(pro_client, bridge, settings):
-    started = _start(pro_client)
+    started = session_start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
     _timed_out_switch(pro_client, bridge, settings, key, "sonnet")
     assert bridge.sessions[acp_id] == "sonnet"  # the agent runs sonnet; the database says haiku
@@ -88,7 +85,7 @@ def test_switching_back_after_an_unknown_switch_reaches_the_agent(pro_client, br
 
 
 def test_a_turn_reconciles_before_it_runs(pro_client, bridge, settings):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     _timed_out_switch(pro_client, bridge, settings, key, "opus")
     calls = len(bridge.paths())
 
@@ -99,14 +96,14 @@ def test_a_turn_reconciles_before_it_runs(pro_client, bridge, settings):
 
 
 def test_an_unflagged_session_never_asks_the_agent(pro_client, bridge):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     assert _switch(pro_client, key, "sonnet").status_code == 200
     assert _quote(pro_client, key, "haiku").status_code == 200
     assert "/session/state" not in bridge.paths()
 
 
 def test_a_pending_switch_is_409_for_the_next_switch(pro_client, bridge, settings, monkeypatch):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     _timed_out_switch(pro_client, bridge, settings, key, "sonnet")
     from sessions_app.bridge_client import BridgeClient
 
@@ -124,7 +121,7 @@ def test_a_pending_switch_is_409_for_the_next_switch(pro_client, bridge, setting
 
 
 def test_database_lost_while_recording_a_switch(pro_client, bridge, monkeypatch):
-    started = _start(pro_client)
+    started = session_start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
     import sessions_app.switching as switching
 
@@ -150,7 +147,7 @@ def test_database_lost_while_recording_a_switch(pro_client, bridge, monkeypatch)
 
 @pytest.mark.django_db(transaction=True)  # as in production: the request is in no transaction
 def test_the_lease_is_given_back_on_a_fresh_connection(pro_client, bridge, monkeypatch):
-    key = _start(pro_client)["sessionKey"]
+    key = session_start(pro_client)["sessionKey"]
     import sessions_app.leases as leases
 
     real, failures = leases.session_lease_end, []
@@ -171,7 +168,7 @@ def test_the_lease_is_given_back_on_a_fresh_connection(pro_client, bridge, monke
 
 
 def test_a_turn_billed_on_another_model_corrects_the_session(pro_client, anon_client, bridge):
-    started = _start(pro_client)
+    started = session_start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
     record = request_record(
         acp_id, "req_1", at=minutes_ago(0.1), model="claude-opus-4-6", write_5m=5000, modelId="opus"
@@ -194,7 +191,7 @@ def test_a_turn_billed_on_another_model_corrects_the_session(pro_client, anon_cl
 
 
 def test_usage_from_before_the_last_switch_corrects_nothing(pro_client, anon_client, bridge):
-    started = _start(pro_client)
+    started = session_start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
     assert _switch(pro_client, key, "sonnet").status_code == 200
     # The turn before the switch, relayed late, ran on haiku: that is no mismatch.
@@ -215,7 +212,7 @@ CLAUDE_CODE_5X = {
 
 def test_the_agents_model_options_feed_the_map_the_quote_and_the_ledger(pro_client, anon_client, bridge):
     bridge.descriptions = CLAUDE_CODE_5X
-    started = _start(pro_client)
+    started = session_start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
     assert started["modelMap"]["sonnet"]["apiModel"] == "claude-sonnet-5-5"  # for the picker's labels
     session = AgentSession.objects.get(key=key)
@@ -247,7 +244,7 @@ def test_an_acp_turn_record_is_priced_on_the_sessions_map(pro_client, anon_clien
     from billing.models import UsageEvent
 
     bridge.descriptions = CLAUDE_CODE_5X
-    started = _start(pro_client)
+    started = session_start(pro_client)
     record = request_record(started["sessionId"], "turn-1", at=minutes_ago(0.5), write_5m=5000, modelId="haiku")
     record.update(model=None, source="acp_turn")
 
@@ -302,7 +299,7 @@ def test_a_lease_left_to_expire_puts_the_model_in_doubt(pro_client, bridge):
 
     from sessions_app.leases import session_lease_take
 
-    started = _start(pro_client)
+    started = session_start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
     session = AgentSession.objects.get(key=key)
     # A switch's holder dies during its bridge call, after the agent applied the switch.
@@ -319,7 +316,7 @@ def test_a_lease_left_to_expire_puts_the_model_in_doubt(pro_client, bridge):
 
 
 def test_a_model_id_nobody_can_price_never_becomes_the_sessions_model(pro_client, anon_client, bridge):
-    started = _start(pro_client)
+    started = session_start(pro_client)
     key, acp_id = started["sessionKey"], started["sessionId"]
     record = request_record(acp_id, "req_1", at=minutes_ago(0.1), model="claude-haiku-4-5", modelId="gizmo-9000")
 

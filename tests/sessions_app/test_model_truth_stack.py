@@ -15,11 +15,8 @@ from django.db import connection
 from billing.models import SwitchRecord, UsageEvent
 from sessions_app.models import AgentSession
 
-from . import test_local_stack as stack
+from .api import chat_turn, wait_for
 
-# The local stack's fixtures, shared with its own tests.
-local_stack, sandbox_root = stack.local_stack, stack.sandbox_root
-_chat, _wait_for = stack._chat, stack._wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -64,7 +61,7 @@ def _emulator_last_model(root: Path) -> str:
     return httpx.get(f"{url}/_emulator/requests", timeout=5).json()["requests"][-1]["model"]
 
 
-def test_agent_stalled_past_the_timeout_then_resumed(pro_client, local_stack, settings):
+def test_agent_stalled_past_the_timeout_then_resumed(pro_client, local_stack, asgi_live_server, settings):
     created = pro_client.post("/api/chat/sessions", format="json").json()
     key = created["sessionKey"]
     session = AgentSession.objects.get(key=key)
@@ -79,17 +76,17 @@ def test_agent_stalled_past_the_timeout_then_resumed(pro_client, local_stack, se
     time.sleep(0.5)  # the resumed agent answers the switch it held
 
     # The next request (a turn) runs on the agent's model, and the session says so.
-    events = _chat(pro_client, key, "Build a todo app")
+    events = chat_turn(asgi_live_server.url, pro_client, key, "Build a todo app")
     assert events[-1][0] == "done"
     assert AgentSession.objects.get(key=key).model_id == "sonnet"
     assert _emulator_last_model(local_stack) == "claude-sonnet-4-6"
-    _wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
+    wait_for(lambda: UsageEvent.objects.filter(session_key=key).exists())
     assert _last_usage_model(key) == "claude-sonnet-4-6"
 
     # Switching back really reaches the agent.
     response = _switch(pro_client, key, "haiku")
     assert response.status_code == 200, response.json()
-    assert _chat(pro_client, key, "Add dark mode")[-1][0] == "done"
+    assert chat_turn(asgi_live_server.url, pro_client, key, "Add dark mode")[-1][0] == "done"
     assert _emulator_last_model(local_stack) == "claude-haiku-4-5"
     outcomes = list(
         SwitchRecord.objects.filter(session__key=key).order_by("created_at").values_list("outcome", flat=True)
@@ -138,7 +135,7 @@ def test_database_connection_lost_during_the_bridge_call(pro_client, local_stack
 
 
 def test_a_session_on_an_agent_that_maps_picker_ids_to_5x_models_is_quoted_on_5x_prices(
-    pro_client, local_stack, settings
+    pro_client, local_stack, asgi_live_server, settings
 ):
     import sys
 
@@ -151,10 +148,11 @@ def test_a_session_on_an_agent_that_maps_picker_ids_to_5x_models_is_quoted_on_5x
     assert offered["haiku"].startswith("Haiku 5.5") and offered["sonnet"].startswith("Sonnet 5.5")
     assert AgentSession.objects.get(key=key).model_map["sonnet"]["apiModel"] == "claude-sonnet-5-5"
 
-    assert _chat(pro_client, key, "Build a todo app " + "with a long spec " * 1800)[-1][0] == "done"
+    prompt = "Build a todo app " + "with a long spec " * 1800
+    assert chat_turn(asgi_live_server.url, pro_client, key, prompt)[-1][0] == "done"
     # Until the usage endpoint's whole batch is in (on in-memory SQLite the live server shares the
     # test's connection, which sees a batch's rows before the batch is done).
-    _wait_for(lambda: AgentSession.objects.get(key=key).model_map["haiku"]["source"] == "usage")
+    wait_for(lambda: AgentSession.objects.get(key=key).model_map["haiku"]["source"] == "usage")
     assert _last_usage_model(key) == "claude-haiku-5-5"
 
     quote = pro_client.post("/api/chat/model/quote", {"sessionKey": key, "modelId": "sonnet"}, format="json")

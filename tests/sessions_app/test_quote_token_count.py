@@ -12,8 +12,8 @@ from billing.catalog.selectors import catalog_cache_clear
 from billing.models import ApiModel, ModelAlias
 from devstack.agent.agent import SYSTEM_PROMPT
 from sessions_app.sandboxes import local
+from tests.sessions_app.api import chat_turn
 from tests.sessions_app.relay import minutes_ago, request_record, signed_post
-from tests.sessions_app.test_local_stack import _chat, local_stack, sandbox_root  # noqa: F401
 
 
 def _opus_means_opus_48():
@@ -73,12 +73,12 @@ def test_the_same_tokenizer_is_not_counted(pro_client, bridge):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_quote_across_tokenizers_on_the_real_stack_is_measured(pro_client, local_stack, settings):  # noqa: F811
+def test_a_quote_across_tokenizers_on_the_real_stack_is_measured(pro_client, local_stack, asgi_live_server, settings):
     # The agent runs `opus` as Opus 4.8 (2026 tokenizer), `haiku` as Haiku 4.5 (the legacy one).
     settings.LOCAL_AGENT_CMD = f"{sys.executable} -m devstack.agent --models opus=claude-opus-4-8"
     key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
     prompt = "Plan a kanban board " + "with columns and cards " * 1200
-    done = _chat(pro_client, key, prompt)
+    done = chat_turn(asgi_live_server.url, pro_client, key, prompt)
     reply = "".join(
         data["update"]["content"]["text"]
         for event, data in done

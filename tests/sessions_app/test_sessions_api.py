@@ -112,3 +112,14 @@ def test_chat_for_an_event_stream_only_client_errors_as_an_event(pro_client, bri
     assert response["Content-Type"].startswith("text/event-stream")
     frame = response.content.decode()
     assert frame.startswith("event: error\ndata: ") and '"code":"agent_session_lost"' in frame
+
+
+def test_an_unknown_sandbox_provider_fails_the_start_cleanly(pro_client, settings):
+    settings.SANDBOX_PROVIDER = "nowhere"
+
+    response = pro_client.post("/api/chat/sessions", format="json")
+
+    assert response.status_code == 503 and response.json()["code"] == "sandbox_unavailable"
+    assert response.json()["extra"]["retryable"] is False
+    session = AgentSession.objects.get()
+    assert session.status == SessionStatus.FAILED and "nowhere" in session.last_error

@@ -15,7 +15,8 @@ from billing.quotes.cache_tracker import CacheTracker
 from sessions_app.internal_views import UsageIngestView
 from sessions_app.models import AgentSession
 from tests.conftest import client_for
-from tests.sessions_app.test_local_stack import _chat, _wait_for, local_stack, sandbox_root  # noqa: F401
+
+from .api import chat_turn, wait_for
 
 
 @pytest.fixture
@@ -60,7 +61,8 @@ def _exact_replay(key):
 @pytest.mark.django_db(transaction=True)
 def test_a_quote_right_after_done_sees_the_turn_and_the_relay_replaces_it_exactly(
     pro_client,
-    local_stack,  # noqa: F811
+    local_stack,
+    asgi_live_server,
     relay_gate,
 ):
     key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
@@ -68,7 +70,7 @@ def test_a_quote_right_after_done_sees_the_turn_and_the_relay_replaces_it_exactl
 
     turns = []
     for prompt in ("Build a todo app " + "with a long spec " * 1800, "Add dark mode"):
-        done = _chat(pro_client, key, prompt)[-1]
+        done = chat_turn(asgi_live_server.url, pro_client, key, prompt)[-1]
         assert done[0] == "done"
         turns.append(done[1]["usage"])
         # The relay has delivered nothing: the quote sees the turn the client has just seen end.
@@ -83,7 +85,7 @@ def test_a_quote_right_after_done_sees_the_turn_and_the_relay_replaces_it_exactl
     relay_gate.closed = False
     # The exact usage supersedes the provisional turn (waited for as a whole: on in-memory SQLite
     # the live server shares the test's connection, which sees a batch's rows before it is done).
-    _wait_for(
+    wait_for(
         lambda: (
             UsageEvent.objects.filter(session_key=key).count() == 2
             and SessionCacheState.objects.get(session_key=key).provisional_turn is None
@@ -99,7 +101,8 @@ def test_a_quote_right_after_done_sees_the_turn_and_the_relay_replaces_it_exactl
 @pytest.mark.django_db(transaction=True)
 def test_the_session_picker_and_quote_show_the_ttl_the_agent_writes_with(
     db,
-    local_stack,  # noqa: F811
+    local_stack,
+    asgi_live_server,
 ):
     # A flat-rate user: the plan's default is 1 hour; the reference agent writes 5-minute entries.
     client = client_for("oauth-max", "max5", billing="oauth")
@@ -107,9 +110,9 @@ def test_the_session_picker_and_quote_show_the_ttl_the_agent_writes_with(
     assert client.get(f"/api/chat/sessions/{key}").json()["cacheTtl"] == "1h"
     assert _quote(client, key)["ttl"] == "1h"  # before the first write: the plan's default
 
-    _chat(client, key, "Build a notes app " + "with a wide spec " * 1800)
+    chat_turn(asgi_live_server.url, client, key, "Build a notes app " + "with a wide spec " * 1800)
     # Until the batch is in whole (as above), which the session's TTL is the last part of.
-    _wait_for(lambda: AgentSession.objects.get(key=key).cache_ttl == "5m")
+    wait_for(lambda: AgentSession.objects.get(key=key).cache_ttl == "5m")
     event = UsageEvent.objects.get(session_key=key)
     assert event.cache_write_5m_tokens > 0 and event.cache_write_1h_tokens == 0
 

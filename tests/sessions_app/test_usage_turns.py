@@ -14,6 +14,7 @@ import pytest
 
 from billing.catalog.money import usd_quantize
 from billing.models import SessionCacheState, SwitchReconciliation, UsageEvent
+from tests.sessions_app.api import session_start
 from tests.sessions_app.relay import iso, signed_post
 from vm_bridge.transcript import TranscriptReader, transcript_record
 from vm_bridge.usage import acp_turn_record
@@ -30,12 +31,6 @@ REQUEST_IDS = [
 SONNET_46 = {"input": 3, "w5": Decimal("3.75"), "w1": 6, "read": Decimal("0.30"), "output": 15}
 
 pytestmark = [pytest.mark.django_db, pytest.mark.skipif(not (LOGS / SAMPLE).exists(), reason="shared data missing")]
-
-
-def _session(client) -> dict:
-    response = client.post("/api/chat/sessions", format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
 
 
 def _turn(tmp_path: Path, session_id: str, starts: datetime) -> tuple[dict, list[dict]]:
@@ -117,7 +112,7 @@ def _reconciled(session_key: str) -> tuple:
 def sessions(pro_client, bridge):
     """Sessions of the sandbox, each switched haiku -> sonnet, then about to run one turn:
     `reference` only ever gets the transcript records; the others get the acp_turn too."""
-    made = {name: _session(pro_client) for name in ("reference", "replaced", "dropped", "together")}
+    made = {name: session_start(pro_client) for name in ("reference", "replaced", "dropped", "together")}
     for session in made.values():
         switched = pro_client.post(
             "/api/chat/model", {"sessionKey": session["sessionKey"], "modelId": "sonnet"}, format="json"

@@ -150,6 +150,19 @@ def test_prompt_streams_updates_then_done_with_usage(bridge):
     }
 
 
+def test_usage_counts_that_are_not_numbers_still_end_the_turn_with_done(bridge):
+    sid = bridge.new_session()["sessionId"]
+    events = bridge.prompt(sid, "odd-usage")
+    assert [e for e, _ in events] == ["update", "done"]
+    assert events[1][1]["usage"] == {
+        "inputTokens": 0,
+        "outputTokens": 5,
+        "cachedReadTokens": 0,
+        "cachedWriteTokens": 50,
+        "totalTokens": 55,
+    }
+
+
 def test_prompt_accepts_content_blocks(bridge):
     sid = bridge.new_session()["sessionId"]
     with bridge.client.stream(

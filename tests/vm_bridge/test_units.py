@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from vm_bridge.client_methods import permission_answer
-from vm_bridge.models import CONFIG_OPTION, SET_MODEL, from_new_session
+from vm_bridge.model_options import CONFIG_OPTION, SET_MODEL, from_new_session
 from vm_bridge.usage import rate_limit_records
 
 from .conftest import REPO

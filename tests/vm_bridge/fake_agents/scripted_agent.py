@@ -12,6 +12,7 @@ It is a real agent process for the bridge to drive; the prompt text picks its be
   "write <path>"       ask the client to write a file; "read <path>": to read one
   "model [<value>]"    say the session's model; with a value, switch to it on its own first
                        and tell the client with a `config_option_update`
+  "odd-usage"          answer with usage counts that are not all numbers
   anything else        echo it back in one agent_message_chunk
 
 Flags: --style config|legacy (how the model is switched), --slow-set-model SECONDS,
@@ -207,6 +208,9 @@ class ScriptedAgent:
                 await self._say(sid, json.dumps({"ok": answer}))
             except RequestError as exc:
                 await self._say(sid, json.dumps({"error": exc.code}))
+        elif command == "odd-usage":
+            usage = {**usage, "inputTokens": "lots", "cachedReadTokens": None, "totalTokens": [1]}
+            await self._say(sid, "odd usage")
         else:
             await self._say(sid, f"echo: {text}")
         return {"stopReason": "end_turn", "usage": usage}

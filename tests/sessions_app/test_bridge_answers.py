@@ -1,0 +1,126 @@
+"""A bridge whose answers do not keep to the contract (it runs in the user's sandbox): a clear
+API error, or the answer's good parts, and never a 500."""
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from billing.models import SwitchRecord
+from sessions_app.models import AgentSession, SessionStatus
+
+from .api import session_start
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_error_whose_message_is_not_text_fails_the_switch_cleanly(pro_client, bridge):
+    key = session_start(pro_client)["sessionKey"]
+    bridge.answer(502, {"code": "agent_error", "message": {"not": "text"}, "extra": {}})
+
+    response = pro_client.post("/api/chat/model", {"sessionKey": key, "modelId": "sonnet"}, format="json")
+
+    assert response.status_code == 502 and response.json()["code"] == "agent_error"
+    record = SwitchRecord.objects.get(session__key=key)
+    assert (record.outcome, record.error_code) == ("failed", "agent_error")
+    assert record.error_message == "Bridge answered 502."
+    assert AgentSession.objects.get(key=key).lease_token is None
+
+
+def test_a_session_start_refused_with_a_message_that_is_not_text_marks_the_session_failed(pro_client, bridge):
+    bridge.answer(502, {"code": "agent_error", "message": ["not", "text"], "extra": {}})
+
+    response = pro_client.post("/api/chat/sessions", format="json")
+
+    assert response.status_code == 502 and response.json()["code"] == "agent_error"
+    session = AgentSession.objects.get()
+    assert (session.status, session.last_error) == (SessionStatus.FAILED, "Bridge answered 502.")
+
+
+def test_an_answer_that_is_not_an_object_is_an_agent_error(pro_client, bridge):
+    key = session_start(pro_client)["sessionKey"]
+    bridge.answer(200, ["not", "an", "object"])
+
+    response = pro_client.post(f"/api/chat/sessions/{key}/resume", format="json")
+
+    assert response.status_code == 502 and response.json()["code"] == "agent_error"
+    assert AgentSession.objects.get(key=key).lease_token is None
+
+
+def test_offered_models_that_are_not_models_are_left_out(pro_client, bridge):
+    offer = [{"modelId": "haiku", "name": "Haiku", "description": ""}, "sonnet", 3, {"name": "no id"}]
+    bridge.answer(200, {"sessionId": "acp-odd", "modelId": "haiku", "availableModels": offer})
+
+    session = session_start(pro_client)
+
+    assert [m["modelId"] for m in session["availableModels"]] == ["haiku"]
+    detail = pro_client.get(f"/api/chat/sessions/{session['sessionKey']}")
+    assert [m["modelId"] for m in detail.json()["availableModels"]] == ["haiku"]
+
+
+def test_a_session_start_answered_without_a_session_id_fails_the_session(pro_client, bridge):
+    bridge.answer(200, {"sessionId": {"id": 1}, "modelId": "haiku", "availableModels": []})
+
+    response = pro_client.post("/api/chat/sessions", format="json")
+
+    assert response.status_code == 502 and response.json()["code"] == "agent_error"
+    assert AgentSession.objects.get().status == SessionStatus.FAILED
+
+
+def test_a_state_with_fields_of_the_wrong_type_still_checks_the_model(pro_client, bridge):
+    session = session_start(pro_client)
+    AgentSession.objects.filter(key=session["sessionKey"]).update(model_unverified=True)
+    bridge.answer(
+        200,
+        {
+            "sessionId": session["sessionId"],
+            "modelId": "haiku",
+            "switchPending": ["sonnet"],
+            "lastSwitch": "applied",
+            "availableModels": "all of them",
+        },
+    )
+
+    response = pro_client.post(
+        "/api/chat/model/quote", {"sessionKey": session["sessionKey"], "modelId": "sonnet"}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    assert AgentSession.objects.get(key=session["sessionKey"]).model_unverified is False
+
+
+class _BrokenGzip(BaseHTTPRequestHandler):
+    """Says its answer is gzip-compressed, and it is not."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"this is not gzip"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def broken_gzip_bridge(settings, tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenGzip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.SANDBOX_PROVIDER = "static"
+    settings.BRIDGE_STATIC_URL = f"http://127.0.0.1:{server.server_address[1]}"
+    settings.BRIDGE_STATIC_TOKEN = "t"
+    settings.LOCAL_SANDBOX_ROOT = tmp_path
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_answer_that_cannot_be_decoded_is_an_agent_error(pro_client, broken_gzip_bridge):
+    response = pro_client.post("/api/chat/sessions", format="json")
+
+    assert response.status_code == 502 and response.json()["code"] == "agent_error"
+    assert AgentSession.objects.get().status == SessionStatus.FAILED
