@@ -43,6 +43,8 @@ class CacheEntry(models.Model):
     prefix_tokens = models.PositiveBigIntegerField()
     ttl = models.CharField(max_length=4, choices=TtlPolicy.choices)
     expires_at = models.DateTimeField()
+    # The prompt's fixed start (the system prompt and tools): kept, expired too, for its length.
+    fixed_start = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -35,7 +35,7 @@ def _exact_snapshot_of(state: SessionCacheState) -> CacheSnapshot:
         context_tokens=state.context_tokens,
         last_request_at=state.last_request_at,
         entries=tuple(
-            CacheEntryState(e.model, e.prefix_tokens, e.ttl, e.expires_at, e.platform)
+            CacheEntryState(e.model, e.prefix_tokens, e.ttl, e.expires_at, e.platform, e.fixed_start)
             for e in state.entries.order_by("model", "platform", "prefix_tokens")
         ),
         seen_models=frozenset(state.seen_models or ()),
@@ -125,6 +125,7 @@ def _store(state: SessionCacheState, after: CacheSnapshot) -> None:
             prefix_tokens=e.prefix_tokens,
             ttl=e.ttl,
             expires_at=e.expires_at,
+            fixed_start=e.fixed_start,
         )
         for e in after.entries
     )

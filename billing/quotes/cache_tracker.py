@@ -17,12 +17,23 @@ The cache is also the platform's that answered: Anthropic's API keeps one per wo
 Google Vertex AI one per project, so a prefix written through one is cold on the other.
 Entries are kept per (platform, model); a request's id names its platform
 (`request_platform`), and a request without one runs where the session's last one did.
+
+The prompt's fixed start. Claude Code marks the end of its system prompt and tools with a
+breakpoint of its own, so that part is cached by every request that reaches it, whatever
+happens to the conversation after it. When a request reads less than the previous request
+of its model left cached, its prompt was rewritten after what it still read (compaction,
+cleared tool results, a changed reminder): that read is the fixed start. So is the first
+read of a model in a session, which found what an earlier session cached. The tracker marks
+that entry (`fixed_start`), always keeps it (its length even after it expires), and renews
+it with every request that reads past it: the request after the next rewrite is expected
+to read it, not nothing. (In the sample transcripts the reads after rewrites land on the
+same lengths again and again: 34,284 tokens three times in one session, 16,701 in three.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -30,12 +41,12 @@ from billing.catalog.cost_engine import Usage
 
 TTL_SECONDS = {"5m": 300, "1h": 3600}
 TTL_DELTAS = {name: timedelta(seconds=seconds) for name, seconds in TTL_SECONDS.items()}
-# Entries kept per model, the most recently used ones. In a plain chat loop these are
-# also the longest, so the cap changes nothing there; it matters when the prompt gets
-# shorter (compaction, /clear, a rewritten prefix): then the new, shorter entries are the
-# ones read next and the older, longer ones are dead. Keeping the longest instead lost
-# the live conversation after every compaction: on the main chains of the sample
-# transcripts (data/claude-code-logs) 88.5% of cache reads were predicted within 1%
+# Entries kept per model: its fixed start and the most recently used others. In a plain
+# chat loop these are also the longest, so the cap changes nothing there; it matters when
+# the prompt gets shorter (compaction, /clear, a rewritten prefix): then the new, shorter
+# entries are the ones read next and the older, longer ones are dead. Keeping the longest
+# instead lost the live conversation after every compaction: on the main chains of the
+# sample transcripts (data/claude-code-logs) 88.5% of cache reads were predicted within 1%
 # that way, 95.9% keeping the most recent.
 MAX_ENTRIES_PER_MODEL = 4
 
@@ -71,6 +82,7 @@ class CacheEntryState:
     ttl: str
     expires_at: datetime
     platform: str = ANTHROPIC_API
+    fixed_start: bool = False  # the prompt's fixed start (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +150,12 @@ class CacheTracker:
     def record(self, *, model: str, usage: Usage, at: datetime, platform: str | None = None) -> None:
         """Apply one request (started at `at`, on `platform`; None: the current one) to the state."""
         platform = platform or self.platform
+        previous = self.entries.get((platform, model), ())
+        fixed = next((e for e in previous if e.fixed_start), None)
         # The warm entries (strictly before expiry) by prefix length; the same prefix twice:
         # the later write or refresh wins unless the other one lives longer.
         by_length: dict[int, CacheEntryState] = {}
-        for entry in self.entries.get((platform, model), ()):
+        for entry in previous:
             if at < entry.expires_at:
                 _keep(by_length, entry)
         read = usage.cache_read_tokens
@@ -151,6 +165,13 @@ class CacheTracker:
             entry = by_length.get(read)
             ttl = entry.ttl if entry is not None else self.ttl_policy
             by_length[read] = CacheEntryState(model, read, ttl, at + TTL_DELTAS[ttl], platform)
+            if not previous or read < _last_request_end(previous):
+                fixed = by_length[read]
+            elif fixed is not None and fixed.prefix_tokens < read:
+                # A read past the fixed start passed its breakpoint too, which renews it.
+                by_length[fixed.prefix_tokens] = CacheEntryState(
+                    model, fixed.prefix_tokens, fixed.ttl, at + TTL_DELTAS[fixed.ttl], platform
+                )
         # 1h breakpoints must precede 5m ones in a prompt, so the 1h part is the shorter prefix.
         end = read
         write_1h, write_5m = usage.cache_write_1h_tokens, usage.cache_write_5m_tokens
@@ -163,13 +184,19 @@ class CacheTracker:
         if write_5m or write_1h:
             # How the session writes its tail is its TTL policy (subscription: 1h; API key: 5m).
             self.ttl_policy = "5m" if write_5m else "1h"
-        kept = list(by_length.values())
+        if fixed is not None:
+            # Kept whatever its last use, and kept expired: its length is what counts then.
+            fixed = replace(by_length.pop(fixed.prefix_tokens, fixed), fixed_start=True)
+        kept = [replace(e, fixed_start=False) if e.fixed_start else e for e in by_length.values()]
+        room = MAX_ENTRIES_PER_MODEL - (fixed is not None)
+        if len(kept) > room:
+            # Evict the least recently used: an entry's last use is its expiry minus its TTL.
+            # (A stable sort: among entries used by this same request, the later one wins.)
+            kept.sort(key=_last_use)
+            kept = kept[-room:]
+        if fixed is not None:
+            kept.append(fixed)
         if kept:
-            if len(kept) > MAX_ENTRIES_PER_MODEL:
-                # Evict the least recently used: an entry's last use is its expiry minus its TTL.
-                # (A stable sort: among entries used by this same request, the later one wins.)
-                kept.sort(key=_last_use)
-                kept = kept[-MAX_ENTRIES_PER_MODEL:]
             kept.sort(key=_prefix_tokens)
             self.seen_models.add(model)
         self.entries[(platform, model)] = kept
@@ -197,6 +224,13 @@ def _longest_warm(entries: Iterable[CacheEntryState], *, prefix_tokens: int, at:
         if best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
             best = entry.prefix_tokens
     return best
+
+
+def _last_request_end(entries: Sequence[CacheEntryState]) -> int:
+    """How much the last request of these entries' model left cached: the longest of the
+    entries it read or wrote (they share the latest last use)."""
+    latest = max(map(_last_use, entries))
+    return max(e.prefix_tokens for e in entries if _last_use(e) == latest)
 
 
 def _keep(by_length: dict[int, CacheEntryState], entry: CacheEntryState) -> None:

@@ -1,4 +1,5 @@
-"""Cache-state tracker: TTL edges, refresh on read, switch-back, platforms, and the persisted service."""
+"""Cache-state tracker: TTL edges, refresh on read, switch-back, platforms, the prompt's fixed start,
+and the persisted service."""
 
 from datetime import timedelta
 
@@ -98,6 +99,45 @@ def test_request_ids_name_the_platform():
     assert request_platform("") is None
 
 
+def growing(t, *, prompt, at, minutes, ttl=w5):
+    """A conversation growing by 3,000 tokens a minute, each request reading the last one's prompt."""
+    for minute in range(minutes):
+        t.record(model=H, usage=ttl(3_000, read=prompt), at=at + minute * 60 * s)
+        prompt += 3_000
+    return prompt
+
+
+def test_the_read_after_a_rewrite_is_the_fixed_start_the_next_rewrite_reads():
+    t = CacheTracker()
+    t.record(model=H, usage=w5(60_000, out=500), at=NOW)
+    # A compaction: the new prompt keeps the system prompt and tools (12k), the rest is new.
+    t.record(model=H, usage=w5(4_000, read=12_000, out=500), at=NOW + 60 * s)
+    growing(t, prompt=16_000, at=NOW + 120 * s, minutes=10)
+    # Ten minutes on, the 12k entry was read through by every request: still there, still warm.
+    # The next compaction's prompt is shorter than every conversation entry: it reads the 12k.
+    assert t.predict(model=H, prefix_tokens=20_000, at=NOW + 720 * s) == 12_000
+    assert t.predict(model=H, prefix_tokens=50_000, at=NOW + 720 * s) == 46_000  # the conversation itself
+    (fixed,) = [e for e in t.snapshot().entries if e.fixed_start]
+    assert fixed.prefix_tokens == 12_000 and fixed.expires_at == NOW + 660 * s + 300 * s
+    # A later rewrite that keeps less (a changed system prompt) moves the fixed start.
+    t.record(model=H, usage=w5(9_000, read=11_000), at=NOW + 720 * s)
+    assert [e.prefix_tokens for e in t.snapshot().entries if e.fixed_start] == [11_000]
+
+
+def test_a_sessions_first_read_is_its_fixed_start_and_outlives_an_idle_hour():
+    t = CacheTracker(ttl_policy="1h")
+    # The first request reads what an earlier session cached: the system prompt and tools.
+    t.record(model=H, usage=w1(6_000, read=14_000), at=NOW)
+    growing(t, prompt=20_000, at=NOW + 60 * s, minutes=6, ttl=w1)
+    assert t.predict(model=H, prefix_tokens=18_000, at=NOW + 420 * s) == 14_000
+    # Idle past the TTL: nothing is warm, the fixed start neither; its length is kept.
+    later = NOW + 2 * 3600 * s
+    assert t.predict(model=H, prefix_tokens=18_000, at=later) == 0
+    t.record(model=H, usage=w1(40_000), at=later)  # the cache rebuilt, the fixed start's breakpoint with it
+    t.record(model=H, usage=w1(1_000, read=40_000), at=later + 10 * s)
+    assert t.predict(model=H, prefix_tokens=18_000, at=later + 20 * s) == 14_000
+
+
 def test_snapshot_round_trip_and_warm_builder():
     snap = cache_snapshot_warm(model=H, prefix_tokens=100_000, idle_seconds=120, now=NOW, ttl="1h")
     assert snap.warm_prefix(model=H, prefix_tokens=100_000, at=NOW) == 100_000
@@ -145,3 +185,17 @@ def test_persisted_service_keeps_each_platforms_entries():
     snap = cache_state_snapshot(session_key=key)
     assert snap == tracker.snapshot() and snap.platform == VERTEX_AI
     assert snap.warm_prefix(model=H, prefix_tokens=60_000, at=NOW + 30 * s, platform=ANTHROPIC_API) == 50_000
+
+
+@pytest.mark.django_db
+def test_persisted_service_keeps_the_fixed_start():
+    key = "5b0c7f0e-0000-4000-8000-000000000003"
+    requests = [(H, w5(60_000), NOW), (H, w5(4_000, read=12_000), NOW + 60 * s)]
+    requests += [(H, w5(3_000, read=16_000 + 3_000 * n), NOW + (120 + 60 * n) * s) for n in range(8)]
+    cache_state_record_requests(session_key=key, requests=requests)
+    tracker = CacheTracker()
+    for model, usage, at in requests:
+        tracker.record(model=model, usage=usage, at=at)
+    snap = cache_state_snapshot(session_key=key)
+    assert snap == tracker.snapshot()
+    assert snap.warm_prefix(model=H, prefix_tokens=20_000, at=NOW + 600 * s) == 12_000
