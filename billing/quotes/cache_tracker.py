@@ -32,8 +32,8 @@ same lengths again and again: 34,284 tokens three times in one session, 16,701 i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -75,8 +75,9 @@ class TrackedRequest(NamedTuple):
     platform: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CacheEntryState:
+class CacheEntryState(NamedTuple):
+    """One cached prefix (a tuple: the replay makes a few per request)."""
+
     model: str
     prefix_tokens: int
     ttl: str
@@ -103,7 +104,9 @@ class CacheSnapshot:
     def warm_prefix(self, *, model: str, prefix_tokens: int, at: datetime, platform: str | None = None) -> int:
         """Longest warm cached prefix of `model` on `platform` (default: the session's current
         one) that a prompt of `prefix_tokens` can read."""
-        return _longest_warm(self.entries_of(model, platform), prefix_tokens=prefix_tokens, at=at)
+        return _longest_warm(
+            self.entries, model=model, platform=platform or self.platform, prefix_tokens=prefix_tokens, at=at
+        )
 
     def entries_of(self, model: str, platform: str | None = None) -> list[CacheEntryState]:
         """The entries of `model` on `platform` (default: the current one), warm or not."""
@@ -126,7 +129,8 @@ class CacheTracker:
         self.context_tokens = 0
         self.last_request_at: datetime | None = None
         self.platform = ANTHROPIC_API
-        self.entries: dict[tuple[str, str], list[CacheEntryState]] = {}  # by (platform, model)
+        # By (platform, model), each list by prefix length.
+        self.entries: dict[tuple[str, str], list[CacheEntryState]] = {}
         self.seen_models: set[str] = set()
 
     @classmethod
@@ -136,7 +140,7 @@ class CacheTracker:
         tracker.context_tokens = snapshot.context_tokens
         tracker.last_request_at = snapshot.last_request_at
         tracker.platform = snapshot.platform
-        for entry in snapshot.entries:
+        for entry in sorted(snapshot.entries, key=_prefix_tokens):
             tracker.entries.setdefault((entry.platform, entry.model), []).append(entry)
         tracker.seen_models = set(snapshot.seen_models)
         return tracker
@@ -144,18 +148,21 @@ class CacheTracker:
     def predict(self, *, model: str, prefix_tokens: int, at: datetime, platform: str | None = None) -> int:
         """Expected `cache_read_input_tokens` of a request to `model` on `platform` (default:
         the current one) whose cacheable prompt prefix is `prefix_tokens` long, starting at `at`."""
-        entries = self.entries.get((platform or self.platform, model), ())
-        return _longest_warm(entries, prefix_tokens=prefix_tokens, at=at)
+        platform = platform or self.platform
+        entries = self.entries.get((platform, model), ())
+        return _longest_warm(entries, model=model, platform=platform, prefix_tokens=prefix_tokens, at=at)
 
     def record(self, *, model: str, usage: Usage, at: datetime, platform: str | None = None) -> None:
         """Apply one request (started at `at`, on `platform`; None: the current one) to the state."""
         platform = platform or self.platform
         previous = self.entries.get((platform, model), ())
-        fixed = next((e for e in previous if e.fixed_start), None)
+        fixed = None
         # The warm entries (strictly before expiry) by prefix length; the same prefix twice:
         # the later write or refresh wins unless the other one lives longer.
         by_length: dict[int, CacheEntryState] = {}
         for entry in previous:
+            if entry.fixed_start:
+                fixed = entry
             if at < entry.expires_at:
                 _keep(by_length, entry)
         read = usage.cache_read_tokens
@@ -165,13 +172,14 @@ class CacheTracker:
             entry = by_length.get(read)
             ttl = entry.ttl if entry is not None else self.ttl_policy
             by_length[read] = CacheEntryState(model, read, ttl, at + TTL_DELTAS[ttl], platform)
-            if not previous or read < _last_request_end(previous):
+            # The fixed start: a first read, or a read of less than the previous request left
+            # cached (a rewrite; most reads are of the longest entry, which rules that out at once).
+            if not previous or (read < previous[-1].prefix_tokens and read < _last_request_end(previous)):
                 fixed = by_length[read]
             elif fixed is not None and fixed.prefix_tokens < read:
                 # A read past the fixed start passed its breakpoint too, which renews it.
-                by_length[fixed.prefix_tokens] = CacheEntryState(
-                    model, fixed.prefix_tokens, fixed.ttl, at + TTL_DELTAS[fixed.ttl], platform
-                )
+                length, ttl = fixed.prefix_tokens, fixed.ttl
+                fixed = by_length[length] = CacheEntryState(model, length, ttl, at + TTL_DELTAS[ttl], platform, True)
         # 1h breakpoints must precede 5m ones in a prompt, so the 1h part is the shorter prefix.
         end = read
         write_1h, write_5m = usage.cache_write_1h_tokens, usage.cache_write_5m_tokens
@@ -186,8 +194,9 @@ class CacheTracker:
             self.ttl_policy = "5m" if write_5m else "1h"
         if fixed is not None:
             # Kept whatever its last use, and kept expired: its length is what counts then.
-            fixed = replace(by_length.pop(fixed.prefix_tokens, fixed), fixed_start=True)
-        kept = [replace(e, fixed_start=False) if e.fixed_start else e for e in by_length.values()]
+            entry = by_length.pop(fixed.prefix_tokens, fixed)
+            fixed = entry if entry.fixed_start else entry._replace(fixed_start=True)
+        kept = [e._replace(fixed_start=False) if e.fixed_start else e for e in by_length.values()]
         room = MAX_ENTRIES_PER_MODEL - (fixed is not None)
         if len(kept) > room:
             # Evict the least recently used: an entry's last use is its expiry minus its TTL.
@@ -217,20 +226,27 @@ class CacheTracker:
         )
 
 
-def _longest_warm(entries: Iterable[CacheEntryState], *, prefix_tokens: int, at: datetime) -> int:
-    """The longest of `entries` still warm at `at` that a prompt of `prefix_tokens` reads."""
+def _longest_warm(
+    entries: Iterable[CacheEntryState], *, model: str, platform: str, prefix_tokens: int, at: datetime
+) -> int:
+    """The longest entry of `model` on `platform` still warm at `at` that a prompt of
+    `prefix_tokens` reads."""
     best = 0
     for entry in entries:
-        if best < entry.prefix_tokens <= prefix_tokens and at < entry.expires_at:
+        if (
+            best < entry.prefix_tokens <= prefix_tokens
+            and at < entry.expires_at
+            and entry.model == model
+            and entry.platform == platform
+        ):
             best = entry.prefix_tokens
     return best
 
 
-def _last_request_end(entries: Sequence[CacheEntryState]) -> int:
+def _last_request_end(entries: Iterable[CacheEntryState]) -> int:
     """How much the last request of these entries' model left cached: the longest of the
     entries it read or wrote (they share the latest last use)."""
-    latest = max(map(_last_use, entries))
-    return max(e.prefix_tokens for e in entries if _last_use(e) == latest)
+    return max((_last_use(e), e.prefix_tokens) for e in entries)[1]
 
 
 def _keep(by_length: dict[int, CacheEntryState], entry: CacheEntryState) -> None:
