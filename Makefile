@@ -56,7 +56,7 @@ lint: $(VENV)/.dev
 
 # Every benchmark, each writing its section of docs/PERFORMANCE.md (needs PostgreSQL, Redis and node).
 bench: $(VENV)/.dev
-	for script in quote_engine quote switch_overhead bridge emulator ingest reports; do \
+	for script in quote_engine quote switch_overhead bridge emulator ingest tracker_accuracy reports; do \
 		$(BIN)/python bench/$$script.py --write-docs || exit 1; done
 
 clean:

@@ -46,7 +46,7 @@ class PriceVersionAdmin(SimpleHistoryAdmin):
 class CacheEntryInline(admin.TabularInline):
     model = CacheEntry
     extra = 0
-    readonly_fields = ["model", "prefix_tokens", "ttl", "expires_at"]
+    readonly_fields = ["platform", "model", "prefix_tokens", "ttl", "expires_at", "fixed_start"]
     can_delete = False
 
 
@@ -54,5 +54,5 @@ class CacheEntryInline(admin.TabularInline):
 class SessionCacheStateAdmin(admin.ModelAdmin):
     list_display = ["session_key", "current_model", "ttl_policy", "context_tokens", "last_request_at"]
     search_fields = ["session_key"]
-    readonly_fields = ["session_key", "current_model", "context_tokens", "last_request_at", "seen_models"]
+    readonly_fields = ["session_key", "current_model", "platform", "context_tokens", "last_request_at", "seen_models"]
     inlines = [CacheEntryInline]

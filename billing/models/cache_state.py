@@ -20,6 +20,9 @@ class SessionCacheState(models.Model):
         default=0, help_text="input + cache read + cache write + output of the last request"
     )
     last_request_at = models.DateTimeField(null=True, blank=True)
+    # Where the last request ran (billing.quotes.cache_tracker.request_platform): each platform
+    # keeps its own cache, and the next request is expected where the last one ran.
+    platform = models.CharField(max_length=16, default="anthropic")
     # Models that ever held a cache entry here: tells "expired" (cold) from "never cached".
     seen_models = models.JSONField(default=list, blank=True)
     # The last turn as the client saw it end ({at, model, usage}), applied on top of the exact
@@ -32,20 +35,25 @@ class SessionCacheState(models.Model):
 
 
 class CacheEntry(models.Model):
-    """One cached prefix of one model in one session."""
+    """One cached prefix of one model on one platform in one session."""
 
     state = models.ForeignKey(SessionCacheState, on_delete=models.CASCADE, related_name="entries")
+    platform = models.CharField(max_length=16, default="anthropic")
     model = models.CharField(max_length=100)
     prefix_tokens = models.PositiveBigIntegerField()
     ttl = models.CharField(max_length=4, choices=TtlPolicy.choices)
     expires_at = models.DateTimeField()
+    # The prompt's fixed start (the system prompt and tools): kept, expired too, for its length.
+    fixed_start = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["state", "model", "prefix_tokens"], name="billing_cache_entry_unique"),
+            models.UniqueConstraint(
+                fields=["state", "platform", "model", "prefix_tokens"], name="billing_cache_entry_unique"
+            ),
         ]
         indexes = [models.Index(fields=["state", "model"])]
         verbose_name_plural = "cache entries"
 
     def __str__(self) -> str:
-        return f"{self.model} {self.prefix_tokens} tokens until {self.expires_at:%H:%M:%S}"
+        return f"{self.model} ({self.platform}) {self.prefix_tokens} tokens until {self.expires_at:%H:%M:%S}"

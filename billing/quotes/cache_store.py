@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 from billing.catalog.cost_engine import Usage
 from billing.catalog.selectors import model_priced, session_api_models
 from billing.models import CacheEntry, SessionCacheState
-from billing.quotes.cache_tracker import CacheEntryState, CacheSnapshot, CacheTracker
+from billing.quotes.cache_tracker import CacheEntryState, CacheSnapshot, CacheTracker, TrackedRequest
 
 
 def _exact_snapshot_of(state: SessionCacheState) -> CacheSnapshot:
@@ -35,10 +35,11 @@ def _exact_snapshot_of(state: SessionCacheState) -> CacheSnapshot:
         context_tokens=state.context_tokens,
         last_request_at=state.last_request_at,
         entries=tuple(
-            CacheEntryState(e.model, e.prefix_tokens, e.ttl, e.expires_at)
-            for e in state.entries.order_by("model", "prefix_tokens")
+            CacheEntryState(e.model, e.prefix_tokens, e.ttl, e.expires_at, e.platform, e.fixed_start)
+            for e in state.entries.order_by("model", "platform", "prefix_tokens")
         ),
         seen_models=frozenset(state.seen_models or ()),
+        platform=state.platform,
     )
 
 
@@ -66,9 +67,9 @@ def cache_state_snapshot(*, session_key: str) -> CacheSnapshot:
 
 @transaction.atomic
 def cache_state_record_requests(
-    *, session_key: str, requests: Sequence[tuple[str, Usage, datetime]], ttl_policy: str | None = None
+    *, session_key: str, requests: Sequence[TrackedRequest | tuple], ttl_policy: str | None = None
 ) -> list[CacheSnapshot]:
-    """Apply a session's requests, each (canonical API model, usage, start time), in order.
+    """Apply a session's requests, each (canonical API model, usage, start time[, platform]), in order.
 
     Returns the state just before each request (what a quote or a miss cause is judged
     against). `ttl_policy`: what a new state starts with (the session's TTL until a write
@@ -82,27 +83,30 @@ def cache_state_record_requests(
     )
     tracker = CacheTracker.from_snapshot(_exact_snapshot_of(state))
     befores = []
-    for model, usage, at in requests:
+    for model, usage, at, platform in (TrackedRequest(*request) for request in requests):
         befores.append(tracker.snapshot())
         if tracker.last_request_at is None or at >= tracker.last_request_at:
-            tracker.record(model=model, usage=usage, at=at)
+            tracker.record(model=model, usage=usage, at=at, platform=platform)
     _store(state, tracker.snapshot())
     return befores
 
 
 @transaction.atomic
-def cache_state_rebuild(*, session_key: str, requests: Sequence[tuple[str, Usage, datetime]]) -> None:
-    """Recompute a session's cache state from all its requests, in time order: after stored
-    usage was replaced, nothing of the replaced requests may linger in it."""
+def cache_state_rebuild(*, session_key: str, requests: Sequence[TrackedRequest | tuple]) -> None:
+    """Recompute a session's cache state from all its requests (as for
+    cache_state_record_requests), in time order: after stored usage was replaced, nothing of
+    the replaced requests may linger in it."""
     state, _ = SessionCacheState.objects.select_for_update().get_or_create(session_key=session_key)
     tracker = CacheTracker(ttl_policy=state.ttl_policy)
-    for model, usage, at in sorted(requests, key=lambda request: request[2]):
-        tracker.record(model=model, usage=usage, at=at)
+    ordered = sorted((TrackedRequest(*request) for request in requests), key=lambda request: request.at)
+    for model, usage, at, platform in ordered:
+        tracker.record(model=model, usage=usage, at=at, platform=platform)
     _store(state, tracker.snapshot())
 
 
 def _store(state: SessionCacheState, after: CacheSnapshot) -> None:
     state.ttl_policy = after.ttl_policy
+    state.platform = after.platform
     state.current_model = after.current_model or ""
     state.context_tokens = after.context_tokens
     state.last_request_at = after.last_request_at
@@ -114,7 +118,15 @@ def _store(state: SessionCacheState, after: CacheSnapshot) -> None:
     # A handful of rows per model: replacing them is simpler than diffing.
     state.entries.all().delete()
     CacheEntry.objects.bulk_create(
-        CacheEntry(state=state, model=e.model, prefix_tokens=e.prefix_tokens, ttl=e.ttl, expires_at=e.expires_at)
+        CacheEntry(
+            state=state,
+            platform=e.platform,
+            model=e.model,
+            prefix_tokens=e.prefix_tokens,
+            ttl=e.ttl,
+            expires_at=e.expires_at,
+            fixed_start=e.fixed_start,
+        )
         for e in after.entries
     )
 

@@ -162,8 +162,8 @@ def _state(snapshot: CacheSnapshot, model: str, conversation: int, cacheable: bo
     # Warm = nothing this model had cached has expired and it is the model in use;
     # a warm entry of another model covers only the conversation up to the switch away.
     if model == snapshot.current_model:
-        for entry in snapshot.entries:
-            if entry.model == model and entry.prefix_tokens > read:
+        for entry in snapshot.entries_of(model):
+            if entry.prefix_tokens > read:
                 return PARTIAL
         return WARM
     return PARTIAL

@@ -69,16 +69,19 @@ def switch_context_load(*, session_pk: int, session_key: str, now: datetime) -> 
 # Entries and switches come back as parallel arrays, which psycopg turns into typed lists.
 PG_COLUMNS = """
     cs.id IS NOT NULL, cs.ttl_policy, cs.current_model, cs.context_tokens, cs.last_request_at,
-    ARRAY(SELECT jsonb_array_elements_text(cs.seen_models)), cs.provisional_turn::text,
-    ce.models, ce.prefix_tokens, ce.ttls, ce.expires_at, sw.at, sw.from_models, sw.to_models,
+    ARRAY(SELECT jsonb_array_elements_text(cs.seen_models)), cs.provisional_turn::text, cs.platform,
+    ce.models, ce.prefix_tokens, ce.ttls, ce.expires_at, ce.platforms, ce.fixed_starts,
+    sw.at, sw.from_models, sw.to_models,
     ut.written, ut.output"""
 PG_JOINS = """
     LEFT JOIN billing_sessioncachestate cs ON cs.session_key = s.key::text
     LEFT JOIN LATERAL (
-        SELECT array_agg(e.model ORDER BY e.model, e.prefix_tokens) AS models,
-               array_agg(e.prefix_tokens ORDER BY e.model, e.prefix_tokens) AS prefix_tokens,
-               array_agg(e.ttl ORDER BY e.model, e.prefix_tokens) AS ttls,
-               array_agg(e.expires_at ORDER BY e.model, e.prefix_tokens) AS expires_at
+        SELECT array_agg(e.model ORDER BY e.model, e.platform, e.prefix_tokens) AS models,
+               array_agg(e.prefix_tokens ORDER BY e.model, e.platform, e.prefix_tokens) AS prefix_tokens,
+               array_agg(e.ttl ORDER BY e.model, e.platform, e.prefix_tokens) AS ttls,
+               array_agg(e.expires_at ORDER BY e.model, e.platform, e.prefix_tokens) AS expires_at,
+               array_agg(e.platform ORDER BY e.model, e.platform, e.prefix_tokens) AS platforms,
+               array_agg(e.fixed_start ORDER BY e.model, e.platform, e.prefix_tokens) AS fixed_starts
         FROM billing_cacheentry e WHERE e.state_id = cs.id
     ) ce ON true
     LEFT JOIN LATERAL (
@@ -116,18 +119,20 @@ def pg_params(now: datetime) -> list:
 
 def switch_context_from_pg(values: Sequence) -> SwitchContext:
     """The context from the PG_COLUMNS of one row."""
-    (has_state, ttl_policy, current_model, context_tokens, last_request_at, seen_models, provisional,
-     models, prefix_tokens, ttls, expires_at, switched_at, from_models, to_models,
+    (has_state, ttl_policy, current_model, context_tokens, last_request_at, seen_models, provisional, platform,
+     models, prefix_tokens, ttls, expires_at, platforms, fixed_starts, switched_at, from_models, to_models,
      written, output) = values  # fmt: skip
     snapshot = CacheSnapshot()
     if has_state:
+        entry_columns = (models, prefix_tokens, ttls, expires_at, platforms, fixed_starts)  # NULL: no entries
         snapshot = CacheSnapshot(
             ttl_policy=ttl_policy,
             current_model=current_model or None,
             context_tokens=context_tokens,
             last_request_at=last_request_at,
-            entries=tuple(map(CacheEntryState, models or (), prefix_tokens or (), ttls or (), expires_at or ())),
+            entries=tuple(map(CacheEntryState, *(column or () for column in entry_columns))),
             seen_models=frozenset(seen_models or ()),
+            platform=platform,
         )
         snapshot = snapshot_with_provisional(snapshot, json.loads(provisional) if provisional else None)
     switches = tuple(map(SwitchEvent, switched_at or (), from_models or (), to_models or ()))

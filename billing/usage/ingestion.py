@@ -22,7 +22,7 @@ from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import price_version_for
 from billing.models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from billing.quotes.cache_store import cache_state_rebuild, cache_state_record_requests
-from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot
+from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot, request_platform
 from billing.quotes.engine import quote_compute
 from billing.usage.validation import (
     ACP_TURN,
@@ -74,9 +74,11 @@ def miss_cause(
     at: datetime,
     prices: Prices,
     diagnostics: dict | None,
+    platform: str | None = None,
 ) -> tuple[str, int]:
-    """Why a request missed the cache ("" when it did not), and the read the tracker expected."""
-    predicted = before.warm_prefix(model=model, prefix_tokens=usage.total_input_tokens, at=at)
+    """Why a request missed the cache ("" when it did not), and the read the tracker expected.
+    `platform`: where the request ran (None: where the session's last one did)."""
+    predicted = before.warm_prefix(model=model, prefix_tokens=usage.total_input_tokens, at=at, platform=platform)
     if before.last_request_at is None:
         return MissCause.FIRST_TURN, predicted
     if (
@@ -97,6 +99,8 @@ def miss_cause(
         return DIAGNOSED_MISS_CAUSES[reason], predicted
     if before.current_model and before.current_model != model and predicted == 0:
         return MissCause.MODEL_SWITCH, predicted
+    if platform and platform != before.platform and predicted == 0:
+        return MissCause.ROTATION, predicted
     if predicted == 0 and before.has_cached(model) and at - before.last_request_at >= TTL_DELTAS[before.ttl_policy]:
         return MissCause.TTL_EXPIRED, predicted
     if predicted > usage.cache_read_tokens:
@@ -190,6 +194,7 @@ def _turns_billed_once(*, session_key: str, requests: list[RequestRecord]) -> li
                 "cache_read_tokens",
                 "output_tokens",
                 "occurred_at",
+                "request_id",
             )
         )
         cache_state_rebuild(
@@ -205,8 +210,9 @@ def _turns_billed_once(*, session_key: str, requests: list[RequestRecord]) -> li
                         output_tokens=out,
                     ),
                     at,
+                    request_platform(request_id),
                 )
-                for model, i, w5, w1, rd, out, at in main_chain
+                for model, i, w5, w1, rd, out, at, request_id in main_chain
             ],
         )
     return [r for r in requests if not (r.source == ACP_TURN and r.turn_key in transcribed)]
@@ -221,7 +227,9 @@ def _replay(*, session_key: str, requests: list[RequestRecord], ttl: str | None)
     befores: dict[str, CacheSnapshot] = {}
     for tracker_key, stream in streams.items():
         snapshots = cache_state_record_requests(
-            session_key=tracker_key, requests=[(r.model, r.usage, r.at) for r in stream], ttl_policy=ttl
+            session_key=tracker_key,
+            requests=[(r.model, r.usage, r.at, request_platform(r.request_id)) for r in stream],
+            ttl_policy=ttl,
         )
         befores.update(zip((r.record_id for r in stream), snapshots, strict=True))
     return befores
@@ -236,6 +244,7 @@ def _usage_event(*, session_key: str, user, record: RequestRecord, before: Cache
         at=record.at,
         prices=record.prices,
         diagnostics=record.diagnostics,
+        platform=request_platform(record.request_id),
     )
     return UsageEvent(
         session_key=session_key,
@@ -305,6 +314,7 @@ def switch_reconcile(
         prices_to=record.prices,
         usage=record.usage,
         at=event.occurred_at,
+        platform=request_platform(record.request_id),
     )
     return SwitchReconciliation.objects.create(
         switch=switch,
@@ -332,11 +342,15 @@ def switch_tax_actual(
     prices_to: Prices,
     usage: Usage,
     at: datetime,
+    platform: str | None = None,
 ) -> SwitchTax:
     """The real tax of a switch, from its first request: the request's input cost minus the
     counterfactual of staying, which the quote engine computes from the cache state just
     before the request (`before`). Pure: the live reconciliation and the log import share it.
+    `platform`: where the request ran; staying would have run there too.
     """
+    if platform is not None:
+        before = dataclasses.replace(before, platform=platform)
     new_tokens = max(usage.total_input_tokens - before.context_tokens, 0)
     figures = quote_compute(
         from_model=from_model,

@@ -13,7 +13,7 @@ from billing.catalog.cost_engine import Usage
 from billing.catalog.selectors import price_version_for
 from billing.models import SwitchOutcome, SwitchRecord, UsageEvent
 from billing.quotes.cache_store import cache_state_record_requests, cache_state_turn_ended
-from billing.quotes.cache_tracker import TTL_DELTAS
+from billing.quotes.cache_tracker import ANTHROPIC_API, TTL_DELTAS, VERTEX_AI
 from billing.quotes.engine import SteadyTurn
 from billing.quotes.switch_context import RECENT_SWITCHES, RECENT_TURNS, switch_context_load
 from sessions_app.errors import SessionNotFound
@@ -69,7 +69,8 @@ def test_cache_entries_seen_models_and_the_last_switches(session):
         requests=[
             (haiku, Usage(cache_write_5m_tokens=40_000), now - timedelta(minutes=9)),
             (haiku, Usage(cache_read_tokens=40_000, cache_write_5m_tokens=5_000), now - timedelta(minutes=6)),
-            (sonnet, Usage(cache_write_5m_tokens=47_000, output_tokens=900), now - timedelta(minutes=2)),
+            # Through Vertex AI: entries of both platforms, read the same way by both paths.
+            (sonnet, Usage(cache_write_5m_tokens=47_000, output_tokens=900), now - timedelta(minutes=2), VERTEX_AI),
         ],
     )
     # Outside the longest TTL, a failed one, then more applied ones than the quote reads.
@@ -83,6 +84,8 @@ def test_cache_entries_seen_models_and_the_last_switches(session):
     assert fast == orm
     assert len(fast.snapshot.entries) >= 2 and fast.snapshot.seen_models == {haiku, sonnet}
     assert fast.snapshot.current_model == sonnet and fast.snapshot.context_tokens == 47_900
+    assert fast.snapshot.platform == VERTEX_AI
+    assert {(e.model, e.platform) for e in fast.snapshot.entries} == {(haiku, ANTHROPIC_API), (sonnet, VERTEX_AI)}
     assert len(fast.recent_switches) == RECENT_SWITCHES
     assert [s.at for s in fast.recent_switches] == sorted((s.at for s in fast.recent_switches), reverse=True)
     assert fast.recent_switches[0].at == now - timedelta(minutes=1)

@@ -22,7 +22,7 @@ from billing.catalog.cost_engine import Usage, usage_cost
 from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import UnknownModel, model_resolve
 from billing.models import PriceVersion
-from billing.quotes.cache_tracker import CacheTracker
+from billing.quotes.cache_tracker import CacheTracker, request_platform
 from billing.usage.cache_health import cache_request_eligible
 from billing.usage.ingestion import miss_cause, switch_tax_actual
 from billing.usage.transcript_import.parsing import LogRequest, ParseStats, log_files, log_requests_parse
@@ -118,8 +118,9 @@ def session_replay(
             if stats is not None and req.counted:
                 stats.unpriceable_requests += 1
             continue
+        platform = request_platform(req.request_id)
         if not req.counted:
-            tracker.record(model=model, usage=usage, at=req.at)
+            tracker.record(model=model, usage=usage, at=req.at, platform=platform)
             if not req.is_sidechain:
                 last_main = model
             continue
@@ -131,6 +132,7 @@ def session_replay(
             at=req.at,
             prices=prices,
             diagnostics=None,
+            platform=platform,
         )
         eligible = cache_request_eligible(
             previous_at=before.last_request_at,
@@ -152,7 +154,7 @@ def session_replay(
             if last_main is not None and last_main != model:
                 replay.switches.append(_switch(session_id, req, before, last_main, model, prices, usage, book))
             last_main = model
-        tracker.record(model=model, usage=usage, at=req.at)
+        tracker.record(model=model, usage=usage, at=req.at, platform=platform)
         replay.requests.append(replayed)
         replay.totals.add(replayed)
     return replay
@@ -170,6 +172,7 @@ def _switch(session_id, req, before, from_model, to_model, prices_to, usage, boo
         prices_to=prices_to,
         usage=usage,
         at=req.at,
+        platform=request_platform(req.request_id),
     )
     return ReplayedSwitch(
         session_id=session_id,

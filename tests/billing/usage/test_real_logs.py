@@ -4,7 +4,7 @@ Totals and switch taxes are checked against calculations written here from the r
 a price table typed in below (DESIGN.md §6 and its dated rules), without any billing code:
 requests are grouped their own way, priced with their own tier rule, and the cost of staying
 on the previous model is rebuilt from the transcript. The tracker must predict the cache read
-within 1% on at least 95% of eligible requests; every main-chain switch is reconciled.
+within 1% on at least 97% of eligible requests; every main-chain switch is reconciled.
 """
 
 import json
@@ -228,7 +228,7 @@ def test_the_tracker_predicts_the_cache_read(report):
         f" hit rate {t.hit_rate}; misses {dict(t.miss_causes)}"
     )
     assert t.eligible > 25_000
-    assert share >= 0.95
+    assert share >= 0.97
     # A session's first request is never eligible, unless the session resumes another one
     # (its file starts with the copied conversation, which warms the tracker).
     ids = {

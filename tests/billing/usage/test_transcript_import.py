@@ -115,6 +115,25 @@ def test_sidechains_have_their_own_trackers_per_conversation(tmp_path):
     assert report.switches == []
 
 
+def test_requests_through_vertex_read_only_what_vertex_cached(tmp_path):
+    # An agent failing over between Anthropic's API (req_...) and Vertex AI (req_vrtx_...):
+    # each keeps its own cache, so each request reads what its own platform wrote.
+    write(
+        tmp_path / "a.jsonl",
+        [
+            assistant("req_011a", at=T0, model=SONNET, w5=40_000, out=10),
+            assistant("req_vrtx_011b", at=T0 + s(10), model=SONNET, w5=41_000, out=10),
+            assistant("req_011c", at=T0 + s(20), model=SONNET, w5=2_000, read=40_000, out=10),
+            assistant("req_vrtx_011d", at=T0 + s(30), model=SONNET, w5=2_500, read=41_000, out=10),
+        ],
+    )
+    report = logs_import([tmp_path])
+    requests = report.sessions[0].requests
+    assert [r.predicted_read for r in requests[1:]] == [0, 40_000, 41_000]
+    assert [r.miss_cause for r in requests] == ["first_turn", "rotation", "", ""]
+    assert (report.totals.eligible, report.totals.within_tolerance) == (3, 3)
+
+
 def test_a_sidechain_copy_of_a_main_request_is_the_main_request(tmp_path):
     line = assistant("req_1", at=T0, w5=5_000, uuid="m1")
     write(tmp_path / "a.jsonl", [line, {**line, "isSidechain": True}])
