@@ -78,7 +78,11 @@ class Bridge:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
         self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20)
-        self.wait_healthy()
+        try:
+            self.wait_healthy()
+        except BaseException:
+            self.stop()  # a bridge that never became healthy is not left running after the test
+            raise
 
     def wait_healthy(self, timeout: float = 60.0) -> dict:
         # The agent's start (Python importing the ACP SDK) can take well over 20 s on a loaded
