@@ -1,4 +1,4 @@
-"""The one rule for showing money to people (the admin here; picker.js states the same)."""
+"""The one rule for showing money to people (the admin here; web/static/web/money.js states the same)."""
 
 from decimal import Decimal
 
