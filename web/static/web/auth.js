@@ -1,6 +1,7 @@
 /* Sign in and out. The token lives in sessionStorage only. */
 
 import { onUnauthorized, request } from "./api.js";
+import { clearConversation } from "./conversation.js";
 import { KEYS, clearError, el, say, state, store } from "./page.js";
 import { loadSessions, showError } from "./sessions.js";
 
@@ -43,6 +44,7 @@ function signOut(announce = true) {
   store.removeItem(KEYS.token);
   store.removeItem(KEYS.session);
   state.session = null;
+  clearConversation(); // the next one to sign in sees none of it
   showSignedIn();
   if (announce) say("Signed out.");
   el.username.focus();

@@ -2,24 +2,10 @@
    the Stop button while it runs. */
 
 import { ApiError, headers, readJson, request } from "./api.js";
+import { addMessage, turnEnded } from "./conversation.js";
 import { clearError, el, say, state } from "./page.js";
 import { renderSession, showError } from "./sessions.js";
 import { loadHistory } from "./switches.js";
-
-function addMessage(role, text) {
-  const item = document.createElement("div");
-  item.className = `msg ${role}`;
-  const who = document.createElement("span");
-  who.className = "who";
-  who.textContent = role === "user" ? "You" : role === "agent" ? "Agent" : "Note";
-  const body = document.createElement("div");
-  body.className = "text";
-  body.textContent = text;
-  item.append(who, body);
-  el.log.append(item);
-  el.log.scrollTop = el.log.scrollHeight;
-  return body;
-}
 
 function setBusy(busy) {
   state.busy = busy;
@@ -121,6 +107,7 @@ async function sendPrompt() {
   endTurn();
   el.prompt.focus();
   loadHistory();
+  turnEnded(answer);
 }
 
 function endTurn() {

@@ -2,6 +2,7 @@
    (its model, status and plan locks). */
 
 import { ApiError, describe, request } from "./api.js";
+import { clearConversation, loadConversation } from "./conversation.js";
 import { renderPlanLocks } from "./locks.js";
 import { KEYS, LABELS, clearError, el, label, say, showAlert, state, store } from "./page.js";
 import { loadHistory } from "./switches.js";
@@ -61,7 +62,6 @@ el.newSession.addEventListener("click", async () => {
   try {
     const s = await request("POST", "/api/chat/sessions");
     el.sessionSelect.append(sessionOption(s));
-    el.log.replaceChildren();
     selectSession(s);
     say(`Session started on ${label(s.modelId)}.`);
     el.prompt.focus();
@@ -78,8 +78,8 @@ function selectSession(session) {
   state.session = session;
   store.setItem(KEYS.session, session.sessionKey);
   el.sessionSelect.value = session.sessionKey;
-  if (changed) el.log.replaceChildren();
   renderSession();
+  if (changed) loadConversation();
   loadHistory();
 }
 
@@ -142,7 +142,7 @@ el.closeSession.addEventListener("click", async () => {
     store.removeItem(KEYS.session);
     state.session = null;
     el.sessionSelect.value = "";
-    el.log.replaceChildren();
+    clearConversation();
     renderSession();
     say("Session closed: its sandbox is stopped.");
     el.newSession.focus();
@@ -163,8 +163,10 @@ el.resumeSession.addEventListener("click", async () => {
     const result = await request("POST", `/api/chat/sessions/${encodeURIComponent(s.sessionKey)}/resume`, {});
     state.session = { ...state.session, ...result };
     renderSession();
+    loadConversation();
     say(result.resumed
-      ? `Resumed: the agent has a new session on ${label(result.modelId)}; the conversation starts afresh.`
+      ? `Resumed: the agent has a new session on ${label(result.modelId)}; `
+        + "it does not remember the conversation above."
       : "The agent still has this session: nothing to resume.");
   } catch (e) {
     say("");
