@@ -47,3 +47,4 @@ def test_collected_modules_import_each_other_by_their_hashed_names(tmp_path):
     for name in imported:
         assert re.fullmatch(r"\./\w+\.[0-9a-f]{12}\.js", name), name
         assert (tmp_path / "web" / name).exists(), name
+    assert (tmp_path / "web" / f"{entry.name}.gz").exists()  # and precompressed, as WhiteNoise serves it
