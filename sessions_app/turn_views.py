@@ -2,13 +2,11 @@
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mk0r.errors import ServiceError
-from mk0r.fields import QueryIntegerField, StrictCharField
+from mk0r.fields import QueryCharField, QueryIntegerField
 from mk0r.schema import error_responses
 
 from . import selectors
@@ -27,12 +25,7 @@ class TurnsPage(CursorPagination):
     page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "pageSize"
     max_page_size = MAX_PAGE_SIZE
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise ServiceError("The cursor is not one this endpoint gave.", code="invalid_request") from None
+    # A cursor this endpoint never gave is a page that does not exist: DRF's 404 `not_found`.
 
 
 class TurnOutput(serializers.Serializer):
@@ -112,7 +105,7 @@ class SessionTurnsView(APIView):
 
     class Input(serializers.Serializer):
         pageSize = QueryIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
-        cursor = StrictCharField(required=False, max_length=200, help_text="From `next` or `previous`.")
+        cursor = QueryCharField(required=False, max_length=200, help_text="From `next` or `previous`.")
 
     @extend_schema(
         operation_id="sessions_turns",
@@ -134,7 +127,7 @@ class SessionTurnsView(APIView):
                     )
                 ],
             ),
-            **error_responses({404: ("session_not_found",)}),
+            **error_responses({404: ("session_not_found", "not_found")}),
         },
     )
     def get(self, request, key):

@@ -122,8 +122,10 @@ def test_turns_come_a_page_at_a_time_newest_first_by_cursor(pro_client, bridge):
 def test_turns_refuse_a_bad_page_size_or_cursor(pro_client, bridge):
     key = _session(pro_client)["sessionKey"]
     url = f"/api/chat/sessions/{key}/turns"
-    for params in ({"pageSize": 0}, {"pageSize": 101}, {"pageSize": "many"}, {"pageSize": ""}, {"cursor": "nope"}):
+    for params in ({"pageSize": 0}, {"pageSize": 101}, {"pageSize": "many"}, {"pageSize": ""}, {"cursor": ""}):
         assert _is_error(pro_client.get(url, params), 400, "invalid_request"), params
+    # A cursor it never gave: a page that does not exist.
+    assert _is_error(pro_client.get(url, {"cursor": "nope"}), 404, "not_found")
 
 
 def test_turns_of_another_users_session_are_404(pro_client, bridge):
