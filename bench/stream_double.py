@@ -24,6 +24,7 @@ class Double:
     def __init__(self, token: str) -> None:
         self.auth = f"Bearer {token}"
         self.running: dict[str, asyncio.Event] = {}  # session -> its turn's cancel
+        self.turns: dict[str, int] = {}  # session -> the number of its last turn
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -64,9 +65,10 @@ class Double:
     async def turn(self, writer: asyncio.StreamWriter, session_id: str, prompt: str) -> None:
         events, interval = (prompt.split() + ["1", "0"])[:2]
         cancel = self.running[session_id] = asyncio.Event()
+        self.turns[session_id] = turn = self.turns.get(session_id, 0) + 1
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
         chunk = {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": _TEXT}}
-        frame = f"event: update\ndata: {json.dumps({'sessionId': session_id, 'update': chunk})}\n\n"
+        frame = f"event: update\ndata: {json.dumps({'sessionId': session_id, 'update': chunk, 'turn': turn})}\n\n"
         stop = "end_turn"
         try:
             for n in range(int(events)):
@@ -79,7 +81,7 @@ class Double:
                 writer.write(frame.encode())
                 await writer.drain()
             usage = {"inputTokens": 3, "outputTokens": 60, "cachedReadTokens": 20000, "cachedWriteTokens": 300}
-            done = {"stopReason": stop, "usage": {**usage, "totalTokens": 20363}}
+            done = {"stopReason": stop, "usage": {**usage, "totalTokens": 20363}, "turn": turn}
             writer.write(f"event: done\ndata: {json.dumps(done)}\n\n".encode())
             await writer.drain()
         finally:

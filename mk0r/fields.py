@@ -35,6 +35,16 @@ class QueryIntegerField(serializers.IntegerField):
         return super().get_value(dictionary)
 
 
+class QueryCharField(StrictCharField):
+    """A text query parameter. `?cursor=` is blank: refused, where DRF would read an empty value
+    of an optional field as absent."""
+
+    def get_value(self, dictionary):
+        if dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
 class StrictBooleanField(serializers.BooleanField):
     def to_internal_value(self, data):
         if not isinstance(data, bool):
@@ -55,6 +65,7 @@ class ClosedSerializer(serializers.Serializer):
 
 __all__ = [
     "ClosedSerializer",
+    "QueryCharField",
     "QueryIntegerField",
     "StrictBooleanField",
     "StrictCharField",

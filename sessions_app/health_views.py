@@ -12,7 +12,8 @@ from .models import AgentSession
 class SessionCacheHealthView(APIView):
     """A live session's health (flapping from its switch ledger), or an imported Claude Code
     session's (no session row here: flapping from its model sequence). Both are keyed by a
-    UUID: Claude Code names its sessions so, and the URL takes nothing else."""
+    UUID: Claude Code names its sessions so, and the URL takes nothing else. `costUsd` is what
+    the session's requests have cost so far, as billed."""
 
     def get(self, request, key):
         session = AgentSession.objects.filter(user=request.user, key=key).first()

@@ -71,3 +71,40 @@ class AgentSession(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == SessionStatus.READY
+
+
+class ChatTurn(models.Model):
+    """One chat turn of a session as its user saw it: the prompt, the agent's text, how it ended.
+
+    Written once, when the turn ends (done, error, or its client gone), by the relay; what it
+    cost is read from its usage (billing.usage.turn_costs), the `done` usage's price standing in
+    until the relayed usage is in."""
+
+    # How a turn ended besides the agent's own stopReason (`end_turn`, `cancelled`, ...).
+    ERROR = "error"
+    DISCONNECTED = "disconnected"  # the client went away before the turn's end reached it
+
+    session = models.ForeignKey(AgentSession, on_delete=models.CASCADE, related_name="turns")
+    # The bridge numbers the turns of each ACP session; its usage records carry the same number.
+    acp_session_id = models.CharField(max_length=128)
+    number = models.PositiveIntegerField(null=True, blank=True)
+    model_id = models.CharField(max_length=32)
+    prompt = models.TextField()
+    text = models.TextField(blank=True)
+    text_truncated = models.BooleanField(default=False)
+    stop_reason = models.CharField(max_length=32)
+    error_code = models.CharField(max_length=64, blank=True)
+    # The `done` event's ACP usage (the agent's sum over the turn's requests), if it came.
+    usage = models.JSONField(null=True, blank=True)
+    provisional_cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    provisional_price_version = models.ForeignKey(
+        "billing.PriceVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["session", "-id"])]
+
+    def __str__(self) -> str:
+        return f"turn {self.number or '?'} of {self.session_id} ({self.stop_reason})"

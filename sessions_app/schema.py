@@ -66,9 +66,9 @@ CHAT_ERRORS = {
 
 SSE_EXAMPLE = (
     'event: update\ndata: {"sessionId":"acp-5f3e2d1c","update":{"sessionUpdate":"agent_message_chunk",'
-    '"content":{"type":"text","text":"Sure, "}}}\n\n'
+    '"content":{"type":"text","text":"Sure, "}},"turn":3}\n\n'
     'event: done\ndata: {"stopReason":"end_turn","usage":{"inputTokens":12,"outputTokens":40,'
-    '"cachedReadTokens":9000,"cachedWriteTokens":500,"totalTokens":9552}}\n\n'
+    '"cachedReadTokens":9000,"cachedWriteTokens":500,"totalTokens":9552},"turn":3}\n\n'
 )
 
 
@@ -206,11 +206,13 @@ def document() -> None:
             operation_id="chat_turn",
             summary="One chat turn, streamed as server-sent events",
             description=(
-                "Answers `text/event-stream`: `update` events (`{sessionId, update}`, an ACP session/update as the "
-                "agent sent it), then exactly one of `done` (`{stopReason, usage}`) or `error` (`{code, message}`, "
-                "e.g. `agent_session_lost`, `agent_timeout`). Errors found before the turn starts are plain JSON "
-                "error answers. `POST /api/chat/cancel` stops the turn (`done` with `stopReason` `cancelled`); a "
-                "client that closes the stream has its turn cancelled too."
+                "Answers `text/event-stream`: `update` events (`{sessionId, update, turn}`, an ACP session/update "
+                "as the agent sent it), then exactly one of `done` (`{stopReason, usage, turn}`) or `error` "
+                "(`{code, message}`, e.g. `agent_session_lost`, `agent_timeout`). `turn` is the agent's number of "
+                "the turn in its ACP session. Errors found before the turn starts are plain JSON error answers. "
+                "`POST /api/chat/cancel` stops the turn (`done` with `stopReason` `cancelled`); a client that closes "
+                "the stream has its turn cancelled too. The turn is stored as it ends, however it ends "
+                "(`GET /api/chat/sessions/{sessionKey}/turns`)."
             ),
             tags=tags,
             request=views.ChatView.Input,

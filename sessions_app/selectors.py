@@ -1,4 +1,6 @@
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from uuid import UUID
 
@@ -14,10 +16,12 @@ from billing.quotes.switch_context import (
     switch_context_from_pg,
     switch_context_load,
 )
+from billing.usage.turn_costs import turn_costs_billed
+from billing.usage.validation import usage_turn_key
 from mk0r.db import ModelColumns, prepared_cursor
 
 from .errors import SessionNotFound
-from .models import AgentSession
+from .models import AgentSession, ChatTurn
 
 
 def session_list(*, user) -> QuerySet[AgentSession]:
@@ -30,6 +34,38 @@ def session_get(*, user, key: UUID | str) -> AgentSession:
         return AgentSession.objects.get(key=key, user=user)
     except (AgentSession.DoesNotExist, ValidationError, ValueError):
         raise SessionNotFound() from None
+
+
+def session_turns(*, session: AgentSession) -> QuerySet[ChatTurn]:
+    """The session's stored turns (paged by the caller, newest first by id)."""
+    return ChatTurn.objects.filter(session=session).select_related("provisional_price_version")
+
+
+@dataclass(frozen=True)
+class TurnCost:
+    usd: Decimal | None
+    # "billed": the turn's relayed usage events; "provisional": its `done` usage, priced at once;
+    # None: neither is there (yet).
+    source: str | None
+    price_versions: list[str]
+
+
+def turn_costs(*, session: AgentSession, turns: list[ChatTurn]) -> dict[int, TurnCost]:
+    """What each of the session's `turns` cost, by turn id: billed once its usage is in (the
+    bridge numbers a turn as its usage records do), else provisional, else unknown."""
+    keys = {turn.pk: usage_turn_key(turn.acp_session_id, turn.number) for turn in turns if turn.number}
+    billed = turn_costs_billed(user_id=session.user_id, session_key=str(session.key), turn_keys=keys.values())
+    costs = {}
+    for turn in turns:
+        found = billed.get(keys.get(turn.pk, ""))
+        if found is not None:
+            costs[turn.pk] = TurnCost(found.usd, "billed", sorted(found.price_versions))
+        elif turn.provisional_cost_usd is not None:
+            version = turn.provisional_price_version
+            costs[turn.pk] = TurnCost(turn.provisional_cost_usd, "provisional", [version.label] if version else [])
+        else:
+            costs[turn.pk] = TurnCost(None, None, [])
+    return costs
 
 
 def session_with_switch_context(*, user, key: UUID | str, now: datetime) -> tuple[AgentSession, SwitchContext]:

@@ -1,7 +1,8 @@
-"""Writes for agent sessions: start, close, resume, and the chat turn (the model switch: switching.py)."""
+"""Writes for agent sessions: start, close, resume, and the chat turn and its record (the model
+switch: switching.py)."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +13,15 @@ from django.utils import timezone
 from billing.models import BillingMode
 from billing.quotes.cache_store import cache_state_turn_ended
 from billing.subscriptions.entitlements import subscription_for
+from billing.usage.turn_costs import turn_usage_provisional
+from billing.usage.validation import MAX_TURN
 
 from .bridge_client import BridgeClient, BridgeError, BridgeErrorKind, StreamEvent
 from .errors import api_error_from_bridge, api_error_from_sandbox, session_not_open
 from .leases import lease_end_or_busy, lease_given_back, session_lease_take
 from .liveness import session_bridge_failure
 from .model_truth import lease_model_reconcile, model_map_from_offer, model_map_merge, session_model_verified
-from .models import AgentSession, CacheTtl, SessionStatus
+from .models import AgentSession, CacheTtl, ChatTurn, SessionStatus
 from .sandboxes import SandboxError, provider_for
 from .selectors import session_get
 
@@ -172,37 +175,104 @@ def session_turn_target(*, user, key) -> TurnTarget:
     return TurnTarget(bridge=bridge, session=session)
 
 
+# The agent's text kept of a turn, in UTF-8: far more than a reply's prose (the code an agent
+# writes goes to files through its tools), and a bound on what an open turn holds in memory.
+TURN_TEXT_BYTES = 64 * 1024
+
+
 @dataclass
 class TurnWatch:
     """What the relay notes about a turn on its way to the client, to record its end."""
 
     session: AgentSession
     started: datetime  # when the prompt went to the agent
+    prompt: str = ""
     context_tokens: int | None = None
+    number: int | None = None  # the bridge's number of the turn, which every event names
+    text: bytearray = field(default_factory=bytearray)
+    text_truncated: bool = False
+    recorded: bool = False
 
     def saw(self, event: StreamEvent) -> bool:
-        """Note what the event tells about the turn; True for its `done`, whose end the relay
-        then records (session_turn_ended) before passing it on."""
+        """Note what the event tells about the turn; True for its end (`done` or `error`), which
+        the relay then records (session_turn_ended) before passing it on."""
+        number = event.data.get("turn")
+        if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= MAX_TURN:
+            self.number = number
         update = event.data.get("update") if event.event == "update" else None
         if isinstance(update, dict) and update.get("sessionUpdate") == "usage_update":
             used = update.get("used")
             if isinstance(used, int) and not isinstance(used, bool) and used >= 0:
                 self.context_tokens = used
-        return event.event == "done"
+        elif isinstance(update, dict) and update.get("sessionUpdate") == "agent_message_chunk":
+            self._keep_text(update.get("content"))
+        return event.event in ("done", "error")
+
+    def _keep_text(self, content: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "text" or not isinstance(content.get("text"), str):
+            return
+        chunk = content["text"].encode("utf-8", "replace")
+        room = TURN_TEXT_BYTES - len(self.text)
+        if len(chunk) > room:
+            self.text_truncated, chunk = True, chunk[:room]
+        self.text += chunk
 
 
-def session_turn_ended(*, watch: TurnWatch, usage: Any) -> None:
-    """The turn's `done` is about to reach the client: its cache state is recorded first, so
-    that a quote the client asks for next sees the turn. A failure here must not cost the
-    client its turn; the relayed usage brings the state up to date a moment later anyway."""
-    if not isinstance(usage, dict):
-        return
+def session_turn_ended(*, watch: TurnWatch, end: StreamEvent | None) -> None:
+    """The turn has ended (`end`: its `done` or `error`; None when its client went away before
+    that). Called before the client learns it: the turn's cache state is recorded first, so that
+    a quote the client asks for next sees the turn, and the turn is stored for the session's
+    conversation (GET .../turns). A failure here must not cost the client its turn: each write is
+    logged and left (the relayed usage brings the cache state up to date a moment later anyway)."""
+    usage = end.data.get("usage") if end is not None and end.event == "done" else None
+    if isinstance(usage, dict):
+        try:
+            cache_state_turn_ended(
+                session=watch.session, usage=usage, at=watch.started, context_tokens=watch.context_tokens
+            )
+        except (DatabaseError, LookupError, ValueError):
+            logger.exception("session %s: could not record the end of a turn", watch.session.key)
     try:
-        cache_state_turn_ended(
-            session=watch.session, usage=usage, at=watch.started, context_tokens=watch.context_tokens
-        )
-    except (DatabaseError, LookupError, ValueError):
-        logger.exception("session %s: could not record the end of a turn", watch.session.key)
+        _turn_store(watch=watch, end=end, usage=usage)
+    except DatabaseError:
+        logger.exception("session %s: could not store a turn", watch.session.key)
+
+
+def _turn_store(*, watch: TurnWatch, end: StreamEvent | None, usage: Any) -> ChatTurn:
+    session = watch.session
+    error_code = ""
+    if end is None:
+        stop_reason = ChatTurn.DISCONNECTED
+    elif end.event == "error":
+        stop_reason, error_code = ChatTurn.ERROR, _storable(end.data.get("code"), 64) or "agent_error"
+    else:
+        stop_reason = _storable(end.data.get("stopReason"), 32) or "unknown"
+    provisional = turn_usage_provisional(
+        model_id=session.model_id, model_map=session.model_map, ttl=session.cache_ttl, usage=usage, at=watch.started
+    )
+    return ChatTurn.objects.create(
+        session=session,
+        acp_session_id=session.acp_session_id,
+        number=watch.number,
+        model_id=session.model_id,
+        prompt=watch.prompt,
+        text=bytes(watch.text).decode("utf-8", "ignore").replace("\x00", ""),
+        text_truncated=watch.text_truncated,
+        stop_reason=stop_reason,
+        error_code=error_code,
+        usage=provisional.counts if provisional else None,
+        provisional_cost_usd=provisional.usd if provisional else None,
+        provisional_price_version=provisional.price_version if provisional else None,
+        started_at=watch.started,
+        ended_at=timezone.now(),
+    )
+
+
+def _storable(value: Any, limit: int) -> str:
+    """A string from the bridge as a text column takes it: no NUL, no unpaired surrogate."""
+    if not isinstance(value, str):
+        return ""
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")[:limit]
 
 
 def session_turn_cancel(*, user, key) -> None:

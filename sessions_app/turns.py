@@ -35,8 +35,8 @@ async def turn_start(
     """Start the turn and wait for its first event. Failures before the turn starts raise a
     ServiceError (a plain error answer; 410 `sandbox_gone` when the bridge is unreachable because
     its sandbox is gone); later ones end the stream with an `error` event, so a client always
-    learns how its turn ended."""
-    watch = TurnWatch(session=target.session, started=timezone.now())
+    learns how its turn ended. A turn that started is stored when it ends, however it ends."""
+    watch = TurnWatch(session=target.session, started=timezone.now(), prompt=prompt)
     events = target.bridge.aprompt(session_id=target.session_id, prompt=prompt)
     try:
         first = await anext(events)
@@ -47,6 +47,7 @@ async def turn_start(
     except asyncio.CancelledError:
         # The client went away before the agent's first event.
         _cancel_in_background(target)
+        await _record_end(watch, None, run_sync)
         raise
     return _relay(target, first, events, watch=watch, run_sync=run_sync)
 
@@ -60,23 +61,21 @@ async def _relay(
     run_sync: RunSync,
 ) -> AsyncGenerator[StreamEvent]:
     if first is None:
-        yield StreamEvent("error", {"code": "agent_error", "message": "The agent ended the turn without an answer."})
+        no_answer = {"code": "agent_error", "message": "The agent ended the turn without an answer."}
+        yield await _passed_on(watch, StreamEvent("error", no_answer), run_sync)
         return
     ended = first.event in _ENDS
     try:
-        if watch.saw(first):
-            await _record_end(watch, first, run_sync)
-        yield first
+        yield await _passed_on(watch, first, run_sync)
         async for event in events:
-            if watch.saw(event):
-                await _record_end(watch, event, run_sync)
-            yield event
+            yield await _passed_on(watch, event, run_sync)
             ended = event.event in _ENDS
         if not ended:
-            yield StreamEvent("error", {"code": "agent_error", "message": "The turn's stream broke off."})
+            broke_off = {"code": "agent_error", "message": "The turn's stream broke off."}
+            yield await _passed_on(watch, StreamEvent("error", broke_off), run_sync)
     except BridgeError as exc:
         error = api_error_from_bridge(exc)
-        yield StreamEvent("error", {"code": error.code, "message": error.message})
+        yield await _passed_on(watch, StreamEvent("error", {"code": error.code, "message": error.message}), run_sync)
     finally:
         # Closing the bridge's stream tells the bridge its client is gone; the explicit cancel
         # also reaches a bridge behind a proxy that keeps its upstream connection open. Either
@@ -84,15 +83,30 @@ async def _relay(
         await events.aclose()
         if not ended:
             _cancel_in_background(target)
+        if not watch.recorded:
+            # The client went away before the turn's end reached it: the turn is kept as far as
+            # it was streamed.
+            await _record_end(watch, None, run_sync)
 
 
-async def _record_end(watch: TurnWatch, done: StreamEvent, run_sync: RunSync) -> None:
-    """The turn's end in the session's cache state before the client gets `done`, so that the
-    quote it asks for next sees the turn. Whatever goes wrong here (the write, or reaching a
-    thread to make it on) must not cost the client its turn: the relayed usage brings the state
-    up to date a moment later anyway."""
+async def _passed_on(watch: TurnWatch, event: StreamEvent, run_sync: RunSync) -> StreamEvent:
+    """The event, once what it ends (if it is the turn's `done` or `error`) is recorded."""
+    if watch.saw(event):
+        await _record_end(watch, event, run_sync)
+    return event
+
+
+async def _record_end(watch: TurnWatch, end: StreamEvent | None, run_sync: RunSync) -> None:
+    """The turn's end, recorded before the client gets it (`end`; None when the client went away
+    first): in the session's cache state, so that the quote it asks for next sees the turn, and
+    as a stored turn of its conversation. Whatever goes wrong here (the writes, or reaching a
+    thread to make them on) must not cost the client its turn: the relayed usage brings the
+    cache state up to date a moment later anyway."""
+    if watch.recorded:
+        return
+    watch.recorded = True
     try:
-        await run_sync(session_turn_ended, watch=watch, usage=done.data.get("usage"))
+        await run_sync(session_turn_ended, watch=watch, end=end)
     except Exception:
         logger.exception("session %s: could not record the end of a turn", watch.session.key)
 

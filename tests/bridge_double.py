@@ -37,6 +37,7 @@ class BridgeDouble:
         self.turn_events = 1
         self.turn_interval = 0.0
         self.cancelled: set[str] = set()
+        self.turns: dict[str, int] = {}  # the number of the last turn of each session
         self.lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -63,6 +64,7 @@ class BridgeDouble:
             self.turn_events = 1
             self.turn_interval = 0.0
             self.cancelled.clear()
+            self.turns.clear()
 
     def fail(self, status: int, code: str, *, times: int = 10**6, **extra) -> None:
         self.fail_with = (status, {"code": code, "message": f"simulated {code}", "extra": extra})
@@ -166,6 +168,8 @@ class BridgeDouble:
 
             def _stream_turn(self, session_id: str) -> None:
                 double.cancelled.discard(session_id)
+                with double.lock:
+                    double.turns[session_id] = turn = double.turns.get(session_id, 0) + 1
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")  # the body ends when the connection does
@@ -182,9 +186,9 @@ class BridgeDouble:
                             stop = "cancelled"
                             break
                         update = {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": f"{n} "}}
-                        self._event("update", {"sessionId": session_id, "update": update})
+                        self._event("update", {"sessionId": session_id, "update": update, "turn": turn})
                     usage = {"inputTokens": 10, "outputTokens": 5, "cachedReadTokens": 0, "cachedWriteTokens": 0}
-                    self._event("done", {"stopReason": stop, "usage": {**usage, "totalTokens": 15}})
+                    self._event("done", {"stopReason": stop, "usage": {**usage, "totalTokens": 15}, "turn": turn})
 
             def _event(self, name: str, data: dict) -> None:
                 self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())

@@ -43,7 +43,7 @@ class Session:
     models: ModelState
     turns: int = 0
     lost: bool = False
-    listeners: set[asyncio.Queue] = field(default_factory=set)
+    listeners: set[Turn] = field(default_factory=set)
     # Rate-limit records seen since the last relay, by record id (the latest wins).
     rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     switch: "SwitchState" = field(default_factory=lambda: SwitchState())
@@ -250,7 +250,7 @@ class SessionManager:
         session = self._live(session_id)
         blocks = prompt_blocks(prompt)
         turn = Turn(session.session_id, cancel=lambda: self.spawn(self._notify_cancel(session.session_id)))
-        session.listeners.add(turn.queue)
+        session.listeners.add(turn)
         self.turns.add(turn)
         turn.task = asyncio.create_task(self._run_turn(session, turn, blocks))
         return turn
@@ -267,7 +267,8 @@ class SessionManager:
 
     async def _run_turn(self, session: Session, turn: Turn, blocks: list[dict[str, Any]]) -> None:
         session.turns += 1
-        turn_no, model_id = session.turns, session.models.current
+        turn.number = turn_no = session.turns
+        model_id = session.models.current
         if self._on_turn_started is not None:
             self._on_turn_started(session.session_id, model_id)
         usage: dict[str, Any] | None = None
@@ -293,7 +294,7 @@ class SessionManager:
             logger.exception("turn failed")
             turn.put("error", {"code": "agent_error", "message": "the turn failed inside the bridge"})
         finally:
-            session.listeners.discard(turn.queue)
+            session.listeners.discard(turn)
             self.turns.discard(turn)
             rate_limits = list(session.rate_limits.values())
             session.rate_limits.clear()
@@ -324,8 +325,8 @@ class SessionManager:
                     logger.info("session %s: the agent reports model %s", session.session_id, fresh.current)
                 session.models = fresh
         event = {"sessionId": session.session_id, "update": update}
-        for queue in session.listeners:
-            queue.put_nowait(("update", event))
+        for turn in session.listeners:
+            turn.put("update", event)
 
     def _on_ext_notification(self, method: str, params: dict[str, Any]) -> None:
         session = self.sessions.get(str(params.get("sessionId")))

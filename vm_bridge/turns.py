@@ -8,10 +8,12 @@ from .errors import invalid_request
 
 
 class Turn:
-    """One prompt in flight; the HTTP stream reads `queue` until `done` or `error`."""
+    """One prompt in flight; the HTTP stream reads `queue` until `done` or `error`. Every event
+    names the turn (`turn`: its number in the ACP session, as its usage records do)."""
 
     def __init__(self, session_id: str, *, cancel: Callable[[], None]) -> None:
         self.session_id = session_id
+        self.number: int | None = None  # set as the turn starts
         self._cancel = cancel
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self.finished = False
@@ -22,7 +24,7 @@ class Turn:
             return
         if event in ("done", "error"):
             self.finished = True
-        self.queue.put_nowait((event, data))
+        self.queue.put_nowait((event, data if self.number is None else {**data, "turn": self.number}))
 
     def client_gone(self) -> None:
         # Nobody listens any more: stop the agent's work rather than pay for it.

@@ -23,7 +23,7 @@ def usd_str(value: Decimal) -> str:
     return str(usd_quantize(value))
 
 
-# What a person reads. One rule, the same as the picker page's (web/static/web/picker.js):
+# What a person reads. One rule, the same as the picker page's (web/static/web/money.js):
 # $1 or more in cents ($12.35); below a dollar to four places ($0.0608, $0.0034), so that
 # amounts side by side have the same precision and a small tax does not read as $0.00.
 DISPLAY_CENTS = Decimal("0.01")

@@ -1,4 +1,5 @@
-"""Cache health (DESIGN.md §7): hit rate, miss causes, flapping and quote accuracy; reads only.
+"""Cache health (DESIGN.md §7): hit rate, miss causes, flapping and quote accuracy, and what
+the requests cost as billed (`costUsd`: a session's running cost); reads only.
 
 Hit rate = cache_read / (cache_read + cache_write + input) over eligible requests: not the
 first request of its stream (a session's main chain, or its sub-agents), a prompt at least
@@ -53,6 +54,7 @@ _FIELDS = (
     "miss_cause",
     "diagnostics",
     "price_version__min_cacheable_tokens",
+    "cost_usd",
 )
 
 
@@ -83,6 +85,8 @@ class Health:
     input: int = 0
     predicted: int = 0
     within_tolerance: int = 0
+    # What all the requests cost, as billed (each priced from its price version at ingestion).
+    cost: Decimal = ZERO
     miss_causes: Counter = field(default_factory=Counter)
     diagnosed: Counter = field(default_factory=Counter)
     flaps: list = field(default_factory=list)
@@ -94,7 +98,7 @@ class Health:
         return cache_hit_rate(read=self.read, prompt=self.read + self.write + self.input)
 
     def merge(self, other: Health) -> None:
-        for name in ("requests", "eligible", "read", "write", "input", "predicted", "within_tolerance"):
+        for name in ("requests", "eligible", "read", "write", "input", "predicted", "within_tolerance", "cost"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.miss_causes.update(other.miss_causes)
         self.diagnosed.update(other.diagnosed)
@@ -113,6 +117,7 @@ class Health:
             "healthy": None if rate is None else rate >= HEALTHY_HIT_RATE,
             "healthyAbove": HEALTHY_HIT_RATE,
             "tokens": {"cacheRead": self.read, "cacheWrite": self.write, "input": self.input},
+            "costUsd": usd_str(self.cost),
             "missCauses": dict(self.miss_causes),
             "diagnosedMissReasons": dict(self.diagnosed),
             "flapping": {"count": len(self.flaps), "events": self.flaps[:50]},
@@ -148,6 +153,7 @@ def _session_health(rows: Iterable[dict], *, ttl: str | None, ledger: list[tuple
         stream_ttl = policy.get(stream, ttl or "5m")
         previous = last.get(stream)
         health.requests += 1
+        health.cost += row["cost_usd"]
         health.first_at = health.first_at or at
         health.last_at = at
         cacheable = prompt > 0 and (minimum is None or prompt >= minimum)

@@ -166,6 +166,12 @@ def _usage(raw: Any, *, ttl: str, index: int) -> Usage:
     return Usage.parse(raw, write_ttl=ttl)
 
 
+def acp_usage_parse(raw: Any, *, ttl: str) -> Usage:
+    """A turn's usage as the agent reported it (ACP, camelCase: the `done` event's), checked as a
+    relayed record's usage is; InvalidUsageRecord when it is not an object of bounded counts."""
+    return _usage(raw, ttl=ttl, index=0)
+
+
 def _plain_json(value: Any, depth: int = 0) -> bool:
     """Strings storable, numbers finite, keys strings, at most a few levels deep."""
     if depth > _DIAGNOSTICS_DEPTH:
@@ -277,13 +283,18 @@ def _rate_limit_record(raw: Mapping, record_id: str, session_id: str, at: dateti
     )
 
 
+def usage_turn_key(acp_session_id: str, turn: int) -> str:
+    """The key of a turn's usage: the bridge numbers the turns of each ACP session (1, 2, ...)."""
+    return f"{acp_session_id}:turn:{turn}"
+
+
 def _turn_key(raw: Mapping, session_id: str, index: int) -> str:
     turn = raw.get("turn")
     if turn is None:
         return ""
     if isinstance(turn, bool) or not isinstance(turn, int) or not 1 <= turn <= MAX_TURN:
         raise _fail(index, "turn", f"must be an integer from 1 to {MAX_TURN}")
-    return f"{session_id}:turn:{turn}"
+    return usage_turn_key(session_id, turn)
 
 
 def _request_record(raw: Mapping, record_id: str, session_id: str, at: datetime, ttl: str, index: int) -> RequestRecord:

@@ -52,10 +52,10 @@ CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- Static files: collected at image build, served by WhiteNoise ---------------
-# Hashed names (cached forever by browsers) and precompressed copies.
+# Hashed names (cached forever by browsers) and precompressed copies (mk0r/static_storage.py).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "mk0r.static_storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False
 

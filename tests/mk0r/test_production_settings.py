@@ -65,7 +65,7 @@ def test_production_values(tmp_path):
     values = json.loads(result.stdout.strip().splitlines()[-1])
     assert values["debug"] is False and values["eager"] is False
     assert values["broker"] == REQUIRED["REDIS_URL"]
-    assert values["static"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert values["static"] == "mk0r.static_storage.StaticFilesStorage"  # WhiteNoise's, with ES module imports
     assert values["finders"] is False
     assert values["formatter"] == "json"
     assert values["cache"].endswith("RedisCache")

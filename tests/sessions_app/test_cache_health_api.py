@@ -160,3 +160,18 @@ def test_quote_accuracy_over_reconciled_switches(pro_client, bridge):
     assert _is_error(pro_client.get("/api/billing/quote-accuracy?days=-1"), 400, "invalid_request")
     # Someone else's switches are not mine.
     assert client_for("stranger", "pro").get("/api/billing/quote-accuracy").json()["count"] == 0
+
+
+def test_session_health_says_what_the_session_has_cost_so_far(pro_client, bridge):
+    """The running cost the picker shows: every request as billed. Haiku 4.5 list prices, USD per
+    MTok: input 1, 5-minute write 1.25, read 0.10, output 5."""
+    session = _session(pro_client, bridge)  # 100,000 written, 500 out
+    key = session["sessionKey"]
+    first = Decimal("100000") * Decimal("1.25") / 10**6 + Decimal("500") * 5 / 10**6
+    assert pro_client.get(f"/api/chat/sessions/{key}/cache-health").json()["costUsd"] == f"{first:.6f}"
+
+    _turn(pro_client, bridge, session, "req_2", seconds=-20, model="claude-haiku-4-5", write_5m=600, read=100_000)
+
+    second = Decimal("600") * Decimal("1.25") / 10**6 + Decimal("100000") * Decimal("0.10") / 10**6
+    assert pro_client.get(f"/api/chat/sessions/{key}/cache-health").json()["costUsd"] == f"{first + second:.6f}"
+    assert pro_client.get("/api/billing/cache-health").json()["costUsd"] == f"{first + second:.6f}"

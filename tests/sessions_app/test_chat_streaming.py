@@ -70,7 +70,7 @@ def test_stop_ends_the_running_turn_with_done_cancelled(pro_client, bridge, asgi
         events = sse_events(lines)
 
     assert time.monotonic() - started < 5
-    assert events[-1] == ("done", {"stopReason": "cancelled", "usage": events[-1][1]["usage"]})
+    assert events[-1] == ("done", {"stopReason": "cancelled", "usage": events[-1][1]["usage"], "turn": 1})
     assert events[-1][1]["usage"]["totalTokens"] == 15
 
 

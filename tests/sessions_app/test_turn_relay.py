@@ -1,4 +1,5 @@
-"""The chat relay records the end of a turn as the `done` event passes, before the client has it."""
+"""The chat relay records the end of a turn as its `done` (or `error`) passes, before the client has
+it: in the session's cache state, and as a stored turn."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -8,7 +9,7 @@ from django.utils import timezone
 from billing.quotes.cache_store import cache_state_snapshot
 from sessions_app import services, turns
 from sessions_app.bridge_client import BridgeClient, StreamEvent
-from sessions_app.models import AgentSession
+from sessions_app.models import AgentSession, ChatTurn
 
 pytestmark = pytest.mark.django_db
 USAGE = {"inputTokens": 3, "outputTokens": 200, "cachedReadTokens": 60_000, "cachedWriteTokens": 1_800}
@@ -17,7 +18,9 @@ USAGE = {"inputTokens": 3, "outputTokens": 200, "cachedReadTokens": 60_000, "cac
 @pytest.fixture
 def session():
     user = get_user_model().objects.create(username="relay-user")
-    return AgentSession.objects.create(user=user, provider="static", model_id="haiku", status="ready")
+    return AgentSession.objects.create(
+        user=user, provider="static", model_id="haiku", status="ready", acp_session_id="acp-1"
+    )
 
 
 def _relay(session, events):
@@ -29,7 +32,7 @@ def _relay(session, events):
             yield event
 
     target = services.TurnTarget(bridge=BridgeClient(base_url="http://127.0.0.1:9", token="t"), session=session)
-    watch = services.TurnWatch(session=session, started=timezone.now())
+    watch = services.TurnWatch(session=session, started=timezone.now(), prompt="the prompt")
     request_thread = turns._RequestThread()
     relay = turns._relay(target, events[0], rest(), watch=watch, run_sync=request_thread.run)
     return turns._blocking_iter(relay, turns._loop_for_wsgi(), request_thread)
@@ -73,3 +76,53 @@ def test_a_failure_to_reach_a_thread_for_the_record_does_not_cost_the_client_its
     monkeypatch.setattr(turns, "session_turn_ended", fail)
     events = [StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE})]
     assert [e.event for e in _relay(session, events)] == ["done"]
+
+
+def _chunk(text: str, turn: int = 4) -> StreamEvent:
+    update = {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}}
+    return StreamEvent("update", {"sessionId": "acp-1", "update": update, "turn": turn})
+
+
+def test_a_turn_that_failed_is_stored_with_its_error_and_what_was_said(session):
+    events = [_chunk("Half an "), _chunk("answer"), StreamEvent("error", {"code": "agent_timeout", "message": "slow"})]
+
+    assert [e.event for e in _relay(session, events)] == ["update", "update", "error"]
+
+    turn = ChatTurn.objects.get(session=session)
+    assert (turn.prompt, turn.text, turn.number, turn.acp_session_id) == ("the prompt", "Half an answer", 4, "acp-1")
+    assert (turn.stop_reason, turn.error_code, turn.usage, turn.provisional_cost_usd) == (
+        "error",
+        "agent_timeout",
+        None,
+        None,
+    )
+
+
+def test_a_stream_that_broke_off_is_stored_as_failed(session):
+    assert [e.event for e in _relay(session, [_chunk("So far")])] == ["update", "error"]
+
+    turn = ChatTurn.objects.get(session=session)
+    assert (turn.text, turn.stop_reason, turn.error_code) == ("So far", "error", "agent_error")
+
+
+def test_the_agents_text_is_kept_up_to_its_limit(session):
+    limit = services.TURN_TEXT_BYTES
+    # Two-byte characters across the limit: the stored text ends on a whole one.
+    events = [_chunk("a" * (limit - 3)), _chunk("éé"), _chunk("more"), StreamEvent("done", {"stopReason": "end_turn"})]
+
+    assert [e.event for e in _relay(session, events)][-1] == "done"
+
+    turn = ChatTurn.objects.get(session=session)
+    assert turn.text == "a" * (limit - 3) + "é" and turn.text_truncated
+    assert turn.stop_reason == "end_turn" and turn.usage is None
+
+
+def test_a_failure_to_store_the_turn_keeps_the_cache_state_and_the_stream(session, monkeypatch):
+    def fail(**kwargs):
+        raise DatabaseError("the database is away")
+
+    monkeypatch.setattr(ChatTurn.objects, "create", fail)
+    events = [_chunk("Hello"), StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE, "turn": 4})]
+
+    assert [e.event for e in _relay(session, events)] == ["update", "done"]
+    assert cache_state_snapshot(session_key=str(session.key)).current_model == "claude-haiku-4-5"

@@ -90,7 +90,7 @@ def test_agent_timeouts(start_bridge):
 
     events = bridge.prompt(sid, "slow 5")
     assert events[0][0] == "update"
-    assert events[-1] == ("error", {"code": "agent_timeout", "message": events[-1][1]["message"]})
+    assert events[-1] == ("error", {"code": "agent_timeout", "message": events[-1][1]["message"], "turn": 1})
     # The timed-out turn was cancelled in the agent, which still serves the session.
     assert bridge.prompt(sid, "ok")[-1][0] == "done"
 

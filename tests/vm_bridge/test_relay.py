@@ -90,6 +90,20 @@ def test_turn_usage_transcript_and_rate_limits_are_relayed_signed(start_bridge, 
         verify(request)
 
 
+def test_every_event_of_a_turn_names_the_turn_its_usage_records_name(start_bridge, receiver):
+    """So that whoever relays the stream can find the turn's billed usage, even of a turn whose
+    `done` it never sees."""
+    bridge = start_bridge(*relay_args(receiver))
+    sid = bridge.new_session(modelId="haiku")["sessionId"]
+    first, second = bridge.prompt(sid, "hello"), bridge.prompt(sid, "again")
+
+    assert [(name, data["turn"]) for name, data in first + second] == [
+        ("update", 1), ("done", 1), ("update", 2), ("done", 2)
+    ]  # fmt: skip
+    receiver.wait_for(lambda: len(receiver.accepted_records()) >= 2)
+    assert [(r["id"], r["turn"]) for r in receiver.accepted_records()] == [(f"{sid}:turn:1", 1), (f"{sid}:turn:2", 2)]
+
+
 def test_retried_with_backoff_on_503_and_moved_aside_on_400(start_bridge, receiver):
     receiver.statuses = [503, 503, 202, 400]
     bridge = start_bridge(*relay_args(receiver))

@@ -1,5 +1,5 @@
-"""The one rule for showing money: to people (the admin, reports, mail; picker.js states the same),
-and to the micro-dollar where figures are compared (the commands)."""
+"""The one rule for showing money: to people (the admin, reports, mail; web/static/web/money.js
+states the same), and to the micro-dollar where figures are compared (the commands)."""
 
 from decimal import Decimal
 
