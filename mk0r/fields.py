@@ -25,9 +25,9 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class QueryIntegerField(serializers.IntegerField):
-    """An integer query parameter. `?days=` is not an integer: refused, where DRF would read an
-    empty value of an optional field as absent."""
+class _QueryParameter:
+    """A query parameter given empty (`?days=`, `?cursor=`) is a value to validate, and refuse,
+    where DRF would read an empty value of an optional field as absent."""
 
     def get_value(self, dictionary):
         if dictionary.get(self.field_name) == "":
@@ -35,14 +35,12 @@ class QueryIntegerField(serializers.IntegerField):
         return super().get_value(dictionary)
 
 
-class QueryCharField(StrictCharField):
-    """A text query parameter. `?cursor=` is blank: refused, where DRF would read an empty value
-    of an optional field as absent."""
+class QueryIntegerField(_QueryParameter, serializers.IntegerField):
+    """An integer query parameter."""
 
-    def get_value(self, dictionary):
-        if dictionary.get(self.field_name) == "":
-            return ""
-        return super().get_value(dictionary)
+
+class QueryCharField(_QueryParameter, StrictCharField):
+    """A text query parameter."""
 
 
 class StrictBooleanField(serializers.BooleanField):
