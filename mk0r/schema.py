@@ -131,7 +131,7 @@ QUOTE_EXAMPLE: dict[str, Any] = {
     "ttftPenaltyMs": 2410,
     "capPercent": None,
     "warnings": [],
-    "priceVersion": {"from": "claude-haiku-4-5@2025-10-15", "to": "claude-sonnet-4-6@2026-02-17"},
+    "priceVersion": {"from": "claude-haiku-4-5@2025-10-01", "to": "claude-sonnet-4-6@2026-02-17"},
     "currency": "USD",
     "expiresAt": "2026-11-22T10:02:00Z",
 }

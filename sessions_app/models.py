@@ -68,10 +68,6 @@ class AgentSession(models.Model):
         # Keep the bridge token out of tracebacks and debug output.
         return f"<AgentSession {self.key} user={self.user_id} model={self.model_id} status={self.status}>"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status == SessionStatus.READY
-
 
 class ChatTurn(models.Model):
     """One chat turn of a session as its user saw it: the prompt, the agent's text, how it ended.

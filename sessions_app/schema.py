@@ -170,35 +170,33 @@ def document() -> None:
         )
     )(views.SessionResumeView)
 
-    switches = getattr(views, "SessionSwitchesView", None)
-    if switches is not None and not getattr(switches.get, "kwargs", {}).get("schema"):
-        extend_schema_view(
-            get=extend_schema(
-                operation_id="sessions_switches",
-                summary="The session's model switches, newest first, with quoted and actual tax",
-                tags=tags,
-                responses={
-                    200: _ok(
-                        SwitchHistory,
-                        {
-                            "switches": [
-                                {
-                                    "id": 1,
-                                    "fromModelId": "haiku",
-                                    "toModelId": "sonnet",
-                                    "outcome": "applied",
-                                    "quotedTaxUsd": "0.1789",
-                                    "actualTaxUsd": None,
-                                    "errorCode": None,
-                                    "createdAt": "2026-11-22T10:01:00Z",
-                                }
-                            ]
-                        },
-                    ),
-                    **error_responses({404: ("session_not_found",)}),
-                },
-            )
-        )(switches)
+    extend_schema_view(
+        get=extend_schema(
+            operation_id="sessions_switches",
+            summary="The session's model switches, newest first, with quoted and actual tax",
+            tags=tags,
+            responses={
+                200: _ok(
+                    SwitchHistory,
+                    {
+                        "switches": [
+                            {
+                                "id": 1,
+                                "fromModelId": "haiku",
+                                "toModelId": "sonnet",
+                                "outcome": "applied",
+                                "quotedTaxUsd": "0.1789",
+                                "actualTaxUsd": None,
+                                "errorCode": None,
+                                "createdAt": "2026-11-22T10:01:00Z",
+                            }
+                        ]
+                    },
+                ),
+                **error_responses({404: ("session_not_found",)}),
+            },
+        )
+    )(views.SessionSwitchesView)
 
     tags = ["chat"]
     extend_schema_view(
