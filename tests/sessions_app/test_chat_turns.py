@@ -2,7 +2,6 @@
 time (GET /api/chat/sessions/{key}/turns) with what it cost: provisional from its `done` usage at
 once, billed once the sandbox's relayed usage for it is in."""
 
-import json
 import time
 import uuid
 from decimal import Decimal
@@ -17,6 +16,8 @@ from sessions_app.models import ChatTurn
 from tests.conftest import client_for
 from tests.sessions_app.relay import request_record, signed_post
 
+from .api import sse_events
+
 pytestmark = pytest.mark.django_db
 
 # Haiku 4.5 list prices, USD per MTok (platform.claude.com pricing): input 1, output 5.
@@ -25,16 +26,6 @@ HAIKU_INPUT, HAIKU_OUTPUT = Decimal(1), Decimal(5)
 
 def _micro(tokens: int, per_mtok: Decimal) -> Decimal:
     return Decimal(tokens) * per_mtok / 10**6
-
-
-def _events(lines) -> list[tuple[str, dict]]:
-    events, name = [], None
-    for line in lines:
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line[6:])))
-    return events
 
 
 def _session(client) -> dict:
@@ -46,7 +37,7 @@ def _session(client) -> dict:
 def _chat(client, key: str, prompt: str) -> list[tuple[str, dict]]:
     response = client.post("/api/chat", {"sessionKey": key, "prompt": prompt}, format="json")
     assert response.status_code == 200
-    return _events(b"".join(response.streaming_content).decode().splitlines())
+    return sse_events(b"".join(response.streaming_content).decode().splitlines())
 
 
 def _turns(client, key: str, **params) -> dict:
@@ -146,7 +137,7 @@ def test_a_cancelled_turn_is_stored_with_what_was_streamed(pro_client, bridge):
     assert next(stream).startswith(b"event: update")
 
     assert pro_client.post("/api/chat/cancel", {"sessionKey": key}, format="json").status_code == 200
-    events = _events(b"".join(stream).decode().splitlines())
+    events = sse_events(b"".join(stream).decode().splitlines())
 
     assert events[-1][0] == "done" and events[-1][1]["stopReason"] == "cancelled"
     [turn] = _turns(pro_client, key)["turns"]
