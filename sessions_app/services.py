@@ -165,7 +165,7 @@ class TurnTarget:
 
 
 def session_turn_target(*, user, key) -> TurnTarget:
-    """The open session's agent, for a chat turn (sessions_app.turns relays it)."""
+    """The open session's agent, for a chat turn (sessions_app.turn_relay relays it)."""
     session = session_get(user=user, key=key)
     require_open(session)
     bridge = bridge_for(session)

@@ -2,7 +2,7 @@ from django.urls import path
 
 from mk0r.threadpool import in_thread_pool
 
-from . import health_views, internal_views, turn_views, views
+from . import cache_health_views, internal_views, turn_history_views, views
 from .chat_schema import document_chat_cancel
 from .schema import document
 
@@ -17,11 +17,15 @@ urlpatterns = [
         in_thread_pool(views.SessionSwitchesView.as_view()),
         name="session-switches",
     ),
-    path("chat/sessions/<uuid:key>/turns", in_thread_pool(turn_views.SessionTurnsView.as_view()), name="session-turns"),
+    path(
+        "chat/sessions/<uuid:key>/turns",
+        in_thread_pool(turn_history_views.SessionTurnsView.as_view()),
+        name="session-turns",
+    ),
     path("chat/sessions/<uuid:key>/resume", in_thread_pool(views.SessionResumeView.as_view()), name="session-resume"),
     path(
         "chat/sessions/<uuid:key>/cache-health",
-        in_thread_pool(health_views.SessionCacheHealthView.as_view()),
+        in_thread_pool(cache_health_views.SessionCacheHealthView.as_view()),
         name="cache-health",
     ),
     path("chat", views.chat, name="chat"),

@@ -23,7 +23,7 @@ from mk0r.fields import ClosedSerializer, StrictBooleanField, StrictCharField, S
 from mk0r.renderers import EventStreamRenderer
 from mk0r.threadpool import in_thread_pool
 
-from . import selectors, services, switching, turns
+from . import selectors, services, switching, turn_relay
 from .models import AgentSession
 
 
@@ -219,10 +219,10 @@ async def chat(request, *args, **kwargs):
         return accepted  # refused before the turn: the error answer as rendered
     try:
         if isinstance(request, ASGIRequest):
-            frames = _frames(await turns.turn_start(target=accepted.target, prompt=accepted.prompt))
+            frames = _frames(await turn_relay.turn_start(target=accepted.target, prompt=accepted.prompt))
         else:
             # A WSGI request's thread waits for the turn (and makes its database writes).
-            start = sync_to_async(turns.turn_start_blocking, thread_sensitive=True)
+            start = sync_to_async(turn_relay.turn_start_blocking, thread_sensitive=True)
             frames = _frames_blocking(await start(target=accepted.target, prompt=accepted.prompt))
     except ServiceError as exc:
         # Refused by the agent before the turn started: an error answer, negotiated as ChatView's.

@@ -7,7 +7,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from billing.quotes.cache_store import cache_state_snapshot
-from sessions_app import services, turns
+from sessions_app import services, turn_relay
 from sessions_app.bridge_client import BridgeClient, StreamEvent
 from sessions_app.models import AgentSession, ChatTurn
 
@@ -33,9 +33,9 @@ def _relay(session, events):
 
     target = services.TurnTarget(bridge=BridgeClient(base_url="http://127.0.0.1:9", token="t"), session=session)
     watch = services.TurnWatch(session=session, started=timezone.now(), prompt="the prompt")
-    request_thread = turns._RequestThread()
-    relay = turns._relay(target, events[0], rest(), watch=watch, run_sync=request_thread.run)
-    return turns._blocking_iter(relay, turns._loop_for_wsgi(), request_thread)
+    request_thread = turn_relay._RequestThread()
+    relay = turn_relay._relay(target, events[0], rest(), watch=watch, run_sync=request_thread.run)
+    return turn_relay._blocking_iter(relay, turn_relay._loop_for_wsgi(), request_thread)
 
 
 def test_done_records_the_turn_before_the_client_gets_it(session):
@@ -73,7 +73,7 @@ def test_a_failure_to_reach_a_thread_for_the_record_does_not_cost_the_client_its
     def fail(**kwargs):
         raise RuntimeError("no thread to run on")
 
-    monkeypatch.setattr(turns, "session_turn_ended", fail)
+    monkeypatch.setattr(turn_relay, "session_turn_ended", fail)
     events = [StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE})]
     assert [e.event for e in _relay(session, events)] == ["done"]
 
