@@ -88,6 +88,22 @@ def _user(username: str, plan: str) -> None:
     client.user.save(update_fields=["password"])
 
 
+def sign_in(page, url: str, username: str) -> list[str]:
+    """The picker page at `url`, signed in as `username` (a user made by `_user`). Returns the
+    list the page's script errors are collected into."""
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url + "/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("s3cret-pass")
+    page.get_by_label("Password").press("Enter")
+    expect(page.locator("#whoami-name")).to_have_text(username)
+    return errors
+
+
 def _chat(page, prompt: str) -> None:
     page.get_by_label("Message to the agent").fill(prompt)
     page.keyboard.press("Control+Enter")
@@ -243,11 +259,7 @@ def test_stop_ends_a_running_turn(browser, live_stack, settings):
     with database():
         _user("picker-stop", "pro")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(live_stack.url + "/")
-    page.get_by_label("Username").fill("picker-stop")
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_label("Password").press("Enter")
+    sign_in(page, live_stack.url, "picker-stop")
     page.get_by_role("button", name="New session").click()
     expect(page.locator("#current-model")).to_be_visible()
     stop = page.get_by_role("button", name="Stop")

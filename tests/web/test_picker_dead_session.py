@@ -6,7 +6,7 @@ import pytest
 from sessions_app.models import AgentSession
 from sessions_app.sandboxes import local
 from tests.web import test_picker_browser as picker_browser
-from tests.web.test_picker_browser import SCREENSHOTS, TIMEOUT_MS, _user, database
+from tests.web.test_picker_browser import SCREENSHOTS, TIMEOUT_MS, _user, database, sign_in
 
 # The same browser and live service as the picker's main test.
 browser = picker_browser.browser
@@ -17,14 +17,7 @@ pytestmark = [pytest.mark.timeout(120)]
 
 def _signed_in_page(browser, url: str, username: str):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url + "/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_label("Password").press("Enter")
-    return page, errors
+    return page, sign_in(page, url, username)
 
 
 def test_a_stopped_sandbox_is_said_plainly_and_the_session_can_be_closed(browser, live_stack):

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.test_picker_browser import TIMEOUT_MS, _chat, _user, _wait_for_usage, browser, database, live_stack
+from tests.web.test_picker_browser import (
+    TIMEOUT_MS,
+    _chat,
+    _user,
+    _wait_for_usage,
+    browser,
+    database,
+    live_stack,
+    sign_in,
+)
 
 __all__ = ["browser", "live_stack"]  # fixtures, used by name
 
@@ -24,16 +33,6 @@ MONEY = re.compile(r"−?(?:\$0\.\d{4}|\$[1-9][\d,]*\.\d{2}|\$0\.00|<\$0\.0001)"
 ANY_AMOUNT = re.compile(r"−?<?\$[\d,]*\.?\d*")
 
 pytestmark = [pytest.mark.timeout(180)]
-
-
-def _sign_in(page, url: str, username: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(url + "/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_label("Password").press("Enter")
-    expect(page.locator("#whoami-name")).to_have_text(username)
 
 
 def _new_session(page) -> None:
@@ -72,11 +71,10 @@ def test_phone_width_fits_and_the_free_plan_sees_locked_models(browser, live_sta
         _user("picker-free", "free")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport=PHONE)
-    page.set_default_timeout(TIMEOUT_MS)
     switch_calls: list[str] = []
     page.on("request", lambda r: switch_calls.append(r.url) if "/api/chat/model" in r.url else None)
 
-    _sign_in(page, live_stack.url, "picker-free")
+    sign_in(page, live_stack.url, "picker-free")
     _new_session(page)
     # A second session: the drop-down then holds two long entries.
     _new_session(page)
@@ -114,8 +112,7 @@ def test_laptop_and_phone_quote_dialog_show_money_by_one_rule(browser, live_stac
         _user("picker-money", "pro")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport=LAPTOP)
-    page.set_default_timeout(TIMEOUT_MS)
-    _sign_in(page, live_stack.url, "picker-money")
+    sign_in(page, live_stack.url, "picker-money")
     _new_session(page)
     fit = _overflow(page)
     assert fit["page"] <= 0 and fit["selectText"] <= 0, fit

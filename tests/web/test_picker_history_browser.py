@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from tests.web import test_picker_browser as picker_browser
-from tests.web.test_picker_browser import SCREENSHOTS, TIMEOUT_MS, _chat, _user, database
+from tests.web.test_picker_browser import SCREENSHOTS, TIMEOUT_MS, _chat, _user, database, sign_in
 
 browser = picker_browser.browser
 live_stack = picker_browser.live_stack
@@ -55,13 +55,7 @@ def test_the_conversation_and_the_running_cost_stay_with_the_session(browser, li
     with database():
         _user("picker-history", "pro")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(live_stack.url + "/")
-    page.get_by_label("Username").fill("picker-history")
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_label("Password").press("Enter")
+    errors = sign_in(page, live_stack.url, "picker-history")
     page.get_by_role("button", name="New session").click()
     expect(page.locator("#session-spend")).to_have_text("Cost so far $0.00 · cache hit rate –")
     key = page.evaluate("() => sessionStorage.getItem('mk0r.sessionKey')")

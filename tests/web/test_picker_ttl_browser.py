@@ -8,6 +8,7 @@ from tests.web.test_picker_browser import (  # noqa: F401
     browser,
     database,
     live_stack,
+    sign_in,
 )
 
 
@@ -21,11 +22,7 @@ def test_a_flat_rate_session_shows_the_ttl_its_agent_writes_with(browser, live_s
         client.user.set_password("s3cret-pass")
         client.user.save(update_fields=["password"])
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(live_stack.url + "/")
-    page.get_by_label("Username").fill("picker-flat")
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_label("Password").press("Enter")
+    sign_in(page, live_stack.url, "picker-flat")
     page.get_by_role("button", name="New session").click()
     expect(page.locator("#session-info")).to_contain_text("cache lifetime 1h")
 
