@@ -51,10 +51,11 @@ def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
         "from datetime import timedelta\n"
         "from django.utils import timezone\n"
         "from billing.catalog.cost_engine import Usage\n"
-        "from billing.quotes.cache_store import cache_state_record_request\n"
+        "from billing.quotes.cache_store import cache_state_record_requests\n"
+        "at = timezone.now() - timedelta(seconds=5)\n"
         "for key in KEYS:\n"
-        "    cache_state_record_request(session_key=key, model='claude-haiku-4-5',\n"
-        "        usage=Usage(cache_write_5m_tokens=100_000), at=timezone.now() - timedelta(seconds=5))\n"
+        "    cache_state_record_requests(session_key=key,\n"
+        "        requests=[('claude-haiku-4-5', Usage(cache_write_5m_tokens=100_000), at)])\n"
     ).replace("KEYS", repr(keys))
     stack.manage("shell", "-c", script)
     for key in keys:  # what every timed request will answer

@@ -1,6 +1,6 @@
 """Persisting the per-session cache state.
 
-Writes (`cache_state_record_requests`, its one-request form, `cache_state_rebuild`,
+Writes (`cache_state_record_requests`, `cache_state_rebuild`,
 `cache_state_turn_ended`) are services, `cache_state_snapshot` is the selector the quote path
 uses. All go through `billing.quotes.cache_tracker.CacheTracker`, so the database and the in-memory
 replay agree.
@@ -135,14 +135,6 @@ def cache_state_ttl(*, session_key: str) -> str | None:
     """The TTL the session's cache state holds: the one its agent's writes used, or the one it
     was started with before any write; None before the session has a cache state."""
     return SessionCacheState.objects.filter(session_key=session_key).values_list("ttl_policy", flat=True).first()
-
-
-def cache_state_record_request(
-    *, session_key: str, model: str, usage: Usage, at: datetime, ttl_policy: str | None = None
-) -> CacheSnapshot:
-    """Apply one request (see cache_state_record_requests); the state after it."""
-    cache_state_record_requests(session_key=session_key, requests=[(model, usage, at)], ttl_policy=ttl_policy)
-    return cache_state_snapshot(session_key=session_key)
 
 
 def _turn_usage(*, usage: Mapping, context_tokens: int | None, ttl: str) -> Usage:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from billing.catalog.cost_engine import Usage
-from billing.quotes.cache_store import cache_state_record_request, cache_state_record_requests, cache_state_snapshot
+from billing.quotes.cache_store import cache_state_record_requests, cache_state_snapshot
 from billing.quotes.cache_tracker import (
     ANTHROPIC_API,
     VERTEX_AI,
@@ -156,15 +156,15 @@ def test_persisted_service_matches_the_tracker():
     ]
     tracker = CacheTracker(ttl_policy="1h")
     for model, usage, at in requests:
-        stored = cache_state_record_request(session_key=key, model=model, usage=usage, at=at)
+        cache_state_record_requests(session_key=key, requests=[(model, usage, at)])
         tracker.record(model=model, usage=usage, at=at)
-    assert stored == tracker.snapshot()
+        assert cache_state_snapshot(session_key=key) == tracker.snapshot()
     snap = cache_state_snapshot(session_key=key)
     assert snap == tracker.snapshot()
     assert snap.ttl_policy == "1h" and snap.context_tokens == 21_700 and snap.current_model == OPUS
     assert snap.warm_prefix(model=H, prefix_tokens=30_000, at=NOW + 30 * s + timedelta(minutes=59)) == 20_800
     # An out-of-order (older) report does not move the state back.
-    cache_state_record_request(session_key=key, model=H, usage=w5(1), at=NOW)
+    cache_state_record_requests(session_key=key, requests=[(H, w5(1), NOW)])
     assert cache_state_snapshot(session_key=key) == snap
     assert cache_state_snapshot(session_key="unknown").context_tokens == 0
 
