@@ -22,7 +22,7 @@ from acp.connection import Connection
 
 from . import __version__
 from .config import AGENT_ENV_PASSTHROUGH, Config
-from .errors import BridgeError
+from .errors import ErrorAnswer
 
 logger = logging.getLogger("vm_bridge.agent")
 
@@ -151,14 +151,14 @@ class AgentHost:
             try:
                 await asyncio.wait_for(self._ready.wait(), self.config.start_wait)
             except TimeoutError:
-                raise BridgeError(503, "agent_starting", "the agent is starting; retry shortly") from None
+                raise ErrorAnswer(503, "agent_starting", "the agent is starting; retry shortly") from None
         assert self._conn is not None
         return self._conn
 
     async def request(
         self, method: str, params: dict[str, Any], *, timeout: float | None = None, generation: int | None = None
     ) -> dict:
-        """Call the agent. Raises RequestError (agent said no), AgentDied, or BridgeError 503/504.
+        """Call the agent. Raises RequestError (agent said no), AgentDied, or ErrorAnswer 503/504.
 
         With `generation`, the call only goes to that agent generation: a session's call must
         never reach a restarted agent that has never heard of the session.
@@ -170,7 +170,7 @@ class AgentHost:
         try:
             result = await asyncio.wait_for(conn.send_request(method, params), timeout)
         except TimeoutError:
-            raise BridgeError(504, "agent_timeout", f"the agent did not answer {method} within {timeout:g}s") from None
+            raise ErrorAnswer(504, "agent_timeout", f"the agent did not answer {method} within {timeout:g}s") from None
         except RequestError:
             raise
         except ConnectionError as exc:

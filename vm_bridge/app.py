@@ -18,7 +18,7 @@ from starlette.routing import Route
 from .agent import agent_environment
 from .config import Config
 from .conversation import MAX_MODELS, TokenCounter, transcript_messages
-from .errors import BridgeError, invalid_request, session_lost
+from .errors import ErrorAnswer, invalid_request, session_lost
 from .relay import Relay
 from .sessions import SessionManager
 from .transcript import TranscriptReader
@@ -100,7 +100,7 @@ def create_app(config: Config) -> Starlette:
         _authorize(request, config)
         host = bridge.sessions.host
         if not host.ready:
-            raise BridgeError(503, "agent_starting", "the agent is starting; retry shortly")
+            raise ErrorAnswer(503, "agent_starting", "the agent is starting; retry shortly")
         return JSONResponse(
             {
                 "ok": True,
@@ -162,8 +162,8 @@ def create_app(config: Config) -> Starlette:
         body = await _json_body(request, config)
         return JSONResponse(await bridge.sessions.cancel(session_id=_field(body, "sessionId", str)))
 
-    async def bridge_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BridgeError)
+    async def error_answer(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ErrorAnswer)
         return JSONResponse(exc.body(), status_code=exc.status)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -187,7 +187,7 @@ def create_app(config: Config) -> Starlette:
             Route("/session/cancel", cancel, methods=["POST"]),
             Route("/session/count_tokens", count_tokens, methods=["POST"]),
         ],
-        exception_handlers={BridgeError: bridge_error, HTTPException: http_error, Exception: server_error},
+        exception_handlers={ErrorAnswer: error_answer, HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
     app.state.bridge = bridge
@@ -199,7 +199,7 @@ def _authorize(request: Request, config: Config) -> None:
     scheme, _, token = header.partition(" ")
     # Constant-time comparison so the token cannot be guessed byte by byte from timings.
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), config.token.encode()):
-        raise BridgeError(401, "unauthorized", "missing or wrong bearer token")
+        raise ErrorAnswer(401, "unauthorized", "missing or wrong bearer token")
 
 
 async def _json_body(request: Request, config: Config) -> dict[str, Any]:
@@ -231,8 +231,8 @@ async def _json_body(request: Request, config: Config) -> dict[str, Any]:
     return body
 
 
-def _too_large(limit: int) -> BridgeError:
-    return BridgeError(413, "payload_too_large", f"body over {limit} bytes", {"limit": limit})
+def _too_large(limit: int) -> ErrorAnswer:
+    return ErrorAnswer(413, "payload_too_large", f"body over {limit} bytes", {"limit": limit})
 
 
 def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:

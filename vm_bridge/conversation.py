@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .errors import BridgeError
+from .errors import ErrorAnswer
 
 logger = logging.getLogger("vm_bridge.conversation")
 
@@ -110,7 +110,7 @@ class TokenCounter:
 
     async def count(self, *, messages: list[dict[str, Any]], model_ids: list[str]) -> dict[str, int]:
         if not self.available:
-            raise BridgeError(503, "count_tokens_unavailable", "the agent has no API key or token to count tokens with")
+            raise ErrorAnswer(503, "count_tokens_unavailable", "the agent has no API key or token to count tokens with")
         if not messages:
             return dict.fromkeys(model_ids, 0)
         tools = _tools_used(messages)
@@ -127,18 +127,18 @@ class TokenCounter:
         try:
             response = await client.post(f"{self.base_url}/v1/messages/count_tokens", json=body, headers=self.headers)
         except httpx.TimeoutException:
-            raise BridgeError(504, "count_tokens_timeout", "the Messages API did not count in time") from None
+            raise ErrorAnswer(504, "count_tokens_timeout", "the Messages API did not count in time") from None
         except httpx.HTTPError as exc:
-            raise BridgeError(502, "count_tokens_failed", f"the Messages API could not be reached: {exc}") from None
+            raise ErrorAnswer(502, "count_tokens_failed", f"the Messages API could not be reached: {exc}") from None
         if response.status_code != 200:
             raise _api_error(response, model)
         try:
             return int(response.json()["input_tokens"])
         except (ValueError, KeyError, TypeError):
-            raise BridgeError(502, "count_tokens_failed", "the Messages API answered without a count") from None
+            raise ErrorAnswer(502, "count_tokens_failed", "the Messages API answered without a count") from None
 
 
-def _api_error(response: httpx.Response, model: str) -> BridgeError:
+def _api_error(response: httpx.Response, model: str) -> ErrorAnswer:
     try:
         error = response.json().get("error") or {}
         message = str(error.get("message") or "")[:300]
@@ -146,6 +146,6 @@ def _api_error(response: httpx.Response, model: str) -> BridgeError:
         message = ""
     extra = {"modelId": model, "apiStatus": response.status_code}
     if response.status_code == 404:
-        return BridgeError(400, "model_rejected", f"the Messages API does not know {model!r}", extra)
+        return ErrorAnswer(400, "model_rejected", f"the Messages API does not know {model!r}", extra)
     status = response.status_code
-    return BridgeError(502, "count_tokens_failed", f"the Messages API answered {status}: {message}", extra)
+    return ErrorAnswer(502, "count_tokens_failed", f"the Messages API answered {status}: {message}", extra)

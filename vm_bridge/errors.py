@@ -1,4 +1,5 @@
-"""The bridge's one error type and the mapping from ACP (JSON-RPC) errors to HTTP answers."""
+"""The bridge's error answers (`ErrorAnswer`: given instead of a result, with a status) and the
+mapping from ACP (JSON-RPC) errors to them."""
 
 from typing import Any
 
@@ -12,7 +13,7 @@ RESOURCE_NOT_FOUND = -32002
 _MAX_AGENT_MESSAGE = 300
 
 
-class BridgeError(Exception):
+class ErrorAnswer(Exception):
     """An answer the bridge gives instead of a result: {code, message, extra} with a status."""
 
     def __init__(self, status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
@@ -26,12 +27,12 @@ class BridgeError(Exception):
         return {"code": self.code, "message": self.message, "extra": self.extra}
 
 
-def invalid_request(message: str, **extra: Any) -> BridgeError:
-    return BridgeError(400, "invalid_request", message, extra)
+def invalid_request(message: str, **extra: Any) -> ErrorAnswer:
+    return ErrorAnswer(400, "invalid_request", message, extra)
 
 
-def session_lost(session_id: str, why: str = "unknown ACP session") -> BridgeError:
-    return BridgeError(409, "agent_session_lost", f"{why}: {session_id}", {"sessionId": session_id})
+def session_lost(session_id: str, why: str = "unknown ACP session") -> ErrorAnswer:
+    return ErrorAnswer(409, "agent_session_lost", f"{why}: {session_id}", {"sessionId": session_id})
 
 
 def agent_message(exc: RequestError) -> str:
@@ -40,8 +41,8 @@ def agent_message(exc: RequestError) -> str:
     return str(exc)[:_MAX_AGENT_MESSAGE]
 
 
-def from_acp(exc: RequestError, *, session_id: str | None = None) -> BridgeError:
+def from_acp(exc: RequestError, *, session_id: str | None = None) -> ErrorAnswer:
     """Map an ACP error that has no call-specific meaning."""
     if exc.code == RESOURCE_NOT_FOUND and session_id:
         return session_lost(session_id, "the agent does not know this session")
-    return BridgeError(502, "agent_error", f"agent error {exc.code}: {agent_message(exc)}", {"acpCode": exc.code})
+    return ErrorAnswer(502, "agent_error", f"agent error {exc.code}: {agent_message(exc)}", {"acpCode": exc.code})

@@ -19,7 +19,7 @@ from .config import Config
 from .errors import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
-    BridgeError,
+    ErrorAnswer,
     agent_message,
     from_acp,
     invalid_request,
@@ -135,10 +135,10 @@ class SessionManager:
                 raise invalid_request(f"the agent refused the session: {exc}") from None
             raise from_acp(exc) from None
         except AgentDied:
-            raise BridgeError(502, "agent_error", "the agent exited while creating the session") from None
+            raise ErrorAnswer(502, "agent_error", "the agent exited while creating the session") from None
         session_id = result.get("sessionId")
         if not isinstance(session_id, str) or not session_id:
-            raise BridgeError(502, "agent_error", "the agent answered session/new without a sessionId")
+            raise ErrorAnswer(502, "agent_error", "the agent answered session/new without a sessionId")
         session = Session(session_id, cwd, generation, from_new_session(result))
         self.sessions[session_id] = session
         if model_id is not None and model_id != session.models.current:
@@ -184,8 +184,8 @@ class SessionManager:
         except TimeoutError:
             raise self._switch_timeout(session) from None
 
-    def _switch_timeout(self, session: Session) -> BridgeError:
-        return BridgeError(
+    def _switch_timeout(self, session: Session) -> ErrorAnswer:
+        return ErrorAnswer(
             504,
             "agent_timeout",
             f"the agent did not answer the switch within {self.config.agent_timeout:g}s; "
@@ -225,7 +225,7 @@ class SessionManager:
         except AgentDied:
             switch.finish(model_id, "failed", late=loop.time() > deadline, error="the agent exited")
             raise session_lost(session.session_id, "the agent exited during the switch") from None
-        except BridgeError as exc:
+        except ErrorAnswer as exc:
             # Even the long wait ended without an answer: whether the agent applied it is unknown.
             switch.finish(model_id, "unknown", late=True, error=exc.message)
             raise
@@ -281,7 +281,7 @@ class SessionManager:
             await asyncio.sleep(0)
             usage = turn_usage(result.get("usage"))
             turn.put("done", {"stopReason": result.get("stopReason"), "usage": usage})
-        except BridgeError as exc:
+        except ErrorAnswer as exc:
             if exc.code == "agent_timeout":
                 await self._notify_cancel(session.session_id)
             turn.put("error", {"code": exc.code, "message": exc.message})
@@ -359,8 +359,8 @@ class SessionManager:
             raise session_lost(session_id, "the agent restarted since this session was made")
         return session
 
-    def _rejected(self, session: Session, model_id: str, message: str) -> BridgeError:
-        return BridgeError(
+    def _rejected(self, session: Session, model_id: str, message: str) -> ErrorAnswer:
+        return ErrorAnswer(
             400, "model_rejected", message, {"modelId": model_id, "availableModels": session.models.available}
         )
 
