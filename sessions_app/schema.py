@@ -15,6 +15,7 @@ from .schema_bodies import (
     AVAILABLE_MODELS,
     SESSION_EXAMPLE,
     SESSION_KEY,
+    CancelOutput,
     QuoteOutput,
     ResumedSession,
     SessionList,
@@ -229,6 +230,24 @@ def document() -> None:
             },
         )
     )(views.ChatView)
+    extend_schema_view(
+        post=extend_schema(
+            operation_id="chat_cancel",
+            summary="Stop the session's running turn",
+            description=(
+                "The turn's stream ends with `done` (`stopReason` `cancelled`), and the usage of what the agent did "
+                "is recorded as for any turn. With no turn running (or a closed session) it is a no-op. A client "
+                "that closes its stream has its turn cancelled the same way."
+            ),
+            tags=tags,
+            request=views.ChatCancelView.Input,
+            examples=[OpenApiExample("stop", value={"sessionKey": SESSION_KEY}, request_only=True)],
+            responses={
+                200: _ok(CancelOutput, {"ok": True}),
+                **error_responses({404: ("session_not_found",), **SESSION_AGENT_ERRORS}),
+            },
+        )
+    )(views.ChatCancelView)
 
     tags = ["model"]
     extend_schema_view(

@@ -160,6 +160,10 @@ class SessionList(serializers.Serializer):
     sessions = views.SessionOutput(many=True)
 
 
+class CancelOutput(serializers.Serializer):
+    ok = serializers.BooleanField()
+
+
 class TokenOutput(serializers.Serializer):
     token = serializers.CharField()
     username = serializers.CharField()

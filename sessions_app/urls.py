@@ -3,7 +3,6 @@ from django.urls import path
 from mk0r.threadpool import in_thread_pool
 
 from . import cache_health_views, internal_views, turn_history_views, views
-from .chat_schema import document_chat_cancel
 from .schema import document
 
 # Synchronous views run on the view thread pool under ASGI (mk0r.threadpool); the chat turn
@@ -37,4 +36,3 @@ urlpatterns = [
 
 # Their OpenAPI documentation (kept out of views.py).
 document()
-document_chat_cancel()
