@@ -81,10 +81,15 @@ class Prices:
         return self.base
 
     def is_cacheable(self, prompt_tokens: int) -> bool:
-        # An unpublished minimum is treated as "no minimum": the request is still billed
-        # by its real usage later; the quote just cannot warn about it.
-        minimum = self.min_cacheable_tokens
-        return prompt_tokens > 0 and (minimum is None or prompt_tokens >= minimum)
+        return prompt_cacheable(prompt_tokens, self.min_cacheable_tokens)
+
+
+def prompt_cacheable(prompt_tokens: int, minimum: int | None) -> bool:
+    """Whether a prompt this long can be cached under a model's minimum cacheable length.
+
+    An unpublished minimum is treated as "no minimum": the request is still billed by its real
+    usage later; the quote just cannot warn about it."""
+    return prompt_tokens > 0 and (minimum is None or prompt_tokens >= minimum)
 
 
 def prices_make(

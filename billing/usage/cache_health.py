@@ -29,6 +29,7 @@ from operator import itemgetter
 from django.utils import timezone
 
 from billing.catalog.money import ZERO, usd_str
+from billing.catalog.price_snapshots import prompt_cacheable
 from billing.models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
 from billing.quotes.cache_tracker import TTL_DELTAS
 from billing.usage.ingestion import DIAGNOSED_MISS_CAUSES
@@ -149,14 +150,13 @@ def _session_health(rows: Iterable[dict], *, ttl: str | None, ledger: list[tuple
             row["input_tokens"],
         )
         prompt = plain + w5 + w1 + read
-        minimum = row["price_version__min_cacheable_tokens"]
         stream_ttl = policy.get(stream, ttl or "5m")
         previous = last.get(stream)
         health.requests += 1
         health.cost += row["cost_usd"]
         health.first_at = health.first_at or at
         health.last_at = at
-        cacheable = prompt > 0 and (minimum is None or prompt >= minimum)
+        cacheable = prompt_cacheable(prompt, row["price_version__min_cacheable_tokens"])
         if cache_request_eligible(previous_at=previous, at=at, ttl=stream_ttl, cacheable=cacheable):
             health.eligible += 1
             health.read += read
