@@ -1,6 +1,7 @@
 """Weekly cap reports at scale: 10k flat-rate users, 1M usage events, on PostgreSQL.
 
     .venv/bin/python bench/reports.py [--users 10000] [--events 1000000] [--write-docs]
+    .venv/bin/python bench/reports.py --side-by-side burn store [--rounds 7]
 
 Creates the bench database (bench/stack.py: BENCH_DATABASE_URL), migrates it, COPYs
 synthetic usage events in and builds every user's report for one ISO week, as the Celery
@@ -8,12 +9,22 @@ task does (users in chunks of CAP_REPORT_CHUNK, one GROUP BY per chunk), at 1/4,
 all of the events. Prints seconds and peak Python memory (tracemalloc, measured in a second
 run so that its overhead does not count in the time), then drops the database.
 Goal: 1M events in <= 10 s, memory flat as events grow.
+
+--side-by-side: the hand-built SQL of a piece against the plain ORM that would replace it
+(bench/caps_orm.py), on all the events loaded at once. A round builds every chunk's reports
+with each version in turn, A B then B A at the next chunk (and the next round), so both see
+the same load: the week's first build (the reports new) and a rebuild (all of them updated).
+`burn` times the first build; `store` times only the storing of the reports
+(`_reports_store`), in both builds. Both versions must store the same reports, to the digit.
+Prints per-path medians over the rounds (each the sum over the chunks) and the median of the
+rounds' ratios (without / with the hand SQL).
 """
 
 import argparse
 import os
 import platform
 import random
+import statistics
 import sys
 import time
 import tracemalloc
@@ -127,12 +138,125 @@ def measure(events: int) -> dict:
     return {"events": events, "reports": reports, "seconds": seconds, "peak_mib": peak / 2**20}
 
 
+REPORT_COLUMNS = [
+    "user_id", "week", "plan", "cap_units", "units", "percent", "switch_units", "miss_units", "requests",
+    "runs_out_at", "worst_sessions",
+]  # fmt: skip
+
+
+def chunk_timed(ids: list[int]) -> dict:
+    """One chunk's reports built as the weekly task builds them: its seconds, and the seconds
+    spent storing the reports."""
+    from billing.caps import reports
+
+    stored = [0.0]
+    store = reports._reports_store
+
+    def timed_store(fresh):
+        t0 = time.perf_counter()
+        try:
+            return store(fresh)
+        finally:
+            stored[0] += time.perf_counter() - t0
+
+    reports._reports_store = timed_store
+    try:
+        t0 = time.perf_counter()
+        reports.cap_reports_build(user_ids=ids, week=WEEK, now=WEEK_START + timedelta(days=8))
+        return {"build": time.perf_counter() - t0, "store": stored[0]}
+    finally:
+        reports._reports_store = store
+
+
+def side_by_side_round(swap, first: int) -> dict[str, dict[str, float]]:
+    """Every chunk's reports, built with each version in turn (`first` says which version goes
+    first in the first chunk; the order flips at every chunk): the first build of the week
+    (the chunk's reports deleted before) and a rebuild, summed over the chunks."""
+    from django.conf import settings
+
+    from billing.caps.reports import oauth_user_ids
+    from billing.models import CapReport
+
+    versions = ["hand", "orm"]
+    figures = {v: {"build": 0.0, "insert": 0.0, "update": 0.0} for v in versions}
+    for k, ids in enumerate(oauth_user_ids(chunk=settings.CAP_REPORT_CHUNK)):
+        stored = {}
+        order = versions if (first + k) % 2 == 0 else versions[::-1]
+        for version in order:
+            getattr(swap, version)()
+            CapReport.objects.filter(user_id__in=ids).delete()
+            built, again = chunk_timed(ids), chunk_timed(ids)
+            figures[version]["build"] += built["build"]
+            figures[version]["insert"] += built["store"]
+            figures[version]["update"] += again["store"]
+            stored[version] = list(
+                CapReport.objects.filter(user_id__in=ids).order_by("user_id").values_list(*REPORT_COLUMNS)
+            )
+        swap.hand()
+        if stored["hand"] != stored["orm"]:
+            raise SystemExit("the two versions stored different reports")
+    return figures
+
+
+PATHS = {"burn": ["build"], "store": ["insert", "update"]}
+PATH_NAMES = {
+    "build": "weekly report build (first of the week)",
+    "insert": "storing the week's new reports",
+    "update": "storing the rebuilt reports (updates)",
+}
+
+
+def side_by_side(pieces: list[str], rounds: int) -> list[dict]:
+    from bench.caps_orm import Swap
+
+    rows = []
+    for piece in pieces:
+        swap = Swap(piece)
+        per_round = []
+        for k in range(rounds):
+            per_round.append(side_by_side_round(swap, k))
+            print(f"{piece} round {k + 1}: {per_round[-1]}", flush=True)
+        for path in PATHS[piece]:
+            ratios = [r["orm"][path] / r["hand"][path] for r in per_round]
+            rows.append({
+                "piece": piece, "path": path,
+                "with": statistics.median(r["hand"][path] for r in per_round),
+                "without": statistics.median(r["orm"][path] for r in per_round),
+                "ratio": statistics.median(ratios), "ratios": ratios,
+            })  # fmt: skip
+    return rows
+
+
+def side_by_side_print(rows: list[dict], users: int, events: int) -> None:
+    print(
+        f"\n{users:,} flat-rate users, {events:,} events, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    print("| piece | path | with (hand SQL) | without (ORM) | ratio | verdict |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        spread = ", ".join(f"{x:.2f}" for x in r["ratios"])
+        verdict = "kept" if r["ratio"] >= 1.10 else "replaced"
+        print(
+            f"| {r['piece']} | {PATH_NAMES[r['path']]} | {r['with']:.3f} s | {r['without']:.3f} s "
+            f"| **{r['ratio']:.2f}** ({spread}) | {verdict} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="do not drop the database afterwards")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--side-by-side",
+        nargs="+",
+        choices=sorted(PATHS),
+        metavar="PIECE",
+        help="burn and/or store: the hand SQL against the ORM, interleaved chunk by chunk",
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of --side-by-side")
     args = parser.parse_args()
 
     stack.fresh_database()
@@ -152,6 +276,12 @@ def main() -> None:
             .values_list("pk", flat=True)[0]
             for m in MODELS
         }
+        if args.side_by_side:
+            copy_events(user_ids, args.events, 0, versions)
+            print(f"(setup and loading: {time.perf_counter() - t0:.0f} s)", flush=True)
+            side_by_side_print(side_by_side(args.side_by_side, args.rounds), args.users, args.events)
+            connection.close()
+            return
         steps = [args.events // 4, args.events // 2, args.events]
         results, loaded = [], 0
         for target in steps:

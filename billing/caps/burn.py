@@ -154,6 +154,14 @@ def _burn_rows(*, user_ids: list[int], weights: dict[str, dict[str, TokenWeights
     joined by (plan, model), on those few grouped rows rather than on every event. Unreconciled
     switches count the write of their first request (reconciled ones are swapped for their
     real tax afterwards); other misses count what their uncached part cost beyond a read.
+
+    Only the models in `weights` count: the join drops any other (its units and its requests).
+    `WeightBook.prepare` lists every undated model of the catalog, the ids events are stored
+    under (ingestion stores the priced model's id), so what it drops is a model id the catalog
+    does not list as undated, e.g. one made an alias after its events were stored.
+
+    Hand-built SQL, kept by measurement: docs/PERFORMANCE.md, "Custom database machinery,
+    side by side" (the plain ORM alternative is bench/caps_orm.py).
     """
     connection = connections[UsageEvent.objects.db]
     params: list = []

@@ -20,7 +20,16 @@ from billing.caps.weeks import InvalidWeek, iso_week_start, report_window
 from billing.models import CapAlert, CapReport, CapSettings, RateLimitEvent, UsageEvent
 from billing.subscriptions.services import subscription_set
 from billing.tasks import cap_report_deliver_task
-from tests.billing.caps.cap_fixtures import WEEK, WEEK_START, agent_session, event, oauth_user, reconcile, switch
+from tests.billing.caps.cap_fixtures import (
+    WEEK,
+    WEEK_START,
+    agent_session,
+    event,
+    oauth_user,
+    reconcile,
+    switch,
+    version,
+)
 from tests.conftest import client_for
 
 H = timedelta(hours=1)
@@ -96,6 +105,18 @@ def test_report_figures(db):
     assert report.worst_sessions[0] == {
         "sessionKey": "s1", "units": "3.650000", "switchUnits": "2.000000", "missUnits": "0.950000", "requests": 3,
     }  # fmt: skip
+
+
+def test_a_model_the_catalog_does_not_list_counts_nothing(db):
+    """The weights are joined to the events by (plan, model), for the catalog's undated models:
+    an event stored under any other model id counts neither units nor a request."""
+    user = oauth_user("kim")
+    UsageEvent.objects.bulk_create([
+        event(user, at=WEEK_START + H, w1=1_000_000),  # 10 units on opus
+        event(user, at=WEEK_START + 2 * H, w1=1_000_000, model="claude-retired-1", pv=version()),
+    ])  # fmt: skip
+    [report] = cap_reports_build(user_ids=[user.pk], week=WEEK, now=WEEK_START + D)
+    assert (report.units, report.requests) == (Decimal("10.000000"), 1)
 
 
 def test_metered_and_unknown_users_get_no_report(db):
