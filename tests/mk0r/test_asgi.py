@@ -3,11 +3,16 @@
 import warnings
 from pathlib import Path
 
+import pytest
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.test import AsyncClient
 from django.urls import get_resolver
 from django.utils.module_loading import import_string
+
+from tests.asgi_server import _view_threads_stop
 
 
 def test_every_middleware_runs_in_async_mode():
@@ -49,3 +54,29 @@ def test_request_id_and_body_limit_under_asgi():
     response = async_to_sync(AsyncClient().post)("/api/chat", data=too_big, content_type="application/json")
     assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
     assert response.headers["X-Request-ID"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_login_under_asgi_saves_the_session_and_checks_csrf():
+    # Django's middleware hooks run on the loop; the session's save runs on a view thread.
+    get_user_model().objects.create_superuser("asgi-admin", "a@example.com", "pw-asgi-admin")
+
+    async def log_in():
+        client = AsyncClient(enforce_csrf_checks=True)
+        page = await client.get("/admin/login/")
+        token = page.cookies["csrftoken"].value
+        refused = await client.post("/admin/login/", {"username": "asgi-admin", "password": "pw-asgi-admin"})
+        form = {"username": "asgi-admin", "password": "pw-asgi-admin", "csrfmiddlewaretoken": token}
+        logged_in = await client.post("/admin/login/", form)
+        index = await client.get("/admin/")
+        return page, refused, logged_in, index
+
+    try:
+        page, refused, logged_in, index = async_to_sync(log_in)()
+    finally:
+        _view_threads_stop()  # and their database connections, before the test database goes
+    assert page.status_code == 200 and page["X-Frame-Options"] == "DENY"
+    assert refused.status_code == 403
+    assert logged_in.status_code == 302 and "sessionid" in logged_in.cookies
+    assert index.status_code == 200
+    assert Session.objects.count() == 1
