@@ -88,3 +88,18 @@ class MessageMiddleware(_OnTheLoop, messages.MessageMiddleware):
 
 class XFrameOptionsMiddleware(_OnTheLoop, clickjacking.XFrameOptionsMiddleware):
     pass
+
+
+# Each class here by its dotted path, and the path of the Django class it stands in for.
+DJANGO_PATHS = {
+    f"{__name__}.{cls.__name__}": f"{cls.__mro__[2].__module__}.{cls.__mro__[2].__name__}"
+    for cls in (
+        SecurityMiddleware,
+        CommonMiddleware,
+        CsrfViewMiddleware,
+        SessionMiddleware,
+        AuthenticationMiddleware,
+        MessageMiddleware,
+        XFrameOptionsMiddleware,
+    )
+}

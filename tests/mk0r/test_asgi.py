@@ -12,6 +12,7 @@ from django.test import AsyncClient
 from django.urls import get_resolver
 from django.utils.module_loading import import_string
 
+from mk0r.django_middleware import DJANGO_PATHS
 from tests.asgi_server import _view_threads_stop
 
 
@@ -19,6 +20,14 @@ def test_every_middleware_runs_in_async_mode():
     # A synchronous-only middleware would run every request, chat turns included, through one thread.
     for path in settings.MIDDLEWARE:
         assert getattr(import_string(path), "async_capable", False), path
+
+
+def test_djangos_middleware_runs_on_the_event_loop():
+    # Django's own classes would run each hook on a thread kept for the request (a chat turn's
+    # whole length); mk0r.django_middleware's subclasses stand in for every one of them.
+    installed = set(settings.MIDDLEWARE)
+    assert not any(path.startswith("django.") for path in installed)
+    assert set(DJANGO_PATHS) <= installed
 
 
 def test_every_api_view_is_asynchronous():
