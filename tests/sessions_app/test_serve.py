@@ -34,7 +34,7 @@ class Served:
 
     def worker_threads(self) -> int:
         """The threads of the server's one worker process."""
-        (worker,) = (Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children").read_text().split())
+        (worker,) = Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children").read_text().split()
         return len(list(Path(f"/proc/{worker}/task").iterdir()))
 
 
