@@ -10,7 +10,7 @@ The hooks below only read the request and set headers, cookies or redirects: no 
 network. They run on the loop. Two can write to the database: the session's save (when the session
 was changed) and the messages' store (when messages were added or read, which reads the session);
 those cases, rare outside the admin, run on the view thread pool. Under WSGI the classes behave as
-Django's. docs/ARCHITECTURE.md, "Middleware", says why each is safe.
+Django's. docs/ARCHITECTURE.md, "Middleware: no thread per request", says why each is safe.
 """
 
 from django.conf import settings

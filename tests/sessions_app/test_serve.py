@@ -1,6 +1,7 @@
 """The production server as `make serve` and the Docker image run it (gunicorn, uvicorn workers,
 production settings), in a process of its own on the test database: more turns stream at once
-than the threaded server had threads, while a quote of another session answers at once."""
+than the threaded server had threads, holding no thread each, while a quote of another session
+answers at once."""
 
 import dataclasses
 import os
