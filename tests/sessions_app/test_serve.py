@@ -1,7 +1,9 @@
 """The production server as `make serve` and the Docker image run it (gunicorn, uvicorn workers,
 production settings), in a process of its own on the test database: more turns stream at once
-than the threaded server had threads, while a quote of another session answers at once."""
+than the threaded server had threads, holding no thread each, while a quote of another session
+answers at once."""
 
+import dataclasses
 import os
 import signal
 import socket
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +26,17 @@ pytestmark = [
     pytest.mark.timeout(180),
     pytest.mark.django_db(transaction=True),
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    url: str
+    master_pid: int
+
+    def worker_threads(self) -> int:
+        """The threads of the server's one worker process."""
+        (worker,) = Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children").read_text().split()
+        return len(list(Path(f"/proc/{worker}/task").iterdir()))
 
 
 def _free_port() -> int:
@@ -77,7 +91,7 @@ def serve(transactional_db, bridge):
                 pass
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.2)
-        yield url
+        yield Served(url, process.pid)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -91,7 +105,7 @@ def serve(transactional_db, bridge):
 def test_more_turns_than_the_old_thread_count_while_a_quote_answers(serve, bridge):
     user = client_for("serve-user", "pro")
     headers = {"Authorization": user._credentials["HTTP_AUTHORIZATION"]}
-    api = httpx.Client(base_url=serve, headers=headers, timeout=30)
+    api = httpx.Client(base_url=serve.url, headers=headers, timeout=30)
     keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(101)]
     bridge.turn_events, bridge.turn_interval = 40, 0.25  # 10 s turns
     first_events: list[float] = []
@@ -99,7 +113,7 @@ def test_more_turns_than_the_old_thread_count_while_a_quote_answers(serve, bridg
 
     def turn(key: str) -> None:
         with (
-            httpx.Client(base_url=serve, headers=headers, timeout=30) as own,
+            httpx.Client(base_url=serve.url, headers=headers, timeout=30) as own,
             own.stream("POST", "/api/chat", json={"sessionKey": key, "prompt": "go"}) as response,
         ):
             lines = response.iter_lines()
@@ -114,6 +128,9 @@ def test_more_turns_than_the_old_thread_count_while_a_quote_answers(serve, bridg
     while len(first_events) < 100:
         assert time.monotonic() < deadline, f"{len(first_events)} of 100 turns started"
         time.sleep(0.05)
+
+    # No thread per open turn: the worker's threads are its view pool and a few of its own.
+    assert serve.worker_threads() < 50
 
     asked = time.monotonic()
     quote = api.post("/api/chat/model/quote", json={"sessionKey": keys[100], "modelId": "sonnet"})
