@@ -71,28 +71,28 @@ def run(n: int, turn_s: float) -> dict:
     stack.fresh_database()
     try:
         token = stack.manage("set_plan", "bench-user", "max20")
-        with stream_double() as double_url:
-            with stack.service(bridge_url=double_url, log=stack.ROOT / "var" / "bench-relay.log") as url:
-                keys = _create_sessions(url, token, n)
-                pids = _server_pids(url)
-                # Warm-up: view threads, database connections and bridge clients exist first.
-                host, port = url.removeprefix("http://").split(":")
-                warm = (_request("/api/chat", {"sessionKey": key, "prompt": "1 0"}, token) for key in keys[:32])
+        log = stack.ROOT / "var" / "bench-relay.log"
+        with stream_double() as double_url, stack.service(bridge_url=double_url, log=log) as url:
+            keys = _create_sessions(url, token, n)
+            pids = _server_pids(url)
+            # Warm-up: view threads, database connections and bridge clients exist first.
+            host, port = url.removeprefix("http://").split(":")
+            warm = (_request("/api/chat", {"sessionKey": key, "prompt": "1 0"}, token) for key in keys[:32])
 
-                async def warm_up() -> None:
-                    await asyncio.gather(*(_turn((host, int(port)), request, 30) for request in warm))
+            async def warm_up() -> None:
+                await asyncio.gather(*(_turn((host, int(port)), request, 30) for request in warm))
 
-                asyncio.run(warm_up())
-                idle_rss = _rss_kib(pids)
-                result = asyncio.run(_load(url, token, keys, turn_s, pids))
-                return {**result, "idle_rss": idle_rss}
+            asyncio.run(warm_up())
+            idle_rss = _rss_kib(pids)
+            result = asyncio.run(_load(url, token, keys, turn_s, pids))
+            return {**result, "idle_rss": idle_rss}
     finally:
         stack.drop_database()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=stack.DATABASE_HELP)
-    parser.add_argument("--turns", type=int, default=500)
+    parser.add_argument("--turns", type=int, default=400)
     parser.add_argument("--seconds", type=float, default=40.0, help="each turn's length")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -245,6 +245,7 @@ class SseParser:
 
 
 def _event(block: bytes) -> StreamEvent | None:
+    """The event of one block of lines (None for a block without data)."""
     name, data = b"message", []
     for line in block.split(b"\n"):
         if line.startswith(b"event:"):
@@ -253,15 +254,15 @@ def _event(block: bytes) -> StreamEvent | None:
             data.append(line[5:].lstrip())
     if not data:
         return None
-    raw = b"\n".join(data).decode("utf-8", "replace")
+    event, raw = name.decode("utf-8", "replace"), b"\n".join(data).decode("utf-8", "replace")
     try:
         value = json.loads(raw)
     except ValueError:
-        return StreamEvent(name.decode("utf-8", "replace"), {"text": raw})
+        return StreamEvent(event, {"text": raw})
     if not isinstance(value, dict):
-        return StreamEvent(name.decode("utf-8", "replace"), {"value": value})
+        return StreamEvent(event, {"value": value})
     frame = b"event: " + name + b"\ndata: " + data[0] + b"\n\n" if len(data) == 1 else b""
-    return StreamEvent(name.decode("utf-8", "replace"), value, frame)
+    return StreamEvent(event, value, frame)
 
 
 def _offered_models(value: Any) -> list[dict[str, Any]]:

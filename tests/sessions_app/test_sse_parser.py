@@ -9,7 +9,7 @@ from sessions_app.views import _frame
 UPDATE = {"sessionId": "acp-1", "update": {"sessionUpdate": "agent_message_chunk"}, "turn": 2}
 STREAM = (
     f"event: update\ndata: {json.dumps(UPDATE)}\n\n"
-    ": a comment\nevent: update\ndata: {\"text\": \"é\"}\n\n"
+    ': a comment\nevent: update\ndata: {"text": "é"}\n\n'
     'event: done\ndata: {"stopReason": "end_turn", "turn": 2}\n\n'
 ).encode()
 
