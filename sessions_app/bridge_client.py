@@ -58,6 +58,9 @@ class NewSession:
 class StreamEvent:
     event: str
     data: dict[str, Any] = field(default_factory=dict)
+    # The event as the bridge framed it (`event:` and one `data:` line of a JSON object), to pass
+    # on as it came; empty for an event to encode from `event` and `data`.
+    frame: bytes = field(default=b"", compare=False, repr=False)
 
 
 # One pooled client per process: keeps connections to bridges alive across requests.
@@ -213,9 +216,8 @@ class BridgeClient:
                     await response.aread()
                     raise _error_from_response(response)
                 parser = SseParser()
-                async for line in response.aiter_lines():
-                    event = parser.feed(line)
-                    if event is not None:
+                async for chunk in response.aiter_bytes():
+                    for event in parser.feed(chunk):
                         yield event
                 event = parser.end()
                 if event is not None:
@@ -225,24 +227,42 @@ class BridgeClient:
 
 
 class SseParser:
-    """Server-sent events from a stream's lines, one line at a time."""
+    """Server-sent events from a stream's bytes, as they arrive. Lines end with LF or CRLF; an
+    empty line ends an event. An event of `event:` and one `data:` line holding a JSON object
+    keeps its bytes (StreamEvent.frame), so that the relay passes it on without encoding it again."""
 
     def __init__(self) -> None:
-        self._event, self._data = "message", []
+        self._rest = b""
 
-    def feed(self, line: str) -> StreamEvent | None:
-        if line.startswith("event:"):
-            self._event = line[6:].strip()
-        elif line.startswith("data:"):
-            self._data.append(line[5:].lstrip())
-        elif not line:
-            return self.end()
-        return None
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        # A CR that ends the chunk stays in the rest until the LF after it comes.
+        *blocks, self._rest = (self._rest + chunk).replace(b"\r\n", b"\n").split(b"\n\n")
+        return [event for block in blocks if (event := _event(block)) is not None]
 
     def end(self) -> StreamEvent | None:
-        event = StreamEvent(self._event, _json_or_text("\n".join(self._data))) if self._data else None
-        self._event, self._data = "message", []
-        return event
+        block, self._rest = self._rest, b""
+        return _event(block)
+
+
+def _event(block: bytes) -> StreamEvent | None:
+    """The event of one block of lines (None for a block without data)."""
+    name, data = b"message", []
+    for line in block.split(b"\n"):
+        if line.startswith(b"event:"):
+            name = line[6:].strip()
+        elif line.startswith(b"data:"):
+            data.append(line[5:].lstrip())
+    if not data:
+        return None
+    event, raw = name.decode("utf-8", "replace"), b"\n".join(data).decode("utf-8", "replace")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return StreamEvent(event, {"text": raw})
+    if not isinstance(value, dict):
+        return StreamEvent(event, {"value": value})
+    frame = b"event: " + name + b"\ndata: " + data[0] + b"\n\n" if len(data) == 1 else b""
+    return StreamEvent(event, value, frame)
 
 
 def _offered_models(value: Any) -> list[dict[str, Any]]:
@@ -255,14 +275,6 @@ def _offered_models(value: Any) -> list[dict[str, Any]]:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _json_or_text(raw: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {"text": raw}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 def _error_from_transport(exc: Exception) -> BridgeError:

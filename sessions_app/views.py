@@ -250,8 +250,12 @@ def _frames_blocking(events):
             yield _frame(event)
 
 
-def _frame(event) -> str:
-    return f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n"
+def _frame(event) -> bytes:
+    """The event as server-sent event bytes: as the bridge framed it, or encoded here (the relay's
+    own events, and the bridge's that its framing does not let pass as they are)."""
+    if event.frame:
+        return event.frame
+    return f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n".encode()
 
 
 class ChatCancelView(APIView):
