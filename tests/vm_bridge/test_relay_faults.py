@@ -110,12 +110,18 @@ def test_a_big_turn_is_spooled_in_batches_under_the_limits(tmp_path):
 def test_a_transcript_that_appears_late_names_the_turn_its_acp_record_stood_for(start_bridge, receiver):
     bridge = start_bridge(*relay_args(receiver))  # transcript wait 0.6 s
     sid = bridge.new_session(modelId="opus")["sessionId"]
-    bridge.prompt(sid, "late-transcript 1.0")
+    # The agent writes turn 1's lines 2 s after the turn: well after the bridge's wait, even on a
+    # loaded machine.
+    bridge.prompt(sid, "late-transcript 2.0")
     receiver.wait_for(lambda: len(receiver.accepted_records()) == 1)
     [stand_in] = receiver.accepted_records()
     assert (stand_in["id"], stand_in["source"], stand_in["turn"]) == (f"{sid}:turn:1", "acp_turn", 1)
 
-    time.sleep(1.2)  # the agent has written turn 1's lines by now
+    transcript = bridge.claude_dir / "projects" / "-work-app" / f"{sid}.jsonl"
+    deadline = time.monotonic() + 10
+    while not (transcript.exists() and "req_t1b" in transcript.read_text()):
+        assert time.monotonic() < deadline, "the agent did not write turn 1's lines"
+        time.sleep(0.05)
     bridge.prompt(sid, "hello")
     receiver.wait_for(lambda: len(receiver.accepted_records()) == 4)
     later = receiver.accepted_records()[1:]
