@@ -6,6 +6,7 @@ and whether trying again can help.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -216,9 +217,12 @@ class BridgeClient:
                     await response.aread()
                     raise _error_from_response(response)
                 parser = SseParser()
-                async for chunk in response.aiter_bytes():
-                    for event in parser.feed(chunk):
-                        yield event
+                # Closed here, in order, when the turn is closed; left to the garbage collector,
+                # httpx's nested stream generators would be closed concurrently.
+                async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+                    async for chunk in chunks:
+                        for event in parser.feed(chunk):
+                            yield event
                 event = parser.end()
                 if event is not None:
                     yield event
