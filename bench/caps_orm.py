@@ -27,8 +27,8 @@ from billing.caps.burn import (
     WeightBook,
     _input_side_units,
     _miss_excess,
-    _reconciled_rows,
     _write_units,
+    reconciled_switches_apply,
 )
 from billing.caps.cap_model import cap_crossing
 from billing.caps.weeks import Window
@@ -79,17 +79,7 @@ def burn_compute(
             miss=_miss_excess(w, row) if kind == "other" else ZERO,
             requests=row["n"],
         )
-    for row in _reconciled_rows(user_ids=user_ids, start=start, end=end):
-        user_id = row["usage_event__user_id"]
-        w = book.get(plans[user_id], row["usage_event__model"])
-        input_units = _input_side_units(w, row)
-        tax_units = row["tax"] * input_units / row["input_usd"] if row["input_usd"] else ZERO
-        kind = row["kind"]
-        burns[user_id].add(
-            row["usage_event__session_key"],
-            switch=tax_units - (_write_units(w, row) if kind == "switch" else ZERO),
-            miss=-_miss_excess(w, row) if kind == "other" else ZERO,
-        )
+    reconciled_switches_apply(burns, user_ids=user_ids, plans=plans, start=start, end=end, book=book)
     return burns
 
 

@@ -240,6 +240,20 @@ def burn_compute(
         user_ids=user_ids, weights=weights, start=start, end=end
     ):
         burns[user_id].add(session_key, units=units, switch=switch, miss=miss, requests=n)
+    reconciled_switches_apply(burns, user_ids=user_ids, plans=plans, start=start, end=end, book=book)
+    return burns
+
+
+def reconciled_switches_apply(
+    burns: dict[int, UserBurn],
+    *,
+    user_ids: list[int],
+    plans: dict[int, str],
+    start: datetime,
+    end: datetime,
+    book: WeightBook,
+) -> None:
+    """Swap the estimated switch and miss units of reconciled switches for their real tax."""
     for row in _reconciled_rows(user_ids=user_ids, start=start, end=end):
         user_id = row["usage_event__user_id"]
         w = book.get(plans[user_id], row["usage_event__model"])
@@ -252,7 +266,6 @@ def burn_compute(
             switch=tax_units - (_write_units(w, row) if kind == "switch" else ZERO),
             miss=-_miss_excess(w, row) if kind == "other" else ZERO,
         )
-    return burns
 
 
 def runs_out_at(*, units: Decimal, cap_units: Decimal, start: datetime, end: datetime, now: datetime):
