@@ -104,7 +104,11 @@ class UsageCollector:
 
     def turn_started(self, session_id: str, model_id: str | None) -> None:
         # Called once per turn, in order, as the session manager numbers them: call n is turn n.
-        self._turns.setdefault(session_id, []).append((datetime.now(UTC), model_id))
+        # Kept to the millisecond, as transcripts stamp their lines: a line written in the turn's
+        # first millisecond is the turn's, not the one before.
+        now = datetime.now(UTC)
+        started = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        self._turns.setdefault(session_id, []).append((started, model_id))
 
     async def turn_finished(
         self,

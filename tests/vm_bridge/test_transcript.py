@@ -109,3 +109,22 @@ def test_lines_read_late_name_the_turn_they_were_written_in(tmp_path):
         ("r1", "transcript", 1, "haiku"),  # replaces the stand-in in the backend
         ("r2", "transcript", 2, "opus"),  # turn 2 has its lines: no stand-in
     ]
+
+
+def test_a_line_stamped_in_its_turns_first_millisecond_is_that_turns(tmp_path):
+    # Transcripts stamp lines to the millisecond: a line written in the millisecond its turn
+    # started (a fast agent) must not fall back to the turn being read.
+    import time
+    from datetime import UTC, datetime
+
+    from vm_bridge.usage import UsageCollector
+
+    relay = type("Relay", (), {"enqueue": staticmethod(lambda records: None)})
+    collector = UsageCollector(relay=relay, transcripts=TranscriptReader(tmp_path), transcript_wait=0.3)
+    collector.turn_started("s1", "haiku")
+    started = collector._turns["s1"][0][0]
+    time.sleep(0.002)  # the next turn starts in a later millisecond
+    collector.turn_started("s1", "opus")
+    stamp = started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert collector._turn_at("s1", {"timestamp": stamp}, (2, "opus")) == (1, "haiku")
+    assert started <= datetime.now(UTC)
