@@ -6,17 +6,17 @@ and whether trying again can help.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import aiohttp
 import httpx
+from aiohttp.http_exceptions import ContentEncodingError
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -75,20 +75,34 @@ def _shared_http() -> httpx.Client:
     return _http
 
 
-# One pooled asynchronous client per event loop (a uvicorn worker has one). A stream holds its
-# connection for the whole turn, so the number of connections is not capped: the streams are.
-_async_http: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+# One pooled asynchronous client per event loop (a uvicorn worker has one), for the turn's stream
+# and its cancel: aiohttp, whose parser is in C and whose per-read timeout costs a timer, where
+# httpx's stack costs several times the CPU per event (docs/PERFORMANCE.md, "Open chat turns").
+# A stream holds its connection for the whole turn, so the number of connections is not capped:
+# the streams are. Proxies come from the environment, as for httpx.
+_async_http: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+_async_http_closers: set[asyncio.Task] = set()
 
 
-def _shared_async_http() -> httpx.AsyncClient:
+def _shared_async_http() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     client = _async_http.get(loop)
     if client is None:
-        client = httpx.AsyncClient(
-            follow_redirects=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        )
-        _async_http[loop] = client
+        client = _async_http[loop] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=True)
+        closer = loop.create_task(_closed_with_its_loop(loop, client))
+        _async_http_closers.add(closer)
+        closer.add_done_callback(_async_http_closers.discard)
     return client
+
+
+async def _closed_with_its_loop(loop: asyncio.AbstractEventLoop, client: aiohttp.ClientSession) -> None:
+    """Waits for the loop's end (asyncio.run cancels the tasks left when its coroutine returns),
+    then closes the loop's client and its connections; one left open warns when collected."""
+    try:
+        await loop.create_future()
+    finally:
+        del _async_http[loop]
+        await client.close()
 
 
 _BACKOFF_SECONDS = 0.1
@@ -107,13 +121,19 @@ class BridgeClient:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", **(extra_headers or {})}
 
-    def _timeout(self, read: float | None = None) -> httpx.Timeout:
+    def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(
             connect=settings.BRIDGE_CONNECT_TIMEOUT,
-            read=read or settings.BRIDGE_READ_TIMEOUT,
+            read=settings.BRIDGE_READ_TIMEOUT,
             write=settings.BRIDGE_READ_TIMEOUT,
             pool=settings.BRIDGE_CONNECT_TIMEOUT,
         )
+
+    @staticmethod
+    def _async_timeout(read: float) -> aiohttp.ClientTimeout:
+        """`connect` covers the wait for a pooled connection and opening a new one; `read`, each
+        read of the answer (its head, then each piece of its body)."""
+        return aiohttp.ClientTimeout(total=None, connect=settings.BRIDGE_CONNECT_TIMEOUT, sock_read=read)
 
     def _call(self, method: str, path: str, body: dict | None = None, *, idempotent: bool) -> dict[str, Any]:
         attempts = 1 + (settings.BRIDGE_RETRIES if idempotent else 0)
@@ -123,7 +143,7 @@ class BridgeClient:
                     method, self.base_url + path, json=body, headers=self._headers, timeout=self._timeout()
                 )
                 if response.status_code >= 400:
-                    raise _error_from_response(response)
+                    raise _error_from_answer(response.status_code, response.content)
                 answer = response.json()
                 if not isinstance(answer, dict):
                     raise ValueError("not a JSON object")
@@ -176,7 +196,7 @@ class BridgeClient:
                 timeout=httpx.Timeout(timeout),
             )
             if response.status_code >= 400:
-                raise _error_from_response(response)
+                raise _error_from_answer(response.status_code, response.content)
             counts = response.json()["inputTokens"]
             return {model: int(counts[model]) for model in model_ids}
         except httpx.RequestError as exc:
@@ -191,42 +211,41 @@ class BridgeClient:
         """Cancel the session's running turn (a no-op when none runs); one attempt, no retries:
         a caller that stops a turn wants to know at once whether it reached the agent."""
         try:
-            response = await _shared_async_http().post(
+            async with _shared_async_http().post(
                 self.base_url + "/session/cancel",
                 json={"sessionId": session_id},
                 headers=self._headers,
-                timeout=self._timeout(),
-            )
-        except httpx.RequestError as exc:
+                timeout=self._async_timeout(settings.BRIDGE_READ_TIMEOUT),
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()  # read whole, the connection goes back to the pool
+        except aiohttp.ClientError as exc:
             raise _error_from_transport(exc) from exc
-        if response.status_code >= 400:
-            raise _error_from_response(response)
+        if response.status >= 400:
+            raise _error_from_answer(response.status, body)
 
     async def aprompt(self, *, session_id: str, prompt: str) -> AsyncIterator[StreamEvent]:
         """Yield the turn's server-sent events; errors before the stream starts raise BridgeError.
         Closing the iterator closes the connection, which the bridge takes as the client gone."""
         try:
-            async with _shared_async_http().stream(
-                "POST",
+            # Left unfinished, the answer's connection is closed rather than pooled.
+            async with _shared_async_http().post(
                 self.base_url + "/session/prompt",
                 json={"sessionId": session_id, "prompt": prompt},
                 headers=self._headers,
-                timeout=self._timeout(read=settings.BRIDGE_PROMPT_TIMEOUT),
+                timeout=self._async_timeout(settings.BRIDGE_PROMPT_TIMEOUT),
+                allow_redirects=False,
             ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise _error_from_response(response)
+                if response.status >= 400:
+                    raise _error_from_answer(response.status, await response.read())
                 parser = SseParser()
-                # Closed here, in order, when the turn is closed; left to the garbage collector,
-                # httpx's nested stream generators would be closed concurrently.
-                async with contextlib.aclosing(response.aiter_bytes()) as chunks:
-                    async for chunk in chunks:
-                        for event in parser.feed(chunk):
-                            yield event
+                async for chunk in response.content.iter_any():
+                    for event in parser.feed(chunk):
+                        yield event
                 event = parser.end()
                 if event is not None:
                     yield event
-        except httpx.RequestError as exc:
+        except aiohttp.ClientError as exc:
             raise _error_from_transport(exc) from exc
 
 
@@ -282,21 +301,27 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _error_from_transport(exc: Exception) -> BridgeError:
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+    """A failure below HTTP, raised by httpx (the synchronous calls) or aiohttp (the stream and
+    the cancel): the same failure is the same error from either."""
+    read_timeout = (
+        isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+    ) or isinstance(exc, aiohttp.SocketTimeoutError)
+    if read_timeout:
         return BridgeError(BridgeErrorKind.TIMEOUT, "The agent bridge did not answer in time.", permanent=True)
-    if isinstance(exc, ValueError | httpx.DecodingError):
+    # aiohttp raises a body it cannot decode and a body cut short alike; the cause tells them apart.
+    if isinstance(exc, ValueError | httpx.DecodingError) or isinstance(exc.__cause__, ContentEncodingError):
         return BridgeError(BridgeErrorKind.OTHER, "The agent bridge sent an unreadable answer.", permanent=True)
     # Connect failures and dropped connections: the VM may be waking up; worth one more try.
     return BridgeError(BridgeErrorKind.UNREACHABLE, "The agent bridge could not be reached.", permanent=False)
 
 
-def _error_from_response(response: httpx.Response) -> BridgeError:
+def _error_from_answer(status: int, content: bytes) -> BridgeError:
+    """The error an HTTP error answer (`status`, its body `content`) stands for."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         body = {}
     code = body.get("code") if isinstance(body, dict) else None
-    status = response.status_code
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, str) or not message:
         message = f"Bridge answered {status}."

@@ -3,6 +3,7 @@ agent works, so one web process carries as many open turns as it has sockets and
 (docs/ARCHITECTURE.md, "How a chat turn is served")."""
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import queue
@@ -136,9 +137,26 @@ def _loop_for_wsgi() -> asyncio.AbstractEventLoop:
     global _wsgi_loop
     with _wsgi_loop_lock:
         if _wsgi_loop is None:
-            _wsgi_loop = asyncio.new_event_loop()
-            threading.Thread(target=_wsgi_loop.run_forever, name="turns", daemon=True).start()
+            started: concurrent.futures.Future[asyncio.Future] = concurrent.futures.Future()
+            thread = threading.Thread(target=asyncio.run, args=(_turn_loop(started),), name="turns", daemon=True)
+            thread.start()
+            stop = started.result()
+            _wsgi_loop = stop.get_loop()
+            # At the process's exit the loop ends as asyncio.run ends one: the tasks left are
+            # cancelled (the bridge client's among them, which closes its connections so).
+            atexit.register(_turn_loop_stop, stop, thread)
         return _wsgi_loop
+
+
+async def _turn_loop(started: concurrent.futures.Future) -> None:
+    stop = asyncio.get_running_loop().create_future()
+    started.set_result(stop)
+    await stop
+
+
+def _turn_loop_stop(stop: asyncio.Future, thread: threading.Thread) -> None:
+    stop.get_loop().call_soon_threadsafe(stop.set_result, None)
+    thread.join(timeout=5)
 
 
 class _RequestThread:

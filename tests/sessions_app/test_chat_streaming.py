@@ -9,7 +9,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from .api import http_api, sse_events, wait_for
+from .api import chat_turn, http_api, sse_events, wait_for
 
 pytestmark = pytest.mark.django_db
 # Requests side by side need a database server: the in-memory SQLite test database is one
@@ -103,6 +103,22 @@ def test_a_client_gone_before_the_first_event_has_its_turn_cancelled(pro_client,
     cancels = lambda: [body for path, body, _ in bridge.calls if path == "/session/cancel"]  # noqa: E731
     wait_for(cancels, timeout=3.0)
     assert cancels() == [{"sessionId": session_id}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bridge_silent_mid_turn_past_the_read_timeout_ends_the_turn_with_agent_timeout(
+    pro_client, bridge, asgi_live_server, settings
+):
+    settings.BRIDGE_PROMPT_TIMEOUT = 0.5
+    bridge.turn_events, bridge.turn_interval = 2, 5.0  # one update, then 5 s without a byte
+    key = pro_client.post("/api/chat/sessions", format="json").json()["sessionKey"]
+    session_id = pro_client.get(f"/api/chat/sessions/{key}").json()["sessionId"]
+
+    events = chat_turn(asgi_live_server.url, pro_client, key, "go")
+
+    assert [name for name, _ in events] == ["update", "error"]
+    assert events[-1][1]["code"] == "agent_timeout"
+    wait_for(lambda: session_id in bridge.cancelled, timeout=2.0)  # and the agent is told to stop
 
 
 @concurrent
