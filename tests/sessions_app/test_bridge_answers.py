@@ -1,12 +1,14 @@
 """A bridge whose answers do not keep to the contract (it runs in the user's sandbox): a clear
 API error, or the answer's good parts, and never a 500."""
 
+import asyncio
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from billing.models import SwitchRecord
+from sessions_app.bridge_client import BridgeClient, BridgeError, BridgeErrorKind
 from sessions_app.models import AgentSession, SessionStatus
 
 from .api import session_start
@@ -124,3 +126,54 @@ def test_an_answer_that_cannot_be_decoded_is_an_agent_error(pro_client, broken_g
 
     assert response.status_code == 502 and response.json()["code"] == "agent_error"
     assert AgentSession.objects.get().status == SessionStatus.FAILED
+
+
+class _BrokenStream(BaseHTTPRequestHandler):
+    """A turn's stream that breaks: compressed, it says, and it is not (`gzip`); or one event,
+    then the connection closes in the middle of the chunked body (`cut short`)."""
+
+    protocol_version = "HTTP/1.1"
+    broken = "gzip"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        if self.broken == "gzip":
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", "16")
+            self.end_headers()
+            self.wfile.write(b"this is not gzip")
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            event = b'event: update\ndata: {"n": 1}\n\n'
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+        self.close_connection = True
+
+
+@pytest.mark.parametrize(
+    ("broken", "kind", "events"),
+    [("gzip", BridgeErrorKind.OTHER, []), ("cut short", BridgeErrorKind.UNREACHABLE, ["update"])],
+)
+def test_a_turn_stream_that_breaks_is_the_bridge_error_of_any_answer_broken_so(broken, kind, events, monkeypatch):
+    monkeypatch.setattr(_BrokenStream, "broken", broken)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenStream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = BridgeClient(base_url=f"http://127.0.0.1:{server.server_address[1]}", token="t")
+    seen = []
+
+    async def turn() -> None:
+        async for event in client.aprompt(session_id="s", prompt="go"):
+            seen.append(event.event)
+
+    try:
+        with pytest.raises(BridgeError) as raised:
+            asyncio.run(turn())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert raised.value.kind == kind and seen == events
