@@ -6,6 +6,7 @@ and whether trying again can help.
 """
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
@@ -89,7 +90,8 @@ def _shared_async_http() -> aiohttp.ClientSession:
     client = _async_http.get(loop)
     if client is None:
         client = _async_http[loop] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=True)
-        closer = loop.create_task(_closed_with_its_loop(loop, client))
+        # In a context of its own: it outlives the request that made the client.
+        closer = loop.create_task(_closed_with_its_loop(loop, client), context=contextvars.Context())
         _async_http_closers.add(closer)
         closer.add_done_callback(_async_http_closers.discard)
     return client
