@@ -36,20 +36,3 @@ errorlog = "-"
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if _soft != _hard:
     resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
-
-
-# The cyclic garbage collector, once a worker has loaded the application: what exists then
-# (Django, the URL conf, the views) lives as long as the worker, so it is frozen out of every
-# collection; and the youngest generation is collected after 50,000 net allocations instead of
-# 700. A worker holding 500 open turns otherwise ran a full collection every few seconds, each
-# stopping the worker 50 to 170 ms (the switch p99 of bench/streams.py at 1,000 turns; see
-# docs/PERFORMANCE.md, "Open chat turns, side by side"). Reference counting frees almost all of
-# a turn's garbage at once; what forms cycles waits a little longer.
-YOUNG_GENERATION_THRESHOLD = 50_000
-
-
-def post_worker_init(worker):
-    import gc
-
-    gc.freeze()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])

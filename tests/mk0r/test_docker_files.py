@@ -68,18 +68,3 @@ def test_image_compose_and_make_serve_run_the_same_asgi_server():
     assert 'worker_class = "uvicorn_worker.UvicornWorker"' in config
     prod = (Path(settings.BASE_DIR) / "requirements" / "prod.txt").read_text()
     assert "uvicorn-worker==" in prod
-
-
-def test_a_production_worker_freezes_what_it_loaded_and_collects_its_young_generation_less_often():
-    import gc
-    import runpy
-
-    config = runpy.run_path(str(DOCKER / "gunicorn.conf.py"))
-    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
-    try:
-        config["post_worker_init"](worker=None)
-        assert gc.get_threshold() == (config["YOUNG_GENERATION_THRESHOLD"], *threshold[1:])
-        assert gc.get_freeze_count() > frozen
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
