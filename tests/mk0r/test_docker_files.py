@@ -68,3 +68,17 @@ def test_image_compose_and_make_serve_run_the_same_asgi_server():
     assert 'worker_class = "uvicorn_worker.UvicornWorker"' in config
     prod = (Path(settings.BASE_DIR) / "requirements" / "prod.txt").read_text()
     assert "uvicorn-worker==" in prod
+
+
+def test_a_production_worker_collects_its_middle_generation_less_often():
+    import gc
+    import runpy
+
+    config = runpy.run_path(str(DOCKER / "gunicorn.conf.py"))
+    threshold = gc.get_threshold()
+    try:
+        config["post_worker_init"](worker=None)
+        assert gc.get_threshold() == (threshold[0], config["MIDDLE_GENERATION_THRESHOLD"], threshold[2])
+        assert config["MIDDLE_GENERATION_THRESHOLD"] > threshold[1]
+    finally:
+        gc.set_threshold(*threshold)
