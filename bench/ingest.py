@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stack, transcripts  # noqa: E402
 from bench.docs import write_section  # noqa: E402
-from billing.catalog.money import usd_display  # noqa: E402
+from billing.money import usd_display  # noqa: E402
 
 LOGS = transcripts.LOGS
 BATCHES = (1, 50)

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("mk0r", "billing", "sessions_app", "web", "vm_bridge", "devstack")
 # billing's packages, lowest first: each may import only the ones before it (and models).
-BILLING_LAYERS = ("models", "catalog", "subscriptions", "caps", "quotes", "usage")
+BILLING_LAYERS = ("money", "models", "catalog", "subscriptions", "caps", "quotes", "usage")
 # What sits on top of billing's packages and may import any of them.
 BILLING_TOP = {"admin", "apps", "management", "migrations", "tasks", "templatetags", "urls"}
 # mk0r mounts the apps' URLs.

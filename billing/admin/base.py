@@ -9,7 +9,7 @@ from django.db import connections
 from django.urls import reverse
 from django.utils.html import format_html
 
-from billing.catalog.money import usd_display
+from billing.money import usd_display
 
 
 class EstimatedCountPaginator(Paginator):

@@ -19,8 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.caps.plan_caps import CAP_UNIT, ESTIMATE
-from billing.catalog.money import usd_display
 from billing.models import CapAlert, CapReport, CapSettings
+from billing.money import usd_display
 from mk0r.timefmt import iso_z
 
 log = logging.getLogger(__name__)

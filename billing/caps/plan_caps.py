@@ -15,9 +15,9 @@ from decimal import Decimal
 from django.db.models import Q
 
 from billing.caps.cap_model import CapModel, ClassWeights
-from billing.catalog.money import PER_MTOK
 from billing.catalog.price_snapshots import Prices
 from billing.models import CapPlan, CapSettings, CapWeight
+from billing.money import PER_MTOK
 from mk0r.timefmt import iso_z
 
 ESTIMATE = "estimate"

@@ -11,7 +11,7 @@ charge, it is not added to it. When the request's total input (input + writes +
 read) exceeds the model's long-context threshold, every token of the request is
 priced at the long-context rates. Batch and US-only inference multiply every class.
 
-Figures are exact Decimals; `billing.catalog.money` rounds them to the micro-dollar where they
+Figures are exact Decimals; `billing.money` rounds them to the micro-dollar where they
 are stored or sent (`usd_quantize`, `usd_str`) and writes them out for people (`usd_display`).
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing.catalog.money import usd_quantize
 from billing.catalog.price_snapshots import Prices
+from billing.money import usd_quantize
 
 WRITE_TTLS = ("5m", "1h")
 # inference_geo values that select US-only inference (the rest, e.g. "global",

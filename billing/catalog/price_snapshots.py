@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing.catalog.money import PER_MTOK
+from billing.money import PER_MTOK
 
 ONE = Decimal(1)
 

@@ -10,6 +10,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from billing.money import usd_display
+
 
 class Quote(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -34,7 +36,7 @@ class Quote(models.Model):
         indexes = [models.Index(fields=["session", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"quote {self.id} {self.from_model_id}->{self.to_model_id} ${self.tax_usd}"
+        return f"quote {self.id} {self.from_model_id}->{self.to_model_id} {usd_display(self.tax_usd, exact=True)}"
 
 
 class SwitchOutcome(models.TextChoices):
@@ -104,4 +106,7 @@ class SwitchReconciliation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"switch {self.switch_id}: actual ${self.actual_tax_usd} (error {self.quote_error_usd})"
+        return (
+            f"switch {self.switch_id}: actual {usd_display(self.actual_tax_usd, exact=True)}"
+            f" (error {usd_display(self.quote_error_usd, exact=True, signed=True)})"
+        )

@@ -10,6 +10,8 @@ transcripts have sessions that never ran here.
 from django.conf import settings
 from django.db import models
 
+from billing.money import usd_display
+
 
 class MissCause(models.TextChoices):
     FIRST_TURN = "first_turn", "First turn"
@@ -72,7 +74,7 @@ class UsageEvent(models.Model):
         ]  # fmt: skip
 
     def __str__(self) -> str:
-        return f"{self.model} {self.occurred_at:%Y-%m-%d %H:%M:%S} ${self.cost_usd}"
+        return f"{self.model} {self.occurred_at:%Y-%m-%d %H:%M:%S} {usd_display(self.cost_usd, exact=True)}"
 
     @classmethod
     def check(cls, **kwargs):

@@ -29,8 +29,8 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from billing.caps.cap_model import CapModel, cap_percent, cap_pick, cap_units
-from billing.catalog.money import MICRO_USD, ZERO
 from billing.catalog.price_snapshots import Prices
+from billing.money import MICRO_USD, ZERO
 from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot
 
 

@@ -2,8 +2,8 @@
 
 from django.db.models import QuerySet
 
-from billing.catalog.money import usd_str
 from billing.models import SwitchRecord
+from billing.money import usd_str
 from mk0r.timefmt import iso_z
 
 

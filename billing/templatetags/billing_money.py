@@ -1,10 +1,10 @@
-"""Money in admin templates, by the one display rule (billing.catalog.money.usd_display)."""
+"""Money in admin templates, by the one display rule (billing.money.usd_display)."""
 
 from decimal import Decimal
 
 from django import template
 
-from billing.catalog.money import ZERO, usd_display
+from billing.money import ZERO, usd_display
 
 register = template.Library()
 

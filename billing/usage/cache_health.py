@@ -28,9 +28,9 @@ from operator import itemgetter
 
 from django.utils import timezone
 
-from billing.catalog.money import ZERO, usd_str
 from billing.catalog.price_snapshots import prompt_cacheable
 from billing.models import SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
+from billing.money import ZERO, usd_str
 from billing.quotes.cache_tracker import TTL_DELTAS
 from billing.usage.ingestion import DIAGNOSED_MISS_CAUSES
 from billing.usage.validation import diagnosed_miss_reason

@@ -17,10 +17,10 @@ from decimal import Decimal
 from django.db import transaction
 
 from billing.catalog.cost_engine import Usage, usage_cost
-from billing.catalog.money import usd_quantize
 from billing.catalog.price_snapshots import Prices, prices_from_version
 from billing.catalog.selectors import price_version_for
 from billing.models import MissCause, RateLimitEvent, SwitchOutcome, SwitchReconciliation, SwitchRecord, UsageEvent
+from billing.money import usd_quantize
 from billing.quotes.cache_store import cache_state_rebuild, cache_state_record_requests
 from billing.quotes.cache_tracker import TTL_DELTAS, CacheSnapshot, request_platform
 from billing.quotes.engine import quote_compute

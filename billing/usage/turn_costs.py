@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from billing.catalog.cost_engine import usage_cost
-from billing.catalog.money import ZERO, usd_quantize
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced, session_api_models
 from billing.models import PriceVersion, UsageEvent
+from billing.money import ZERO, usd_quantize
 from billing.usage.validation import MAX_COST_USD, InvalidUsageRecord, acp_usage_parse
 
 # The counts of an ACP `PromptResponse.usage` (the `done` event's) that are billed.

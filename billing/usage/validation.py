@@ -19,10 +19,10 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from billing.catalog.cost_engine import Usage, usage_cost
-from billing.catalog.money import usd_quantize
 from billing.catalog.price_snapshots import Prices
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_priced
 from billing.models import PriceVersion
+from billing.money import usd_quantize
 from mk0r.errors import ServiceError
 
 MAX_RECORDS_PER_BATCH = 500

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.catalog.money import usd_quantize
 from billing.models import SessionCacheState, SwitchReconciliation, UsageEvent
+from billing.money import usd_quantize
 from tests.sessions_app.api import session_start
 from tests.sessions_app.relay import iso, signed_post
 from vm_bridge.transcript import TranscriptReader, transcript_record

@@ -28,7 +28,7 @@ __all__ = ["browser", "live_stack"]  # fixtures, used by name
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.gettempdir()) / "mk0r-screenshots"
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
-# billing/catalog/money.py and picker.js: $1 or more in cents, below a dollar to four places.
+# billing/money.py and picker.js: $1 or more in cents, below a dollar to four places.
 MONEY = re.compile(r"−?(?:\$0\.\d{4}|\$[1-9][\d,]*\.\d{2}|\$0\.00|<\$0\.0001)")
 ANY_AMOUNT = re.compile(r"−?<?\$[\d,]*\.?\d*")
 

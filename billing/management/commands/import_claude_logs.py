@@ -20,7 +20,7 @@ import orjson
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.catalog.money import usd_display
+from billing.money import usd_display
 from billing.usage.transcript_import import ImportReport, log_files, logs_import, usage_events_store
 from mk0r.timefmt import iso_z
 

@@ -17,11 +17,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from billing.caps.plan_caps import cap_model_for_plan
-from billing.catalog.money import usd_display
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import NoPriceVersion, UnknownModel, model_resolve, price_version_for
 from billing.management.arguments import idle_seconds, iso_datetime, token_count
 from billing.models import Plan
+from billing.money import usd_display
 from billing.quotes.cache_tracker import TTL_SECONDS, cache_snapshot_warm
 from billing.quotes.engine import quote_compute
 

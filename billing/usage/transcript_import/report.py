@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing.catalog.cost_engine import CostBreakdown, Usage
-from billing.catalog.money import ZERO, usd_str
 from billing.models import PriceVersion
+from billing.money import ZERO, usd_str
 from billing.usage.cache_health import cache_hit_rate, prediction_within_tolerance
 from billing.usage.transcript_import.parsing import LogRequest, ParseStats
 from mk0r.timefmt import iso_z

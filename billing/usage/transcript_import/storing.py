@@ -13,8 +13,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.catalog.money import usd_quantize
 from billing.models import UsageEvent
+from billing.money import usd_quantize
 from billing.usage.transcript_import.replay import cyclic_gc_paused
 from billing.usage.transcript_import.report import ImportReport
 

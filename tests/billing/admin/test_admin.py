@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.admin import EstimatedCountPaginator
-from billing.models import CapPlan, SwitchRecord, UsageEvent
+from billing.models import CapPlan, Quote, SwitchReconciliation, SwitchRecord, UsageEvent
 from tests.billing.caps.cap_fixtures import agent_session, event, oauth_user, reconcile, switch
 
 
@@ -228,3 +228,15 @@ def test_switch_list_leads_with_the_taxes_in_few_columns(admin_client, ledger):
     assert len(rows) == 4
     # Outcome, how it was allowed and the error fold into one column.
     assert any("failed, confirmed" in r for r in rows) and any("applied, confirmed" in r for r in rows)
+
+
+def test_record_labels_write_money_as_money():
+    """The labels the admin shows for a record (breadcrumbs, history, delete pages) use the one
+    money rule: a negative amount is -$0.010000, never $-0.010000."""
+    at = timezone.now().replace(year=2026, month=3, day=2, hour=9, minute=0, second=0)
+    event = UsageEvent(model="claude-sonnet-4-6", occurred_at=at, cost_usd=Decimal("-0.01"))
+    assert str(event) == "claude-sonnet-4-6 2026-03-02 09:00:00 -$0.010000"
+    quote = Quote(id=7, from_model_id="haiku", to_model_id="opus", tax_usd=Decimal("-0.035"))
+    assert str(quote) == "quote 7 haiku->opus -$0.035000"
+    reconciliation = SwitchReconciliation(switch_id=3, actual_tax_usd=Decimal("0.5"), quote_error_usd=Decimal("-0.25"))
+    assert str(reconciliation) == "switch 3: actual $0.500000 (error -$0.250000)"

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.catalog.cost_engine import Usage, usage_cost
-from billing.catalog.money import usd_quantize, usd_str
 from billing.catalog.price_snapshots import prices_from_version
 from billing.catalog.selectors import price_version_for
+from billing.money import usd_quantize, usd_str
 from tests.billing.conftest import HAIKU_45, HAIKU_55, OPUS_46, OPUS_47, SONNET_46
 
 M = 1_000_000

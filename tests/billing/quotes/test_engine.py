@@ -7,7 +7,7 @@ import pytest
 
 from billing.caps.cap_model import CapModel, ClassWeights
 from billing.catalog.cost_engine import Usage
-from billing.catalog.money import usd_quantize
+from billing.money import usd_quantize
 from billing.quotes.cache_tracker import CacheTracker, cache_snapshot_warm
 from billing.quotes.engine import LOGGED_TURN, SteadyTurn, SwitchEvent, quote_compute
 from tests.billing.conftest import HAIKU_45, HAIKU_55, NOW, OPUS_46, OPUS_47, SONNET_46

@@ -1,6 +1,6 @@
 /* Money as the page shows it. */
 
-// The one rule for every amount on the page (the admin uses the same, billing/catalog/money.py):
+// The one rule for every amount on the page (the admin uses the same, billing/money.py):
 // $1 or more in cents ($12.35); below a dollar to four places ($0.0608, $0.0034), so that
 // amounts side by side have the same precision and a small tax never reads as $0.00;
 // nonzero amounts below $0.0001 show as <$0.0001; zero is $0.00.

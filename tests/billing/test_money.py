@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.catalog.money import usd_display
+from billing.money import usd_display
 
 
 @pytest.mark.parametrize(
