@@ -64,6 +64,12 @@ class StreamEvent:
     # on as it came; empty for an event to encode from `event` and `data`.
     frame: bytes = field(default=b"", compare=False, repr=False)
 
+    def sse(self) -> bytes:
+        """The event as server-sent event bytes: as the bridge framed it, or encoded here."""
+        if self.frame:
+            return self.frame
+        return f"event: {self.event}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
+
 
 # One pooled client per process: keeps connections to bridges alive across requests. Made with the
 # module rather than at the first call, which would pay for building httpx's transport (httpcore's
@@ -239,6 +245,9 @@ class BridgeClient:
                 async for chunk in response.content.iter_any():
                     for event in parser.feed(chunk):
                         yield event
+                        # An open turn keeps no event while it waits for the next one: the
+                        # events of a thousand open turns would be a fifth of their memory.
+                        del event
                 event = parser.end()
                 if event is not None:
                     yield event

@@ -32,8 +32,9 @@ _cancelling: set[asyncio.Task] = set()
 
 async def turn_start(
     *, target: TurnTarget, prompt: str, run_sync: RunSync = run_in_thread_pool
-) -> AsyncGenerator[StreamEvent]:
-    """Start the turn and wait for its first event. Failures before the turn starts raise a
+) -> AsyncGenerator[bytes]:
+    """Start the turn and wait for its first event; the returned generator yields the turn's
+    events as server-sent event frames, for the client. Failures before the turn starts raise a
     ServiceError (a plain error answer; 410 `sandbox_gone` when the bridge is unreachable because
     its sandbox is gone); later ones end the stream with an `error` event, so a client always
     learns how its turn ended. A turn that started is stored when it ends, however it ends."""
@@ -60,17 +61,23 @@ async def _relay(
     *,
     watch: TurnWatch,
     run_sync: RunSync,
-) -> AsyncGenerator[StreamEvent]:
+) -> AsyncGenerator[bytes]:
     if first is None:
         no_answer = {"code": "agent_error", "message": "The agent ended the turn without an answer."}
         yield await _passed_on(watch, StreamEvent("error", no_answer), run_sync)
         return
     ended = first.event in _ENDS
     try:
-        yield await _passed_on(watch, first, run_sync)
+        frame = await _passed_on(watch, first, run_sync)
+        # Only the frame being sent is kept while the turn waits for its next event (as in the
+        # bridge client): a thousand open turns' last events would be a fifth of their memory.
+        del first
+        yield frame
         async for event in events:
-            yield await _passed_on(watch, event, run_sync)
             ended = event.event in _ENDS
+            frame = await _passed_on(watch, event, run_sync)
+            del event
+            yield frame
         if not ended:
             broke_off = {"code": "agent_error", "message": "The turn's stream broke off."}
             yield await _passed_on(watch, StreamEvent("error", broke_off), run_sync)
@@ -90,11 +97,11 @@ async def _relay(
             await _record_end(watch, None, run_sync)
 
 
-async def _passed_on(watch: TurnWatch, event: StreamEvent, run_sync: RunSync) -> StreamEvent:
-    """The event, once what it ends (if it is the turn's `done` or `error`) is recorded."""
+async def _passed_on(watch: TurnWatch, event: StreamEvent, run_sync: RunSync) -> bytes:
+    """The event's frame, once what it ends (if it is the turn's `done` or `error`) is recorded."""
     if watch.saw(event):
         await _record_end(watch, event, run_sync)
-    return event
+    return event.sse()
 
 
 async def _record_end(watch: TurnWatch, end: StreamEvent | None, run_sync: RunSync) -> None:
@@ -182,7 +189,7 @@ class _RequestThread:
         return step.result()
 
 
-def turn_start_blocking(*, target: TurnTarget, prompt: str) -> Iterator[StreamEvent]:
+def turn_start_blocking(*, target: TurnTarget, prompt: str) -> Iterator[bytes]:
     """turn_start for a WSGI request's thread: the turn runs on the process's turn loop, and the
     returned iterator waits for each of its events in turn; closing it closes the turn."""
     loop, request_thread = _loop_for_wsgi(), _RequestThread()

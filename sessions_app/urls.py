@@ -6,8 +6,9 @@ from . import cache_health_views, internal_views, turn_history_views, views
 from .schema import document
 
 # Synchronous views run on the view thread pool under ASGI (mk0r.threadpool); the chat turn
-# streams on the event loop (views.chat).
+# streams on the event loop (views.chat). The chat turn's route comes first: mk0r/urls.py says why.
 urlpatterns = [
+    path("chat", views.chat, name="chat"),
     path("auth/token", in_thread_pool(views.AuthTokenView.as_view()), name="auth-token"),
     path("chat/sessions", in_thread_pool(views.SessionListCreateView.as_view()), name="sessions"),
     path("chat/sessions/<uuid:key>", in_thread_pool(views.SessionDetailView.as_view()), name="session-detail"),
@@ -27,7 +28,6 @@ urlpatterns = [
         in_thread_pool(cache_health_views.SessionCacheHealthView.as_view()),
         name="cache-health",
     ),
-    path("chat", views.chat, name="chat"),
     path("chat/cancel", in_thread_pool(views.ChatCancelView.as_view()), name="chat-cancel"),
     path("chat/model", in_thread_pool(views.ModelSwitchView.as_view()), name="model-switch"),
     path("chat/model/quote", in_thread_pool(views.ModelQuoteView.as_view()), name="model-quote"),

@@ -1,8 +1,6 @@
 """The chat and model-switch API. Each view validates, calls one service, serializes."""
 
 import functools
-import json
-from contextlib import aclosing, closing
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import authenticate
@@ -219,11 +217,11 @@ async def chat(request, *args, **kwargs):
         return accepted  # refused before the turn: the error answer as rendered
     try:
         if isinstance(request, ASGIRequest):
-            frames = _frames(await turn_relay.turn_start(target=accepted.target, prompt=accepted.prompt))
+            frames = await turn_relay.turn_start(target=accepted.target, prompt=accepted.prompt)
         else:
             # A WSGI request's thread waits for the turn (and makes its database writes).
             start = sync_to_async(turn_relay.turn_start_blocking, thread_sensitive=True)
-            frames = _frames_blocking(await start(target=accepted.target, prompt=accepted.prompt))
+            frames = await start(target=accepted.target, prompt=accepted.prompt)
     except ServiceError as exc:
         # Refused by the agent before the turn started: an error answer, negotiated as ChatView's.
         view = accepted.renderer_context["view"]
@@ -236,26 +234,6 @@ async def chat(request, *args, **kwargs):
 
 
 functools.update_wrapper(chat, _chat_checks)
-
-
-async def _frames(events):
-    async with aclosing(events):
-        async for event in events:
-            yield _frame(event)
-
-
-def _frames_blocking(events):
-    with closing(events):
-        for event in events:
-            yield _frame(event)
-
-
-def _frame(event) -> bytes:
-    """The event as server-sent event bytes: as the bridge framed it, or encoded here (the relay's
-    own events, and the bridge's that its framing does not let pass as they are)."""
-    if event.frame:
-        return event.frame
-    return f"event: {event.event}\ndata: {json.dumps(event.data, separators=(',', ':'))}\n\n".encode()
 
 
 class ChatCancelView(APIView):

@@ -2,13 +2,14 @@
 API error, or the answer's good parts, and never a 500."""
 
 import asyncio
+import gc
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from billing.models import SwitchRecord
-from sessions_app.bridge_client import BridgeClient, BridgeError, BridgeErrorKind
+from sessions_app.bridge_client import BridgeClient, BridgeError, BridgeErrorKind, StreamEvent
 from sessions_app.models import AgentSession, SessionStatus
 
 from .api import session_start
@@ -177,3 +178,48 @@ def test_a_turn_stream_that_breaks_is_the_bridge_error_of_any_answer_broken_so(b
         server.shutdown()
         server.server_close()
     assert raised.value.kind == kind and seen == events
+
+
+class _PausedStream(BaseHTTPRequestHandler):
+    """A turn that streams two events, then waits until the test lets it end."""
+
+    release = threading.Event()
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(b'event: update\ndata: {"n": 1}\n\nevent: update\ndata: {"n": 2}\n\n')
+        self.wfile.flush()
+        self.release.wait(timeout=10)
+        self.wfile.write(b'event: done\ndata: {"stopReason": "end_turn"}\n\n')
+        self.close_connection = True
+
+
+def test_a_turn_stream_keeps_no_event_while_it_waits_for_the_next():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PausedStream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = BridgeClient(base_url=f"http://127.0.0.1:{server.server_address[1]}", token="t")
+
+    async def turn() -> tuple[list[str], int, str]:
+        events = client.aprompt(session_id="s", prompt="go")
+        seen = [(await anext(events)).event for _ in range(2)]
+        waiting = asyncio.create_task(anext(events))
+        await asyncio.sleep(0.05)  # the stream now waits for the bridge's third event
+        gc.collect()  # what other tests left
+        alive = sum(type(o) is StreamEvent for o in gc.get_objects())
+        _PausedStream.release.set()
+        last = (await waiting).event
+        await events.aclose()
+        return seen, alive, last
+
+    try:
+        seen, alive, last = asyncio.run(turn())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (seen, alive, last) == (["update", "update"], 0, "done")

@@ -4,7 +4,6 @@ each event's frame as the client gets it."""
 import json
 
 from sessions_app.bridge_client import SseParser, StreamEvent
-from sessions_app.views import _frame
 
 UPDATE = {"sessionId": "acp-1", "update": {"sessionUpdate": "agent_message_chunk"}, "turn": 2}
 STREAM = (
@@ -42,7 +41,7 @@ def test_crlf_line_ends_read_as_lf_also_when_a_read_ends_between_cr_and_lf():
 
 def test_a_json_object_on_one_data_line_passes_on_as_the_bridge_framed_it():
     events = _parse([STREAM])
-    assert [_frame(e) for e in events] == [
+    assert [e.sse() for e in events] == [
         f"event: update\ndata: {json.dumps(UPDATE)}\n\n".encode(),
         'event: update\ndata: {"text": "é"}\n\n'.encode(),
         b'event: done\ndata: {"stopReason": "end_turn", "turn": 2}\n\n',
@@ -58,7 +57,7 @@ def test_other_data_is_encoded_again():
         ("message", {"value": [1]}),
         ("done", {"b": 2}),  # the stream's end ends its last event
     ]
-    assert [_frame(e) for e in events] == [
+    assert [e.sse() for e in events] == [
         b'event: update\ndata: {"a":1}\n\n',
         b'event: message\ndata: {"text":"not json"}\n\n',
         b'event: message\ndata: {"value":[1]}\n\n',

@@ -1,6 +1,8 @@
 """The chat relay records the end of a turn as its `done` (or `error`) passes, before the client has
 it: in the session's cache state, and as a stored turn."""
 
+import gc
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
@@ -8,7 +10,7 @@ from django.utils import timezone
 
 from billing.quotes.cache_store import cache_state_snapshot
 from sessions_app import services, turn_relay
-from sessions_app.bridge_client import BridgeClient, StreamEvent
+from sessions_app.bridge_client import BridgeClient, SseParser, StreamEvent
 from sessions_app.models import AgentSession, ChatTurn
 
 pytestmark = pytest.mark.django_db
@@ -25,17 +27,48 @@ def session():
 
 def _relay(session, events):
     """The relay as a WSGI request's thread reads it: the turn on the turn loop, its database
-    writes on this thread (the test's transaction)."""
+    writes on this thread (the test's transaction); its frames read back as events."""
 
     async def rest():
         for event in events[1:]:
             yield event
 
+    return _events(_frames(session, events[0], rest()))
+
+
+def _frames(session, first, rest):
     target = services.TurnTarget(bridge=BridgeClient(base_url="http://127.0.0.1:9", token="t"), session=session)
     watch = services.TurnWatch(session=session, started=timezone.now(), prompt="the prompt")
     request_thread = turn_relay._RequestThread()
-    relay = turn_relay._relay(target, events[0], rest(), watch=watch, run_sync=request_thread.run)
+    relay = turn_relay._relay(target, first, rest, watch=watch, run_sync=request_thread.run)
     return turn_relay._blocking_iter(relay, turn_relay._loop_for_wsgi(), request_thread)
+
+
+def _events(frames):
+    for frame in frames:
+        yield from SseParser().feed(frame)
+
+
+class _Probe(StreamEvent):
+    """An event of this test alone, to count."""
+
+
+def _probes_alive() -> int:
+    return sum(type(o) is _Probe for o in gc.get_objects())
+
+
+def test_an_open_turn_keeps_no_event_while_it_waits_for_the_next(session):
+    alive_while_waiting = []
+
+    async def rest():
+        yield _Probe("update", {"update": {"sessionUpdate": "agent_message_chunk"}})
+        # The relay has passed two events on and waits for the bridge's next one.
+        alive_while_waiting.append(_probes_alive())
+        yield _Probe("done", {"stopReason": "end_turn", "usage": USAGE})
+
+    frames = list(_frames(session, _Probe("update", {"update": {"sessionUpdate": "usage_update"}}), rest()))
+    assert len(frames) == 3 and frames[-1].startswith(b"event: done\n")
+    assert alive_while_waiting == [0]
 
 
 def test_done_records_the_turn_before_the_client_gets_it(session):
