@@ -6,7 +6,7 @@ from . import health
 
 # The API's routes come first, and the chat turn's first among them (sessions_app.urls): a request
 # keeps the list of routes tried before its own for as long as it lives, and a chat turn lives
-# for minutes (1.5 KiB of each open turn's memory when the turn's route came last).
+# for minutes (2.2 KiB a turn with the chat route last, 0.8 KiB first).
 urlpatterns = [
     path("api/", include("sessions_app.urls")),
     path("healthz", health.healthz, name="healthz"),

@@ -245,8 +245,8 @@ class BridgeClient:
                 async for chunk in response.content.iter_any():
                     for event in parser.feed(chunk):
                         yield event
-                        # An open turn keeps no event while it waits for the next one: the
-                        # events of a thousand open turns would be a fifth of their memory.
+                        # An open turn keeps no decoded event while it waits for the next one
+                        # (with the relay's, about 3 KiB of each open turn's memory).
                         del event
                 event = parser.end()
                 if event is not None:
