@@ -2,6 +2,7 @@
 API error, or the answer's good parts, and never a 500."""
 
 import asyncio
+import contextlib
 import gc
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -162,30 +163,35 @@ class _BrokenStream(BaseHTTPRequestHandler):
 )
 def test_a_turn_stream_that_breaks_is_the_bridge_error_of_any_answer_broken_so(broken, kind, events, monkeypatch):
     monkeypatch.setattr(_BrokenStream, "broken", broken)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenStream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = BridgeClient(base_url=f"http://127.0.0.1:{server.server_address[1]}", token="t")
     seen = []
 
-    async def turn() -> None:
+    async def turn(client: BridgeClient) -> None:
         async for event in client.aprompt(session_id="s", prompt="go"):
             seen.append(event.event)
 
+    with _bridge(_BrokenStream) as client, pytest.raises(BridgeError) as raised:
+        asyncio.run(turn(client))
+    assert raised.value.kind == kind and seen == events
+
+
+@contextlib.contextmanager
+def _bridge(handler: type[BaseHTTPRequestHandler]):
+    """A client of a bridge that answers with `handler`, on a port of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(BridgeError) as raised:
-            asyncio.run(turn())
+        yield BridgeClient(base_url=f"http://127.0.0.1:{server.server_address[1]}", token="t")
     finally:
         server.shutdown()
         server.server_close()
-    assert raised.value.kind == kind and seen == events
 
 
 class _PausedStream(BaseHTTPRequestHandler):
     """A turn that streams two events, then waits until the test lets it end."""
 
-    release = threading.Event()
+    release = threading.Event()  # each test gives it an event of its own
 
-    def log_message(self, format, *args):
+    def log_message(self, *args):
         pass
 
     def do_POST(self):
@@ -200,12 +206,10 @@ class _PausedStream(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def test_a_turn_stream_keeps_no_event_while_it_waits_for_the_next():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PausedStream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = BridgeClient(base_url=f"http://127.0.0.1:{server.server_address[1]}", token="t")
+def test_a_turn_stream_keeps_no_event_while_it_waits_for_the_next(monkeypatch):
+    monkeypatch.setattr(_PausedStream, "release", threading.Event())
 
-    async def turn() -> tuple[list[str], int, str]:
+    async def turn(client: BridgeClient) -> tuple[list[str], int, str]:
         events = client.aprompt(session_id="s", prompt="go")
         seen = [(await anext(events)).event for _ in range(2)]
         waiting = asyncio.create_task(anext(events))
@@ -217,9 +221,6 @@ def test_a_turn_stream_keeps_no_event_while_it_waits_for_the_next():
         await events.aclose()
         return seen, alive, last
 
-    try:
-        seen, alive, last = asyncio.run(turn())
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _bridge(_PausedStream) as client:
+        seen, alive, last = asyncio.run(turn(client))
     assert (seen, alive, last) == (["update", "update"], 0, "done")
