@@ -24,6 +24,7 @@ from .model_truth import lease_model_reconcile, model_map_from_offer, model_map_
 from .models import AgentSession, CacheTtl, ChatTurn, SessionStatus
 from .sandboxes import SandboxError, provider_for
 from .selectors import session_get
+from .turn_text import TurnText
 
 logger = logging.getLogger(__name__)
 
@@ -175,11 +176,6 @@ def session_turn_target(*, user, key) -> TurnTarget:
     return TurnTarget(bridge=bridge, session=session)
 
 
-# The agent's text kept of a turn, in UTF-8: far more than a reply's prose (the code an agent
-# writes goes to files through its tools), and a bound on what an open turn holds in memory.
-TURN_TEXT_BYTES = 64 * 1024
-
-
 @dataclass
 class TurnWatch:
     """What the relay notes about a turn on its way to the client, to record its end."""
@@ -189,8 +185,7 @@ class TurnWatch:
     prompt: str = ""
     context_tokens: int | None = None
     number: int | None = None  # the bridge's number of the turn, which every event names
-    text: bytearray = field(default_factory=bytearray)
-    text_truncated: bool = False
+    text: TurnText = field(default_factory=TurnText)
     recorded: bool = False
 
     def saw(self, event: StreamEvent) -> bool:
@@ -205,17 +200,10 @@ class TurnWatch:
             if isinstance(used, int) and not isinstance(used, bool) and used >= 0:
                 self.context_tokens = used
         elif isinstance(update, dict) and update.get("sessionUpdate") == "agent_message_chunk":
-            self._keep_text(update.get("content"))
+            content = update.get("content")
+            if isinstance(content, dict) and content.get("type") == "text" and isinstance(content.get("text"), str):
+                self.text.add(content["text"])
         return event.event in ("done", "error")
-
-    def _keep_text(self, content: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "text" or not isinstance(content.get("text"), str):
-            return
-        chunk = content["text"].encode("utf-8", "replace")
-        room = TURN_TEXT_BYTES - len(self.text)
-        if len(chunk) > room:
-            self.text_truncated, chunk = True, chunk[:room]
-        self.text += chunk
 
 
 def session_turn_ended(*, watch: TurnWatch, end: StreamEvent | None) -> None:
@@ -250,14 +238,15 @@ def _turn_store(*, watch: TurnWatch, end: StreamEvent | None, usage: Any) -> Cha
     provisional = turn_usage_provisional(
         model_id=session.model_id, model_map=session.model_map, ttl=session.cache_ttl, usage=usage, at=watch.started
     )
+    text = watch.text.value()
     return ChatTurn.objects.create(
         session=session,
         acp_session_id=session.acp_session_id,
         number=watch.number,
         model_id=session.model_id,
         prompt=watch.prompt,
-        text=bytes(watch.text).decode("utf-8", "ignore").replace("\x00", ""),
-        text_truncated=watch.text_truncated,
+        text=text,
+        text_truncated=watch.text.truncated,
         stop_reason=stop_reason,
         error_code=error_code,
         usage=provisional.counts if provisional else None,

@@ -117,6 +117,8 @@ async def _record_end(watch: TurnWatch, end: StreamEvent | None, run_sync: RunSy
         await run_sync(session_turn_ended, watch=watch, end=end)
     except Exception:
         logger.exception("session %s: could not record the end of a turn", watch.session.key)
+    finally:
+        watch.text.close()
 
 
 def _cancel_in_background(target: TurnTarget) -> None:

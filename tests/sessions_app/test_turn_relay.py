@@ -12,6 +12,9 @@ from billing.quotes.cache_store import cache_state_snapshot
 from sessions_app import services, turn_relay
 from sessions_app.bridge_client import BridgeClient, SseParser, StreamEvent
 from sessions_app.models import AgentSession, ChatTurn
+from sessions_app.turn_text import TURN_TEXT_BYTES
+
+from .test_turn_text import turn_files_open
 
 pytestmark = pytest.mark.django_db
 USAGE = {"inputTokens": 3, "outputTokens": 200, "cachedReadTokens": 60_000, "cachedWriteTokens": 1_800}
@@ -107,8 +110,10 @@ def test_a_failure_to_reach_a_thread_for_the_record_does_not_cost_the_client_its
         raise RuntimeError("no thread to run on")
 
     monkeypatch.setattr(turn_relay, "session_turn_ended", fail)
-    events = [StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE})]
-    assert [e.event for e in _relay(session, events)] == ["done"]
+    files_open = turn_files_open()
+    events = [_chunk("Hello" * 500), StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE})]
+    assert [e.event for e in _relay(session, events)] == ["update", "done"]
+    assert turn_files_open() == files_open  # the turn's text file is closed all the same
 
 
 def _chunk(text: str, turn: int = 4) -> StreamEvent:
@@ -139,7 +144,7 @@ def test_a_stream_that_broke_off_is_stored_as_failed(session):
 
 
 def test_the_agents_text_is_kept_up_to_its_limit(session):
-    limit = services.TURN_TEXT_BYTES
+    limit = TURN_TEXT_BYTES
     # Two-byte characters across the limit: the stored text ends on a whole one.
     events = [_chunk("a" * (limit - 3)), _chunk("éé"), _chunk("more"), StreamEvent("done", {"stopReason": "end_turn"})]
 
