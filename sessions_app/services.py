@@ -238,14 +238,13 @@ def _turn_store(*, watch: TurnWatch, end: StreamEvent | None, usage: Any) -> Cha
     provisional = turn_usage_provisional(
         model_id=session.model_id, model_map=session.model_map, ttl=session.cache_ttl, usage=usage, at=watch.started
     )
-    text = watch.text.value()
     return ChatTurn.objects.create(
         session=session,
         acp_session_id=session.acp_session_id,
         number=watch.number,
         model_id=session.model_id,
         prompt=watch.prompt,
-        text=text,
+        text=watch.text.value(),  # before its `truncated`: a text that cannot be read back is cut
         text_truncated=watch.text.truncated,
         stop_reason=stop_reason,
         error_code=error_code,

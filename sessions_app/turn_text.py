@@ -4,8 +4,8 @@ it when it ends (GET .../turns).
 An open turn holds at most TEXT_IN_MEMORY bytes of its text in the web worker's memory: the rest
 goes to a temporary file of the turn's own, unlinked from the start so that the kernel removes it
 with the worker, as Django keeps a large upload and nginx a large response. What a turn costs the
-worker then does not grow with what the agent says (docs/PERFORMANCE.md, "What an open turn
-keeps"). Where no temporary file can be made (a read-only file system), the text stays in memory.
+worker then does not grow with what the agent says (docs/PERFORMANCE.md, "The turn's text in a
+file of its own"). Where no temporary file can be made (a read-only file system), the text stays in memory.
 """
 
 import contextlib
@@ -36,6 +36,8 @@ class TurnText:
     def add(self, text: str) -> None:
         """Keeps the text, up to TURN_TEXT_BYTES in all. A file that can no longer be written (the
         disk is full) ends the keeping, not the turn: what was kept before is stored, cut."""
+        if self.truncated:
+            return
         chunk = text.encode("utf-8", "replace")
         room = TURN_TEXT_BYTES - self.size
         if len(chunk) > room:
@@ -46,7 +48,7 @@ class TurnText:
             self._open().write(chunk)
         except OSError:
             logger.warning("the text of a chat turn could not be kept past %d bytes", self.size, exc_info=True)
-            self.truncated, self.size = True, TURN_TEXT_BYTES
+            self.truncated = True
             return
         self.size += len(chunk)
 
