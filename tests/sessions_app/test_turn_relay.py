@@ -14,7 +14,7 @@ from sessions_app.bridge_client import BridgeClient, SseParser, StreamEvent
 from sessions_app.models import AgentSession, ChatTurn
 from sessions_app.turn_text import TURN_TEXT_BYTES
 
-from .test_turn_text import turn_files_open
+from .test_turn_text import needs_proc, turn_files_open
 
 pytestmark = pytest.mark.django_db
 USAGE = {"inputTokens": 3, "outputTokens": 200, "cachedReadTokens": 60_000, "cachedWriteTokens": 1_800}
@@ -105,6 +105,7 @@ def test_a_turn_that_failed_records_nothing(session):
     assert cache_state_snapshot(session_key=str(session.key)).last_request_at is None
 
 
+@needs_proc
 def test_a_failure_to_reach_a_thread_for_the_record_does_not_cost_the_client_its_turn(session, monkeypatch):
     def fail(**kwargs):
         raise RuntimeError("no thread to run on")
