@@ -102,7 +102,7 @@ def _post(http: httpx.Client, records: list[dict]) -> None:
 
 def ingest(service_url: str, token: str, *, clients: int, events: int, batch: int, sample: list) -> dict:
     api = httpx.Client(base_url=service_url, headers={"Authorization": f"Token {token}"}, timeout=60)
-    sessions = [api.post("/api/chat/sessions").json() for _ in range(clients)]
+    sessions = [stack.started_session(api.post("/api/chat/sessions")) for _ in range(clients)]
     per_client = events // clients
     start = datetime.now(UTC) - timedelta(days=2)
     work = [

@@ -46,7 +46,7 @@ def _warm_sessions(service_url: str, token: str, count: int) -> list[str]:
     """Sessions whose last turn cached 100k tokens on haiku, written into each session's cache state
     in one `manage.py shell` (what ingesting that turn's usage would store)."""
     api = httpx.Client(base_url=service_url, headers={"Authorization": f"Token {token}"}, timeout=30)
-    keys = [api.post("/api/chat/sessions").json()["sessionKey"] for _ in range(count)]
+    keys = [stack.started_session(api.post("/api/chat/sessions"))["sessionKey"] for _ in range(count)]
     script = (
         "from datetime import timedelta\n"
         "from django.utils import timezone\n"

@@ -187,6 +187,14 @@ def service(
         yield url
 
 
+def started_session(answer: httpx.Response) -> dict:
+    """The body of a `POST /api/chat/sessions` answer; any other answer stops the run, saying what
+    it was (the server's log for the run has the rest)."""
+    if answer.status_code != 201:
+        raise SystemExit(f"a session could not be started: {answer.status_code} {answer.text[:300]}")
+    return answer.json()
+
+
 @contextlib.contextmanager
 def bare_service() -> Iterator[str]:
     """bench/bare_wsgi.py on the threaded WSGI settings: what serving any request costs there."""

@@ -273,7 +273,7 @@ def _create_sessions(url: str, token: str, count: int) -> list[str]:
 
             async def one() -> str:
                 async with limits:
-                    return (await api.post("/api/chat/sessions")).json()["sessionKey"]
+                    return stack.started_session(await api.post("/api/chat/sessions"))["sessionKey"]
 
             return await asyncio.gather(*(one() for _ in range(count)))
 

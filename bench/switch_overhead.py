@@ -40,7 +40,7 @@ def run(switches: int) -> dict:
             )
             with stack.service(bridge_url=bridge_url) as service_url:
                 api = _client(service_url, token)
-                session = api.post("/api/chat/sessions").json()
+                session = stack.started_session(api.post("/api/chat/sessions"))
                 key, acp_id = session["sessionKey"], session["sessionId"]
                 via_service, via_bridge = _interleaved(api, direct, key, acp_id, switches)
                 floors = {name: _timed(api, path, switches) for name, path in
