@@ -31,7 +31,7 @@ class TurnText:
 
     def __init__(self) -> None:
         self._file: io.BufferedIOBase | None = None
-        self.size = 0  # bytes kept
+        self.size = 0  # bytes taken (up to TURN_TEXT_BYTES)
         self.truncated = False
 
     def add(self, text: str) -> None:
@@ -68,14 +68,26 @@ class TurnText:
         if self._file is None:
             return ""
         try:
-            self._file.seek(0)
-            kept = self._file.read()
+            kept = self._read_back()
         except OSError:
             logger.warning("the text of a chat turn could not be read back", exc_info=True)
             kept, self.truncated = b"", True
         finally:
             self.close()
         return kept.decode("utf-8", "ignore").replace("\x00", "")
+
+    def _read_back(self) -> bytes:
+        try:
+            self._file.seek(0)  # which writes out the buffer first
+        except OSError:
+            if not self.truncated:
+                raise
+            # The disk filled: the buffer's last piece cannot be written, and the file itself
+            # holds the text as far as it got.
+            raw = self._file.raw
+            raw.seek(0)
+            return raw.readall()
+        return self._file.read()
 
     def close(self) -> None:
         if self._file is not None:

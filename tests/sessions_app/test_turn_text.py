@@ -87,25 +87,49 @@ def test_without_a_temporary_file_the_text_stays_in_memory(monkeypatch, caplog):
     assert "kept in memory" in caplog.text
 
 
-class _FillingDisk(io.BytesIO):
+class _FillingDisk(io.RawIOBase):
     """A file on a disk that fills after `room` bytes."""
 
     def __init__(self, room: int) -> None:
         super().__init__()
-        self.room = room
+        self.room, self.data, self.at = room, bytearray(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
 
     def write(self, data) -> int:
-        if self.tell() + len(data) > self.room:
+        if len(self.data) + len(data) > self.room:
             raise OSError(28, "No space left on device")
-        return super().write(data)
+        self.data += data
+        self.at = len(self.data)
+        return len(data)
+
+    def seek(self, at: int, whence: int = 0) -> int:
+        self.at = at if whence == 0 else len(self.data)
+        return self.at
+
+    def readinto(self, into) -> int:
+        piece = self.data[self.at : self.at + len(into)]
+        into[: len(piece)] = piece
+        self.at += len(piece)
+        return len(piece)
 
 
 def test_a_full_disk_ends_the_keeping_not_the_turn(monkeypatch, caplog):
-    monkeypatch.setattr(turn_text.tempfile, "TemporaryFile", lambda **kwargs: _FillingDisk(room=250))
+    disk = _FillingDisk(room=2500)
+    # The turn's file as TemporaryFile makes it: buffered, written a buffer at a time.
+    monkeypatch.setattr(turn_text.tempfile, "TemporaryFile", lambda **kwargs: io.BufferedRandom(disk, TEXT_IN_MEMORY))
     text = TurnText()
     with caplog.at_level(logging.WARNING, logger="sessions_app.turn_text"):
-        for _ in range(5):
-            text.add("x" * 100)  # the third no longer fits
+        for _ in range(40):
+            text.add("x" * 100)  # 4,000 bytes for a disk of 2,500
 
-    assert text.truncated and "could not be kept past 200 bytes" in caplog.text
-    assert text.value() == "x" * 200
+    assert text.truncated and "could not be kept past" in caplog.text
+    # What reached the disk before it filled is stored; the buffer it could not take is lost.
+    assert text.value() == "x" * len(disk.data) and len(disk.data) >= TEXT_IN_MEMORY
