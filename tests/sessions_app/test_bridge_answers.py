@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import gc
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -93,14 +94,46 @@ def test_a_state_with_fields_of_the_wrong_type_still_checks_the_model(pro_client
     assert AgentSession.objects.get(key=session["sessionKey"]).model_unverified is False
 
 
-class _BrokenGzip(BaseHTTPRequestHandler):
-    """Says its answer is gzip-compressed, and it is not."""
+class _Bridge(BaseHTTPRequestHandler):
+    """A bridge of a test's own: it logs nothing, and reads each request whole before answering."""
 
     def log_message(self, *args):
         pass
 
-    def do_POST(self):
+    def request_read(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def stream_start(self) -> None:
+        """Read the request and start a turn's stream (its headers are left open)."""
+        self.request_read()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+
+
+@contextlib.contextmanager
+def _served(handler: type[_Bridge]) -> Iterator[str]:
+    """The address of a bridge that answers with `handler`, on a port of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def _bridge(handler: type[_Bridge]) -> Iterator[BridgeClient]:
+    """A client of a bridge that answers with `handler`."""
+    with _served(handler) as url:
+        yield BridgeClient(base_url=url, token="t")
+
+
+class _BrokenGzip(_Bridge):
+    """Says its answer is gzip-compressed, and it is not."""
+
+    def do_POST(self):
+        self.request_read()
         body = b"this is not gzip"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -112,15 +145,12 @@ class _BrokenGzip(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def broken_gzip_bridge(settings, tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenGzip)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.SANDBOX_PROVIDER = "static"
-    settings.BRIDGE_STATIC_URL = f"http://127.0.0.1:{server.server_address[1]}"
-    settings.BRIDGE_STATIC_TOKEN = "t"
-    settings.LOCAL_SANDBOX_ROOT = tmp_path
-    yield
-    server.shutdown()
-    server.server_close()
+    with _served(_BrokenGzip) as url:
+        settings.SANDBOX_PROVIDER = "static"
+        settings.BRIDGE_STATIC_URL = url
+        settings.BRIDGE_STATIC_TOKEN = "t"
+        settings.LOCAL_SANDBOX_ROOT = tmp_path
+        yield
 
 
 def test_an_answer_that_cannot_be_decoded_is_an_agent_error(pro_client, broken_gzip_bridge):
@@ -130,20 +160,15 @@ def test_an_answer_that_cannot_be_decoded_is_an_agent_error(pro_client, broken_g
     assert AgentSession.objects.get().status == SessionStatus.FAILED
 
 
-class _BrokenStream(BaseHTTPRequestHandler):
+class _BrokenStream(_Bridge):
     """A turn's stream that breaks: compressed, it says, and it is not (`gzip`); or one event,
     then the connection closes in the middle of the chunked body (`cut short`)."""
 
     protocol_version = "HTTP/1.1"
     broken = "gzip"
 
-    def log_message(self, *args):
-        pass
-
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.stream_start()
         if self.broken == "gzip":
             self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", "16")
@@ -174,30 +199,13 @@ def test_a_turn_stream_that_breaks_is_the_bridge_error_of_any_answer_broken_so(b
     assert raised.value.kind == kind and seen == events
 
 
-@contextlib.contextmanager
-def _bridge(handler: type[BaseHTTPRequestHandler]):
-    """A client of a bridge that answers with `handler`, on a port of its own."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield BridgeClient(base_url=f"http://127.0.0.1:{server.server_address[1]}", token="t")
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _PausedStream(BaseHTTPRequestHandler):
+class _PausedStream(_Bridge):
     """A turn that streams two events, then waits until the test lets it end."""
 
     release = threading.Event()  # each test gives it an event of its own
 
-    def log_message(self, *args):
-        pass
-
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.stream_start()
         self.end_headers()
         self.wfile.write(b'event: update\ndata: {"n": 1}\n\nevent: update\ndata: {"n": 2}\n\n')
         self.wfile.flush()
