@@ -105,16 +105,23 @@ def test_a_turn_that_failed_records_nothing(session):
     assert cache_state_snapshot(session_key=str(session.key)).last_request_at is None
 
 
-@needs_proc
-def test_a_failure_to_reach_a_thread_for_the_record_does_not_cost_the_client_its_turn(session, monkeypatch):
-    def fail(**kwargs):
-        raise RuntimeError("no thread to run on")
+def _no_thread(**kwargs):
+    raise RuntimeError("no thread to run on")
 
-    monkeypatch.setattr(turn_relay, "session_turn_ended", fail)
+
+def test_a_failure_to_reach_a_thread_for_the_record_does_not_cost_the_client_its_turn(session, monkeypatch):
+    monkeypatch.setattr(turn_relay, "session_turn_ended", _no_thread)
+    events = [StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE})]
+    assert [e.event for e in _relay(session, events)] == ["done"]
+
+
+@needs_proc
+def test_the_turns_text_file_is_closed_even_when_its_record_fails(session, monkeypatch):
+    monkeypatch.setattr(turn_relay, "session_turn_ended", _no_thread)
     files_open = turn_files_open()
     events = [_chunk("Hello" * 500), StreamEvent("done", {"stopReason": "end_turn", "usage": USAGE})]
     assert [e.event for e in _relay(session, events)] == ["update", "done"]
-    assert turn_files_open() == files_open  # the turn's text file is closed all the same
+    assert turn_files_open() == files_open
 
 
 def _chunk(text: str, turn: int = 4) -> StreamEvent:
