@@ -68,20 +68,39 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, str, str]:
     return time.perf_counter() - started, done.stdout, done.stderr
 
 
+# Two floors under any analysis of these files by this service, each a whole process doing only
+# that: starting Django as every manage.py command does (this project's settings, no work), and
+# decoding every line of the transcripts with orjson (no Django, every result discarded).
+FLOORS = {
+    "setup": "import django; django.setup()",
+    "decode": (
+        "import orjson, pathlib, sys\n"
+        "for path in sorted(pathlib.Path(sys.argv[1]).rglob('*.jsonl')):\n"
+        "    for line in path.read_bytes().splitlines():\n"
+        "        try:\n"
+        "            orjson.loads(line)\n"
+        "        except orjson.JSONDecodeError:\n"
+        "            pass\n"
+    ),
+}
+
+
 def side_by_side(rounds: int) -> dict:
-    """Each round: ccusage, the analysis (no --user), ccusage, the import storing every event into
-    PostgreSQL as a new user. Every figure is a whole process's wall time."""
+    """Each round: ccusage, the two FLOORS, the analysis (no --user), ccusage, the import storing
+    every event into PostgreSQL as a new user. Every figure is a whole process's wall time."""
     launcher = ccusage_launcher()
     home = ccusage_home()
     cc_env = {**os.environ, "CLAUDE_CONFIG_DIR": str(home), "NO_COLOR": "1"}
     ours_env = stack._env()
     manage = [sys.executable, "manage.py", "import_claude_logs", str(LOGS), "--json"]
-    runs: dict[str, list] = {"ccusage": [], "analysis": [], "store": []}
+    runs: dict[str, list] = {"ccusage": [], "analysis": [], "store": [], **{name: [] for name in FLOORS}}
     try:
         for n in range(rounds):
             seconds, out, _ = _timed([str(launcher), *CCUSAGE_ARGS], cc_env)
             runs["ccusage"].append(seconds)
             cc = json.loads(out)
+            for name, code in FLOORS.items():
+                runs[name].append(_timed([sys.executable, "-c", code, str(LOGS)], ours_env)[0])
             seconds, out, err = _timed(manage, ours_env)
             runs["analysis"].append((seconds, _step_seconds(err)))
             report = json.loads(out)
