@@ -5,6 +5,7 @@ agent works, so one web process carries as many open turns as it has sockets and
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -51,7 +52,21 @@ async def turn_start(
         _cancel_in_background(target)
         await _record_end(watch, None, run_sync)
         raise
-    return _relay(target, first, events, watch=watch, run_sync=run_sync)
+    relay = _relay(target, first, events, watch=watch, run_sync=run_sync)
+    # Started here, up to its first frame: the event loop closes a started async generator that
+    # is dropped (running the relay's `finally`), so a turn whose response Django drops before
+    # its first send (the client gone meanwhile) is still cancelled and stored. A generator that
+    # never started would be dropped with nothing run.
+    first_frame = await anext(relay)
+    return _frames(first_frame, relay)
+
+
+async def _frames(first_frame: bytes, relay: AsyncGenerator[bytes]) -> AsyncGenerator[bytes]:
+    async with contextlib.aclosing(relay):
+        yield first_frame
+        del first_frame
+        async for frame in relay:
+            yield frame
 
 
 async def _relay(

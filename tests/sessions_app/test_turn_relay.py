@@ -1,6 +1,7 @@
 """The chat relay records the end of a turn as its `done` (or `error`) passes, before the client has
 it: in the session's cache state, and as a stored turn."""
 
+import asyncio
 import gc
 
 import pytest
@@ -172,3 +173,47 @@ def test_a_failure_to_store_the_turn_keeps_the_cache_state_and_the_stream(sessio
 
     assert [e.event for e in _relay(session, events)] == ["update", "done"]
     assert cache_state_snapshot(session_key=str(session.key)).current_model == "claude-haiku-4-5"
+
+
+class _WorkingBridge:
+    """A bridge whose turn sends one event, then goes on until its stream is closed; it notes
+    the stream's closing and the cancel."""
+
+    def __init__(self) -> None:
+        self.closed = self.cancelled = False
+
+    async def aprompt(self, *, session_id: str, prompt: str):
+        try:
+            yield _chunk("0 ", turn=1)
+            await asyncio.Event().wait()  # the agent works on
+        finally:
+            self.closed = True
+
+    async def acancel(self, *, session_id: str) -> None:
+        self.cancelled = True
+
+
+def test_a_turn_whose_response_is_dropped_before_its_first_send_is_cancelled_and_stored(session):
+    """The client went away after the agent's first event but before Django sent anything:
+    Django drops the response unread and unclosed (its task cancelled outside the stream)."""
+    bridge = _WorkingBridge()
+    target = services.TurnTarget(bridge=bridge, session=session)
+    request_thread = turn_relay._RequestThread()
+    recorded = []
+
+    async def run_sync(fn, /, **kwargs):
+        result = await request_thread.run(fn, **kwargs)
+        recorded.append(fn.__name__)
+        return result
+
+    async def start_and_drop() -> None:
+        frames = await turn_relay.turn_start(target=target, prompt="never mind", run_sync=run_sync)
+        del frames
+        while not (bridge.closed and bridge.cancelled and recorded):
+            await asyncio.sleep(0.01)
+
+    step = asyncio.run_coroutine_threadsafe(asyncio.wait_for(start_and_drop(), 5), turn_relay._loop_for_wsgi())
+    request_thread.wait(step)
+
+    turn = ChatTurn.objects.get(session=session)
+    assert (turn.prompt, turn.text, turn.number, turn.stop_reason) == ("never mind", "0 ", 1, "disconnected")
