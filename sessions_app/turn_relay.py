@@ -5,12 +5,11 @@ agent works, so one web process carries as many open turns as it has sockets and
 import asyncio
 import atexit
 import concurrent.futures
-import contextlib
 import logging
 import queue
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, Self, TypeVar
 
 from django.utils import timezone
 
@@ -31,11 +30,32 @@ _ENDS = ("done", "error")
 _cancelling: set[asyncio.Task] = set()
 
 
-async def turn_start(
-    *, target: TurnTarget, prompt: str, run_sync: RunSync = run_in_thread_pool
-) -> AsyncGenerator[bytes]:
-    """Start the turn and wait for its first event; the returned generator yields the turn's
-    events as server-sent event frames, for the client. Failures before the turn starts raise a
+class _Frames:
+    """A turn's frames as Django reads them: the first one, made as the turn started, then the
+    relay's. Closing it closes the relay, whether or not a frame was asked for."""
+
+    __slots__ = ("_first", "_relay")
+
+    def __init__(self, first: bytes, relay: AsyncGenerator[bytes]) -> None:
+        self._first: bytes | None = first
+        self._relay = relay
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._first is None:
+            return await anext(self._relay)
+        first, self._first = self._first, None
+        return first
+
+    async def aclose(self) -> None:
+        await self._relay.aclose()
+
+
+async def turn_start(*, target: TurnTarget, prompt: str, run_sync: RunSync = run_in_thread_pool) -> _Frames:
+    """Start the turn and wait for its first event; the frames returned are the turn's events
+    as server-sent event frames, for the client. Failures before the turn starts raise a
     ServiceError (a plain error answer; 410 `sandbox_gone` when the bridge is unreachable because
     its sandbox is gone); later ones end the stream with an `error` event, so a client always
     learns how its turn ended. A turn that started is stored when it ends, however it ends."""
@@ -57,16 +77,7 @@ async def turn_start(
     # is dropped (running the relay's `finally`), so a turn whose response Django drops before
     # its first send (the client gone meanwhile) is still cancelled and stored. A generator that
     # never started would be dropped with nothing run.
-    first_frame = await anext(relay)
-    return _frames(first_frame, relay)
-
-
-async def _frames(first_frame: bytes, relay: AsyncGenerator[bytes]) -> AsyncGenerator[bytes]:
-    async with contextlib.aclosing(relay):
-        yield first_frame
-        del first_frame
-        async for frame in relay:
-            yield frame
+    return _Frames(await anext(relay), relay)
 
 
 async def _relay(
@@ -185,48 +196,63 @@ def _turn_loop_stop(stop: asyncio.Future, thread: threading.Thread) -> None:
 
 class _RequestThread:
     """Runs, on the thread that waits for a step of the turn, the synchronous calls the step
-    makes on the turn loop (its `run_sync`)."""
+    makes on the turn loop (its `run_sync`). A call made while no step runs (the loop closing a
+    turn its request dropped unclosed) is refused: nothing would ever run it."""
 
     def __init__(self) -> None:
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._waiting = False
 
     async def run(self, fn, /, **kwargs):
+        if not self._waiting:
+            raise RuntimeError("the request's thread no longer waits for this turn")
         result: concurrent.futures.Future = concurrent.futures.Future()
         self._calls.put((fn, kwargs, result))
         return await asyncio.wrap_future(result)
 
-    def wait(self, step: concurrent.futures.Future[T]) -> T:
-        step.add_done_callback(lambda _: self._calls.put(None))
-        while (call := self._calls.get()) is not None:
-            fn, kwargs, result = call
-            try:
-                result.set_result(fn(**kwargs))
-            except Exception as exc:
-                result.set_exception(exc)
-        return step.result()
+    def wait(self, step: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
+        """Run `step` on `loop`, and its calls here, until it is done."""
+        self._waiting = True
+        try:
+            future = asyncio.run_coroutine_threadsafe(step, loop)
+            future.add_done_callback(lambda _: self._calls.put(None))
+            while (call := self._calls.get()) is not None:
+                fn, kwargs, result = call
+                try:
+                    result.set_result(fn(**kwargs))
+                except Exception as exc:
+                    result.set_exception(exc)
+            return future.result()
+        finally:
+            self._waiting = False
 
 
 def turn_start_blocking(*, target: TurnTarget, prompt: str) -> Iterator[bytes]:
     """turn_start for a WSGI request's thread: the turn runs on the process's turn loop, and the
     returned iterator waits for each of its events in turn; closing it closes the turn."""
     loop, request_thread = _loop_for_wsgi(), _RequestThread()
-    started = turn_start(target=target, prompt=prompt, run_sync=request_thread.run)
-    events = request_thread.wait(asyncio.run_coroutine_threadsafe(started, loop))
-    return _blocking_iter(events, loop, request_thread)
+    frames = request_thread.wait(turn_start(target=target, prompt=prompt, run_sync=request_thread.run), loop)
+    return _BlockingFrames(frames, loop, request_thread)
 
 
-def _blocking_iter(
-    items: AsyncGenerator[T], loop: asyncio.AbstractEventLoop, request_thread: _RequestThread
-) -> Iterator[T]:
-    try:
-        while True:
-            try:
-                yield request_thread.wait(asyncio.run_coroutine_threadsafe(_next(items), loop))
-            except StopAsyncIteration:
-                return
-    finally:
-        request_thread.wait(asyncio.run_coroutine_threadsafe(items.aclose(), loop))
+class _BlockingFrames:
+    """A turn's frames for a WSGI request's thread, each waited for in turn. Django closes the
+    response however it ends, read or not; closing this closes the turn, on this thread."""
 
+    def __init__(self, frames: _Frames, loop: asyncio.AbstractEventLoop, request_thread: _RequestThread) -> None:
+        self._frames, self._loop, self._request_thread = frames, loop, request_thread
+        self._closed = False
 
-async def _next(items: AsyncGenerator[T]) -> T:
-    return await anext(items)
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return self._request_thread.wait(anext(self._frames), self._loop)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._request_thread.wait(self._frames.aclose(), self._loop)

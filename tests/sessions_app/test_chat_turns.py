@@ -168,6 +168,18 @@ def test_a_turn_whose_client_went_away_is_stored_and_billed_when_its_usage_comes
     assert (turn["costSource"], turn["costUsd"]) == ("billed", f"{_micro(400, HAIKU_INPUT):.6f}")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_whose_response_was_closed_unread_is_stored(pro_client, bridge):
+    bridge.turn_events, bridge.turn_interval = 600, 0.05
+    key = _session(pro_client)["sessionKey"]
+    response = pro_client.post("/api/chat", {"sessionKey": key, "prompt": "never mind"}, format="json")
+
+    response.close()  # the client went away before the server's first send
+
+    [turn] = _turns(pro_client, key)["turns"]
+    assert (turn["stopReason"], turn["prompt"], turn["text"], turn["turn"]) == ("disconnected", "never mind", "0 ", 1)
+
+
 def test_a_turn_refused_before_it_started_is_not_stored(pro_client, bridge):
     key = _session(pro_client)["sessionKey"]
     bridge.fail(409, "agent_session_lost", times=1)

@@ -89,8 +89,9 @@ def test_a_turn_reconciles_before_it_runs(pro_client, bridge, settings):
     _timed_out_switch(pro_client, bridge, settings, key, "opus")
     calls = len(bridge.paths())
 
-    pro_client.post("/api/chat", {"sessionKey": key, "prompt": "hi"}, format="json")
+    response = pro_client.post("/api/chat", {"sessionKey": key, "prompt": "hi"}, format="json")
 
+    assert b"event: done" in b"".join(response.streaming_content)
     assert bridge.paths()[calls] == "/session/state"
     assert AgentSession.objects.get(key=key).model_id == "opus"
 

@@ -45,7 +45,7 @@ def _frames(session, first, rest):
     watch = services.TurnWatch(session=session, started=timezone.now(), prompt="the prompt")
     request_thread = turn_relay._RequestThread()
     relay = turn_relay._relay(target, first, rest, watch=watch, run_sync=request_thread.run)
-    return turn_relay._blocking_iter(relay, turn_relay._loop_for_wsgi(), request_thread)
+    return turn_relay._BlockingFrames(relay, turn_relay._loop_for_wsgi(), request_thread)
 
 
 def _events(frames):
@@ -212,8 +212,14 @@ def test_a_turn_whose_response_is_dropped_before_its_first_send_is_cancelled_and
         while not (bridge.closed and bridge.cancelled and recorded):
             await asyncio.sleep(0.01)
 
-    step = asyncio.run_coroutine_threadsafe(asyncio.wait_for(start_and_drop(), 5), turn_relay._loop_for_wsgi())
-    request_thread.wait(step)
+    request_thread.wait(asyncio.wait_for(start_and_drop(), 5), turn_relay._loop_for_wsgi())
 
     turn = ChatTurn.objects.get(session=session)
     assert (turn.prompt, turn.text, turn.number, turn.stop_reason) == ("never mind", "0 ", 1, "disconnected")
+
+
+def test_a_call_for_a_request_thread_that_waits_no_more_is_refused_not_left_waiting():
+    # What the loop meets when it closes a turn whose WSGI response was dropped unclosed.
+    request_thread = turn_relay._RequestThread()
+    with pytest.raises(RuntimeError, match="no longer waits"):
+        asyncio.run(asyncio.wait_for(request_thread.run(print), 1))
