@@ -243,7 +243,7 @@ class _BlockingFrames:
         self._frames, self._loop, self._request_thread = frames, loop, request_thread
         self._closed = False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Self:
         return self
 
     def __next__(self) -> bytes:
