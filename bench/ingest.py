@@ -161,41 +161,27 @@ def _spread(ours: list[float], theirs: list[float]) -> str:
     return f"{min(ratios):.2f}x–{max(ratios):.2f}x"
 
 
-FLOOR_LABELS = {
-    "setup": "`django.setup()` alone, as every `manage.py` command starts, no work",
-    "decode": "orjson decoding every line, no Django, each result discarded",
-}
-
-
 def _floors_verdict(*, setup: float, decode: float, replay: float, store: float, cc: float) -> str:
-    """What the floors leave for each run's own work within its goal."""
+    """What each goal leaves for its run's own work once Django has started, and whether that work
+    fits there on one CPU or, split perfectly, on two."""
     text = (
         f"The floors: starting Django alone takes {setup:.2f} s, {setup / cc:.2f}x ccusage's whole run;"
         f" decoding the lines alone {decode:.2f} s, and the replay needs {replay:.2f} s of CPU on top."
+        " Every price comes from the catalog through Django: no request is priced before it has started."
     )
-    left = cc - setup
-    if left <= 0:
-        text += (
-            " Every price comes from the catalog through Django, so no request can be priced before"
-            " it has started: an analysis run by manage.py cannot reach 1x on this machine."
-        )
-    else:
-        split = (decode + replay) / 2
-        text += (
-            f" After Django has started, {left:.2f} s remain of 1x for {decode + replay:.2f} s of decoding and"
-            f" replay, {split:.2f} s even if split perfectly over two CPUs"
-            + (": an analysis run by manage.py cannot reach 1x on this machine." if split > left else ".")
-        )
-    left, work = 3 * cc - setup, decode + replay + store
-    text += (
-        f" For the import that stores, 3x leaves {left:.2f} s after the start for {work:.2f} s of decoding,"
-        f" replay and COPY one after the other, as the command runs them in one process"
-    )
-    if work <= left:
-        return text + ": within reach."
-    if work / 2 > left:
-        return text + f", and {work / 2:.2f} s even split perfectly over two CPUs: out of reach."
-    return text + f": out of reach in one process; {work / 2:.2f} s if it were split perfectly over two CPUs."
+    for run, goal, work in (
+        ("the analysis", 1, decode + replay),
+        ("the import that stores", 3, decode + replay + store),
+    ):
+        left = goal * cc - setup
+        text += f" For {run}, {goal}x leaves {max(left, 0):.2f} s after the start for {work:.2f} s of work"
+        if work <= left:
+            text += ": within reach."
+        elif work / 2 <= left:
+            text += f": out of reach in one process; {work / 2:.2f} s if it were split perfectly over two CPUs."
+        else:
+            text += f", {work / 2:.2f} s even split perfectly over two CPUs: out of reach."
+    return text
 
 
 def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
@@ -252,14 +238,14 @@ def import_section(side: dict, stores: dict, steps: dict, stages: dict) -> str:
         )
     )
     setup, decode = median(runs["setup"]), median(runs["decode"])
+    timed = [(f"floor: {label}", runs[name], cc_before_analysis, "") for name, (label, _) in transcripts.FLOORS.items()]
+    timed += [
+        ("`import_claude_logs --json`: the analysis, no storing", analysis, cc_before_analysis, "≤ 1x"),
+        ("`import_claude_logs --user U --json`: stored in PostgreSQL", store, cc_before_store, "≤ 3x"),
+    ]
     timed_rows = "\n".join(
         f"| {label} | {median(ours):.2f} s | {median(ours) / cc:.2f}x | {_spread(ours, theirs)} | {goal} |"
-        for label, ours, theirs, goal in (
-            (f"floor: {FLOOR_LABELS['setup']}", runs["setup"], cc_before_analysis, ""),
-            (f"floor: {FLOOR_LABELS['decode']}", runs["decode"], cc_before_analysis, ""),
-            ("`import_claude_logs --json`: the analysis, no storing", analysis, cc_before_analysis, "≤ 1x"),
-            ("`import_claude_logs --user U --json`: stored in PostgreSQL", store, cc_before_store, "≤ 3x"),
-        )
+        for label, ours, theirs, goal in timed
     )
     return f"""Transcript import of the {files} sample sessions ({lines:,} lines, {requests:,} requests) beside
 ccusage {side["version"]} (`ccusage {" ".join(transcripts.CCUSAGE_ARGS)}` on copies of the files laid out as

@@ -69,18 +69,19 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, str, str]:
 
 
 # Two floors under any analysis of these files by this service, each a whole process doing only
-# that: starting Django as every manage.py command does (this project's settings, no work), and
-# decoding every line of the transcripts with orjson (no Django, every result discarded).
+# that (label, program): starting Django as every manage.py command does (this project's
+# settings, no work), and decoding every line of the transcripts with orjson (no Django).
 FLOORS = {
-    "setup": "import django; django.setup()",
+    "setup": ("`django.setup()` alone, as every `manage.py` command starts, no work", "import django; django.setup()"),
     "decode": (
+        "orjson decoding every line, no Django, each result discarded",
         "import orjson, pathlib, sys\n"
         "for path in sorted(pathlib.Path(sys.argv[1]).rglob('*.jsonl')):\n"
         "    for line in path.read_bytes().splitlines():\n"
         "        try:\n"
         "            orjson.loads(line)\n"
         "        except orjson.JSONDecodeError:\n"
-        "            pass\n"
+        "            pass\n",
     ),
 }
 
@@ -99,7 +100,7 @@ def side_by_side(rounds: int) -> dict:
             seconds, out, _ = _timed([str(launcher), *CCUSAGE_ARGS], cc_env)
             runs["ccusage"].append(seconds)
             cc = json.loads(out)
-            for name, code in FLOORS.items():
+            for name, (_, code) in FLOORS.items():
                 runs[name].append(_timed([sys.executable, "-c", code, str(LOGS)], ours_env)[0])
             seconds, out, err = _timed(manage, ours_env)
             runs["analysis"].append((seconds, _step_seconds(err)))
